@@ -1,0 +1,122 @@
+"""CIFAR-10 python batches on disk <-> uint8 arrays (SPEC §2).
+
+Reading does not check md5 sums, so any files in the official format load (our tests
+write such files). Missing files are downloaded with torchvision, which verifies the
+archive; offline, the error says which files to put where.
+"""
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+import config
+from atomic_files import write_bytes
+from errors import UserError
+
+BATCHES_FOLDER = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCHES = ("test_batch",)
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+           "dog", "frog", "horse", "ship", "truck")
+
+
+def batches_folder(data_folder=None) -> Path:
+    return Path(data_folder or config.DATA_FOLDER) / BATCHES_FOLDER
+
+
+def _missing_files(folder: Path):
+    return [n for n in TRAIN_BATCHES + TEST_BATCHES if not (folder / n).is_file()]
+
+
+def download(data_folder=None) -> None:
+    """Download and extract the official archive with torchvision (md5-verified)."""
+    root = Path(data_folder or config.DATA_FOLDER)
+    folder = root / BATCHES_FOLDER
+    try:
+        from torchvision.datasets.utils import download_and_extract_archive
+        from torchvision.datasets import CIFAR10
+
+        root.mkdir(parents=True, exist_ok=True)
+        download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename,
+                                     md5=CIFAR10.tgz_md5)
+    except Exception as e:  # network errors come in many types
+        raise UserError(
+            f"CIFAR-10 is not in {folder} and downloading it failed ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no details'}); download "
+            f"{CIFAR10.url}, extract it so that {folder} holds data_batch_1..5 and "
+            "test_batch, or set DATA_FOLDER to a folder that has them") from None
+
+
+def read_batch(path: Path):
+    """One pickled batch -> (images uint8 (n, 32, 32, 3) RGB, labels int64 (n,))."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch.get("labels", batch.get("fine_labels")), dtype=np.int64)
+        images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    except Exception as e:
+        raise UserError(f"{path} is truncated or not a CIFAR-10 batch ({type(e).__name__}); "
+                        "delete the folder and download CIFAR-10 again") from None
+    if len(images) != len(labels) or (len(labels) and not (0 <= labels.min() and labels.max() < 10)):
+        raise UserError(f"{path} has inconsistent images and labels; "
+                        "delete the folder and download CIFAR-10 again")
+    return np.ascontiguousarray(images), labels
+
+
+def load_cifar10(split: str, data_folder=None, download_if_missing: bool = True):
+    """Return (images uint8 (n, 32, 32, 3) RGB, labels int64 (n,)) of 'train' or 'test'."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    folder = batches_folder(data_folder)
+    if _missing_files(folder):
+        if not download_if_missing:
+            raise UserError(f"CIFAR-10 batches {_missing_files(folder)} are missing in {folder}; "
+                            "set DATA_FOLDER to the folder holding cifar-10-batches-py/")
+        download(data_folder)
+    names = TRAIN_BATCHES if split == "train" else TEST_BATCHES
+    parts = [read_batch(folder / n) for n in names]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def write_cifar10_batches(data_folder, train_images, train_labels, test_images, test_labels):
+    """Write arrays as the official python batches (5 train batches, 1 test batch, meta)."""
+    folder = batches_folder(data_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def dump(name, images, labels):
+        data = np.asarray(images, dtype=np.uint8).transpose(0, 3, 1, 2).reshape(len(images), -1)
+        batch = {"batch_label": name, "labels": [int(v) for v in labels], "data": data,
+                 "filenames": [f"{name}_{i}.png" for i in range(len(labels))]}
+        write_bytes(folder / name, pickle.dumps(batch, protocol=2))
+
+    for name, idx in zip(TRAIN_BATCHES, np.array_split(np.arange(len(train_labels)), 5)):
+        dump(name, train_images[idx], np.asarray(train_labels)[idx])
+    dump(TEST_BATCHES[0], test_images, test_labels)
+    meta = {"label_names": list(CLASSES), "num_cases_per_batch": len(train_labels) // 5,
+            "num_vis": 3072}
+    write_bytes(folder / "batches.meta", pickle.dumps(meta, protocol=2))
+
+
+def synthetic_cifar10(n_train: int, n_test: int, seed: int = 0):
+    """A small learnable stand-in for CIFAR-10 (for tests and benchmarks, no download).
+
+    Each class has its own colour and stripe orientation plus noise, so a network
+    learns it in a few epochs; images are uint8 (n, 32, 32, 3).
+    """
+    rng = np.random.default_rng(seed)
+    colours = rng.uniform(40, 215, size=(10, 3))
+    yy, xx = np.mgrid[0:32, 0:32]
+
+    def make(n):
+        labels = rng.integers(0, 10, size=n)
+        angle = labels[:, None, None] * np.pi / 10
+        stripes = np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * 0.8)
+        images = colours[labels][:, None, None, :] + 30 * stripes[..., None]
+        images += rng.normal(0, 20, size=images.shape)
+        return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+    train_x, train_y = make(n_train)
+    test_x, test_y = make(n_test)
+    return train_x, train_y, test_x, test_y
