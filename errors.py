@@ -11,12 +11,11 @@ import sys
 class UserError(Exception):
     """Bad input or environment; the message says what is wrong and how to fix it."""
 
-
-EXIT_USER_ERROR = 2
+    exit_code = 2
 
 
 def run_main(main, argv=None) -> int:
-    """Run `main(argv)`; turn a UserError into one line on stderr and exit code 2."""
+    """Run `main(argv)`; turn a UserError into one line on stderr and its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
@@ -25,7 +24,7 @@ def run_main(main, argv=None) -> int:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
+        return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         return 130

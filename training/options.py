@@ -1,0 +1,137 @@
+"""Command-line options of run_training.py: the authors' names (SPEC §4) plus ours.
+
+Everything parsed here is saved to the run folder's opt.json, so a run folder alone says
+how it was made. `validate` turns every bad value into one UserError line before any
+file is touched.
+"""
+import argparse
+import subprocess
+from datetime import datetime, timezone
+
+import torch
+
+import config
+from errors import UserError
+
+OPTIMIZERS = ("SGD",)
+DATASETS = ("cifar_10",)
+AMP_MODES = ("off", "bf16", "fp16")
+
+# Keys of opt.json that describe the run's circumstances, not its configuration: a
+# resumed run may differ in these from the run it continues (the folder may have been
+# moved, or be named by another path).
+NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "torch_version",
+                     "start_time", "git_commit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Train one model on CIFAR-10 into one run folder (opt.json, log.json, "
+                    "model_specs.json, model.pt and a resume checkpoint).")
+    a = p.add_argument
+    # --- the authors' options (names and meaning as in their opt.json) ---
+    a("--model_type", required=True, help="e.g. CifarMinFP-LS, CifarPyrResNet, CifarDenseNet")
+    a("--model_kw", default=None, help='model sizes in the authors\' format, e.g. "q: 2;k: 3;N: 3;"')
+    a("--in_dim", type=int, default=3)
+    a("--out_dim", type=int, default=10)
+    a("--lr", type=float, default=0.1, help="initial learning rate")
+    a("--wd", type=float, default=1e-4, help="weight decay")
+    a("--mom", type=float, default=0.9, help="momentum")
+    a("--bs", type=int, default=128, help="batch size")
+    a("--opt", default="SGD", help="optimizer (SGD)")
+    a("--opt_kw", default=None, help='extra optimizer options, e.g. "nesterov: True;"')
+    a("--epochs", type=int, default=200)
+    a("--fixed_steps", type=int, nargs="*", default=[],
+      help="epochs from which the learning rate is multiplied by 0.1, e.g. 100 150")
+    a("--dataset", default="cifar_10")
+    a("--seed", type=int, default=0)
+    a("--folder", required=True, help="the run folder to write")
+    a("--comment", default="")
+    a("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    a("--nw", type=int, default=0,
+      help="kept for the authors' scripts; unused: batches are built on the device")
+    a("--resume", action="store_true", help="continue the run in --folder from its checkpoint")
+    a("--do_overwrite", action="store_true", help="discard a run already in --folder")
+    a("--print_freq", type=int, default=50,
+      help="steps between updates of the progress bar's loss and accuracy")
+    # --- ours ---
+    a("--amp", choices=AMP_MODES, default="off", help="mixed precision (CUDA: bf16 recommended)")
+    a("--compile", action="store_true", help="torch.compile the model")
+    a("--no_channels_last", dest="channels_last", action="store_false",
+      help="keep the model and batches in contiguous (NCHW) memory format")
+    a("--train_subset", type=int, default=None, help="train on the first N images only")
+    a("--test_subset", type=int, default=None, help="evaluate on the first N test images only")
+    a("--debug", action="store_true", help="show full tracebacks")
+    return p
+
+
+def parse_key_values(text):
+    """The authors' 'key: value;key: value;' option strings (opt_kw) as a dict."""
+    from models import parse_model_kw  # the one parser of this format
+
+    return parse_model_kw(text) if text else {}
+
+
+def validate(opt: dict) -> None:
+    """Raise a UserError for the first invalid option, naming it and what is allowed."""
+    for key in ("epochs", "bs"):
+        if opt[key] < 1:
+            raise UserError(f"--{key} must be a positive integer, got {opt[key]}")
+    if not opt["lr"] > 0:
+        raise UserError(f"--lr must be positive, got {opt['lr']}")
+    if opt["wd"] < 0 or opt["mom"] < 0:
+        raise UserError("--wd and --mom must not be negative")
+    if opt["opt"] not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer --opt {opt['opt']!r}; choose one of {list(OPTIMIZERS)}")
+    if opt["dataset"] not in DATASETS:
+        raise UserError(f"unknown dataset --dataset {opt['dataset']!r}; "
+                        f"choose one of {list(DATASETS)}")
+    bad_steps = [s for s in opt["fixed_steps"] if not 1 <= s <= opt["epochs"]]
+    if bad_steps:
+        raise UserError(f"--fixed_steps {bad_steps} outside 1...{opt['epochs']} "
+                        "(the epochs at which the learning rate drops)")
+    for key in ("train_subset", "test_subset"):
+        if opt[key] is not None and opt[key] < 1:
+            raise UserError(f"--{key} must be a positive number of images, got {opt[key]}")
+    unknown = set(parse_key_values(opt["opt_kw"])) - {"nesterov", "dampening"}
+    if unknown:
+        raise UserError(f"--opt_kw has unknown keys {sorted(unknown)}; allowed: nesterov, dampening")
+    if opt["amp"] == "fp16" and str(opt["device"]).startswith("cpu"):
+        # fp16 autocast on CPU is slow and poorly supported; bf16 is the CPU choice.
+        raise UserError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+
+
+def resolve_device(requested) -> str:
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {requested} asked for, but PyTorch sees no CUDA GPU; "
+                        "use --device cpu")
+    if not (requested == "cpu" or requested.startswith("cuda")):
+        raise UserError(f"unknown --device {requested!r}; use cpu, cuda or cuda:N")
+    return requested
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.REPO_ROOT,
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def parse_options(argv) -> dict:
+    """argv -> the opt dict saved as opt.json (validated, device resolved)."""
+    opt = vars(build_parser().parse_args(argv))
+    opt["device"] = resolve_device(opt["device"])
+    validate(opt)
+    opt.update(torch_version=torch.__version__,
+               start_time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               git_commit=git_commit())
+    return opt
+
+
+def configuration(opt: dict) -> dict:
+    """The part of an opt dict that must match for a run to be resumed."""
+    return {k: v for k, v in opt.items() if k not in NOT_CONFIGURATION}
