@@ -1,0 +1,263 @@
+"""run_training.py: learning, the log schema, resume after SIGKILL, refusals, NaN, bad input.
+
+Runs use the synthetic data of the `cifar_folder` fixture (official CIFAR-10 format) and
+the smallest networks, so each takes seconds on a 2-core CPU.
+"""
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from errors import run_main
+from training import run_folder as rf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUN_TRAINING = str(REPO_ROOT / "run_training.py")
+
+# A small, quick run: CifarResNet with N=1 (8 conv layers), 3 epochs on 1,000 images.
+QUICK = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--bs", "64",
+         "--lr", "0.05", "--epochs", "3", "--fixed_steps", "2", "--seed", "3", "--device", "cpu",
+         "--print_freq", "5"]
+
+
+def train(folder, *extra, env, check=True, **kw):
+    cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder), *extra]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, **kw)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def snapshot(folder: Path) -> dict:
+    """Bytes and modification times of every file, to prove that nothing changed."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, cifar_folder):
+    """One finished quick run, shared by the tests that only read or refuse to touch it."""
+    import os
+
+    env = dict(os.environ, DATA_FOLDER=str(cifar_folder), PYTHONPATH=str(REPO_ROOT))
+    folder = tmp_path_factory.mktemp("runs") / "quick"
+    result = train(folder, env=env)
+    return folder, result
+
+
+def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
+    folder, result = finished_run
+    log = json.loads((folder / rf.LOG_FILE).read_text())
+    epochs = 3
+    # SPEC §4: epoch, sec and lr get one entry per phase (train, then validation).
+    assert log["epoch"] == [0, 0, 1, 1, 2, 2]
+    assert len(log["sec"]) == len(log["lr"]) == 2 * epochs
+    assert log["lr"][1::2] == [-1.0] * epochs
+    assert log["lr"][0::2] == pytest.approx([0.05, 0.05, 0.005])  # x0.1 from epoch 2
+    for key in ("loss", "num_samples", "acc", "er", "val_loss", "val_num_samples", "val_acc",
+                "val_er"):
+        assert len(log[key]) == epochs, key
+    assert log["num_samples"] == [1000] * epochs and log["val_num_samples"] == [500] * epochs
+    assert all(0 <= a <= 1 for a in log["acc"] + log["val_acc"])
+    assert log["val_er"][-1] == pytest.approx(100 * (1 - log["val_acc"][-1]))
+    # Ten classes: chance is 90 % error; the synthetic classes are easy to tell apart.
+    assert log["val_er"][-1] < 40, log["val_er"]
+    assert "epoch   2" in result.stdout and "finished" in result.stdout
+
+    opt = json.loads((folder / rf.OPT_FILE).read_text())
+    assert opt["model_type"] == "CifarResNet" and opt["fixed_steps"] == [2]
+    assert opt["torch_version"] == torch.__version__ and opt["start_time"]
+    specs = json.loads((folder / rf.SPECS_FILE).read_text())
+    state = torch.load(folder / rf.MODEL_FILE, weights_only=True)
+    assert specs["num_params"] == float(sum(v.numel() for k, v in state.items()
+                                            if not k.endswith(("running_mean", "running_var",
+                                                               "num_batches_tracked"))))
+    assert rf.run_state(folder) == rf.FINISHED
+
+
+def test_model_pt_loads_with_load_trained_model_and_reproduces_the_test_error(finished_run,
+                                                                             cifar_folder):
+    from datasets.cifar10 import load_cifar10
+    from datasets.loader import TestBatches
+    from models import load_trained_model
+
+    folder, _ = finished_run
+    model = load_trained_model(folder)
+    assert not model.training
+    x, y = load_cifar10("test", cifar_folder)
+    correct = 0
+    with torch.inference_mode():
+        for xb, yb in TestBatches(x, y, 100, "cpu"):
+            correct += (model(xb).argmax(1) == yb).sum().item()
+    log = json.loads((folder / rf.LOG_FILE).read_text())
+    assert 100 * (1 - correct / len(y)) == pytest.approx(log["val_er"][-1], abs=1e-9)
+
+
+def test_resume_after_sigkill_gives_identical_weights(finished_run, tmp_path, data_env):
+    reference, _ = finished_run
+    folder = tmp_path / "killed"
+    cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)]
+    proc = subprocess.Popen(cmd, env=data_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    # Kill it in the middle of epoch 1: after the first checkpoint, before the second.
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (folder / rf.CHECKPOINT_FILE).exists():
+            log = json.loads((folder / rf.LOG_FILE).read_text())
+            if len(log["loss"]) == 1:
+                time.sleep(0.3)
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert rf.run_state(folder) == rf.UNFINISHED
+    assert not (folder / rf.MODEL_FILE).exists()
+    # No temporary file was left under a final name: every file present parses.
+    json.loads((folder / rf.LOG_FILE).read_text())
+
+    result = train(folder, "--resume", env=data_env)
+    assert "resuming at epoch 1" in result.stdout
+    expected = torch.load(reference / rf.MODEL_FILE, weights_only=True)
+    resumed = torch.load(folder / rf.MODEL_FILE, weights_only=True)
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        assert torch.equal(expected[key], resumed[key]), key
+    assert (json.loads((folder / rf.LOG_FILE).read_text())["val_er"]
+            == json.loads((reference / rf.LOG_FILE).read_text())["val_er"])
+
+
+def test_finished_run_is_not_touched_without_do_overwrite(finished_run, data_env):
+    folder, _ = finished_run
+    before = snapshot(folder)
+    result = train(folder, env=data_env, check=False)
+    assert result.returncode == 2
+    assert "already holds a finished run" in result.stderr and "--do_overwrite" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # --resume on a finished run does nothing and succeeds.
+    result = train(folder, "--resume", env=data_env)
+    assert "nothing to do" in result.stdout
+    assert snapshot(folder) == before
+
+
+def test_resume_into_a_different_run_is_refused(finished_run, data_env):
+    folder, _ = finished_run
+    before = snapshot(folder)
+    result = train(folder, "--resume", "--lr", "0.2", env=data_env, check=False)
+    assert result.returncode == 2
+    assert "different run" in result.stderr and "lr" in result.stderr
+    assert snapshot(folder) == before
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path,
+                                                                  data_env):
+    import shutil
+
+    reference, _ = finished_run
+    folder = tmp_path / "diverging"
+    shutil.copytree(reference, folder)
+    # Rewind the copy to a run that stopped after epoch 1, with weights gone bad (as after
+    # a diverging step): its next epoch must stop on the loss and keep this checkpoint.
+    checkpoint = torch.load(folder / rf.CHECKPOINT_FILE, weights_only=True)
+    checkpoint["epoch"] = 2
+    checkpoint["log"] = {k: v[:4] if k in ("epoch", "sec", "lr") else v[:2]
+                         for k, v in checkpoint["log"].items()}
+    checkpoint["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                           for k, v in checkpoint["model"].items()}
+    torch.save(checkpoint, folder / rf.CHECKPOINT_FILE)
+    (folder / rf.MODEL_FILE).unlink()
+    (folder / rf.LOG_FILE).write_text(json.dumps(checkpoint["log"]))
+    assert rf.run_state(folder) == rf.UNFINISHED
+    good_checkpoint = (folder / rf.CHECKPOINT_FILE).read_bytes()
+
+    result = train(folder, "--resume", env=data_env, check=False)
+    assert result.returncode == 3, result.stderr
+    assert "loss became" in result.stderr and "checkpoint is kept" in result.stderr
+    assert (folder / rf.CHECKPOINT_FILE).read_bytes() == good_checkpoint
+    assert not (folder / rf.MODEL_FILE).exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model_type", "CifarNoSuchNet"], "CifarMinFP-LS"),
+    (["--model_kw", "q: 2;k: 3;N: 0;"], "N"),
+    (["--dataset", "imagenet"], "unknown dataset"),
+    (["--opt", "Adam"], "unknown optimizer"),
+    (["--epochs", "0"], "--epochs"),
+    (["--bs", "-4"], "--bs"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--fixed_steps", "4"], "--fixed_steps"),
+    (["--fixed_steps", "0"], "--fixed_steps"),
+    (["--train_subset", "0"], "--train_subset"),
+])
+def test_bad_options_give_one_line_and_exit_2(extra, message, tmp_path, capsys, data_env):
+    from run_training import main
+
+    folder = tmp_path / "run"
+    code = run_main(main, [*QUICK, "--folder", str(folder), *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert message in err
+    assert not folder.exists()
+
+
+def test_missing_data_offline_is_one_clear_line(tmp_path, data_env):
+    data_env["DATA_FOLDER"] = str(tmp_path / "empty")
+    result = train(tmp_path / "run", env=data_env, check=False)
+    assert result.returncode == 2
+    assert "cifar-10-batches-py" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_batch_file_is_named(tmp_path, cifar_folder, data_env):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(cifar_folder, data)
+    batch = data / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:1000])
+    data_env["DATA_FOLDER"] = str(data)
+    result = train(tmp_path / "run", env=data_env, check=False)
+    assert result.returncode == 2 and "data_batch_3" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_output_folder(tmp_path, capsys, data_env):
+    from run_training import main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")  # a path below a file cannot be created, even by root
+    code = run_main(main, [*QUICK, "--folder", str(blocker / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write to the run folder" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_debug_shows_the_traceback(tmp_path, data_env):
+    from run_training import main
+
+    with pytest.raises(Exception, match="--epochs"):
+        run_main(main, [*QUICK, "--folder", str(tmp_path / "r"), "--epochs", "0", "--debug"])
+
+
+@pytest.mark.parametrize("switches", [["--amp", "bf16"], ["--no_channels_last"]])
+def test_speed_switches_run_on_cpu(switches, tmp_path, data_env):
+    folder = tmp_path / "run"
+    train(folder, "--epochs", "1", "--fixed_steps", "--train_subset", "256",
+          "--test_subset", "128", *switches, env=data_env)
+    log = json.loads((folder / rf.LOG_FILE).read_text())
+    assert len(log["val_er"]) == 1 and log["num_samples"] == [256]
+
+
+@pytest.mark.slow
+def test_compile_switch_runs_on_cpu(tmp_path, data_env):
+    folder = tmp_path / "run"
+    train(folder, "--epochs", "1", "--fixed_steps", "--train_subset", "128",
+          "--test_subset", "64", "--compile", env=data_env)
+    state = torch.load(folder / rf.MODEL_FILE, weights_only=True)
+    assert not any(k.startswith("_orig_mod.") for k in state)  # the authors' key layout
