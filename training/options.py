@@ -93,9 +93,12 @@ def validate(opt: dict) -> None:
     for key in ("train_subset", "test_subset"):
         if opt[key] is not None and opt[key] < 1:
             raise UserError(f"--{key} must be a positive number of images, got {opt[key]}")
-    unknown = set(parse_key_values(opt["opt_kw"])) - {"nesterov", "dampening"}
+    opt_kw = parse_key_values(opt["opt_kw"])
+    unknown = set(opt_kw) - {"nesterov", "dampening"}
     if unknown:
         raise UserError(f"--opt_kw has unknown keys {sorted(unknown)}; allowed: nesterov, dampening")
+    if opt_kw.get("nesterov", [False])[0] not in (True, False):
+        raise UserError(f"--opt_kw nesterov must be True or False, got {opt['opt_kw']!r}")
     if opt["amp"] == "fp16" and str(opt["device"]).startswith("cpu"):
         # fp16 autocast on CPU is slow and poorly supported; bf16 is the CPU choice.
         raise UserError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")

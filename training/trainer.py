@@ -99,10 +99,10 @@ def load_data(opt: dict, device: str):
 
 
 def build_optimizer(opt: dict, model):
-    kw = parse_key_values(opt["opt_kw"])
+    kw = parse_key_values(opt["opt_kw"])  # {"nesterov": [True]}: values come as lists
     optimizer = torch.optim.SGD(model.parameters(), lr=opt["lr"], momentum=opt["mom"],
-                                weight_decay=opt["wd"], nesterov=bool(kw.get("nesterov", False)),
-                                dampening=float(kw.get("dampening", 0)))
+                                weight_decay=opt["wd"], nesterov=kw.get("nesterov", [False])[0],
+                                dampening=float(kw.get("dampening", [0])[0]))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=opt["fixed_steps"],
                                                      gamma=0.1)
     return optimizer, scheduler
