@@ -1,0 +1,14 @@
+"""Evaluate exp_11_1 (Min-DenseNet against DenseNet-BC, k = 12, L = 22, 58, 100, three
+seeds): results.csv, grouped_results.csv, results.md, the error-against-parameters plot and
+report.md."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from errors import run_main  # noqa: E402
+from experiments.evaluation import eval_cli, evaluate_experiment  # noqa: E402
+from experiments.grid import EXP_11_1  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_main(eval_cli(EXP_11_1, evaluate_experiment, __doc__)))

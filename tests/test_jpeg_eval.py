@@ -1,0 +1,198 @@
+"""experiments/jpeg_eval.py on prediction files built to have chosen error rates.
+
+A prediction file (SPEC §5) is an int array (n, 11): the label, then the predicted class
+for the original image and its JPEG versions at quality 90 … 10. `predictions` below
+builds one with exactly `wrong[v]` wrong predictions in version v and a chosen number of
+changed predictions, so every cell of the LaTeX tables is known in advance.
+"""
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import evaluation as ev
+from experiments import jpeg_eval as je
+from experiments.grid import EXP_10, EXP_11_1, PREDICTIONS_FOLDERS
+from test_evaluation import PAPER_EXP_10, values_with_mean_std, write_authors_run
+
+N_TEST = 10_000
+PREDICTIONS = PREDICTIONS_FOLDERS["paper"]   # B/jpeg_model_predictions
+
+
+def predictions(wrong, also_changed, seed=0, n=N_TEST):
+    """int64 (n, 11) with exactly wrong[v] errors in version v = 0…9 (wrong[v] ≥ wrong[0])
+    and, at level v ≥ 1, exactly wrong[v] − wrong[0] + also_changed[v − 1] predictions
+    that differ from version 0's: the images wrong in version 0 stay wrong, and
+    `also_changed` of them switch to another wrong class."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    order = rng.permutation(n)                 # the hardest images first
+    array = np.tile(labels[:, None], (1, 11)).astype(np.int64)
+    for version, k in enumerate(wrong):
+        array[order[:k], 1 + version] = (labels[order[:k]] + 1) % 10
+        if version:
+            switch = order[:also_changed[version - 1]]
+            array[switch, 1 + version] = (labels[switch] + 2) % 10
+    return array
+
+
+# Counts of wrong predictions (of 10,000) for versions 0…9; the paper's N = 9 numbers at
+# quality 90, 50 and 10 (SPEC §6: Min-Net 10.1 / 24.2 / 58.8, ResNet 10.9 / 25.6 / 59.1).
+MIN_NET_WRONG = [599, 1010, 1300, 1620, 1980, 2420, 2950, 3640, 4530, 5880]
+RESNET_WRONG = [627, 1090, 1400, 1750, 2130, 2560, 3090, 3790, 4670, 5910]
+SPREAD = (-20, -10, 0, 10, 20)   # per seed; means over the five seeds stay as above
+
+
+def write_exp_10_n9(base_folder, models=("CifarMinFP-LS", "CifarPyrResNet"),
+                    predictions_folder=PREDICTIONS):
+    """Prediction files and logs of exp_10's N = 9 runs (last val_er as in SPEC §6)."""
+    for model_type, wrong, step, (mean, std) in zip(
+            ("CifarMinFP-LS", "CifarPyrResNet"), (MIN_NET_WRONG, RESNET_WRONG), (50, 30),
+            PAPER_EXP_10[9]):
+        if model_type not in models:
+            continue
+        for i, (seed, last) in enumerate(zip(EXP_10.seeds, values_with_mean_std(mean, std, 5))):
+            name = EXP_10.run_name(model_type, 9, seed)
+            array = predictions([k + SPREAD[i] for k in wrong], [step * v for v in range(1, 10)],
+                                seed=seed)
+            path = base_folder / predictions_folder / f"{name}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, array)
+            write_authors_run(base_folder, EXP_10, model_type, 9, seed, last)
+
+
+def test_metrics_of_one_file():
+    array = predictions(MIN_NET_WRONG, [50 * v for v in range(1, 10)])
+    metrics = je.jpeg_metrics(je.check_predictions(array))
+    assert metrics["n"] == N_TEST
+    assert metrics["errors"] == pytest.approx([k / 100 for k in MIN_NET_WRONG])
+    pocp = [(MIN_NET_WRONG[v] - MIN_NET_WRONG[0] + 50 * v) / 100 for v in range(1, 10)]
+    assert metrics["pocp"] == pytest.approx(pocp)
+
+
+def test_exp_10_latex_tables_cell_by_cell(tmp_path):
+    write_exp_10_n9(tmp_path)
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    header = "Model & N & 100\\% & 90\\% & 80\\% & 70\\% & 60\\% & 50\\% & 40\\% & 30\\% & " \
+             "20\\% & 10\\% \\\\"
+    assert (tmp_path / "images" / "er_result_table.txt").read_text() == "\n".join([
+        r"\begin{tabular}{llrrrrrrrrrr}", r"\toprule", header, r"\midrule",
+        r"Min-Net & 9 & 6.0 & 10.1 & 13.0 & 16.2 & 19.8 & 24.2 & 29.5 & 36.4 & 45.3 & 58.8 \\",
+        r"ResNet & 9 & 6.3 & 10.9 & 14.0 & 17.5 & 21.3 & 25.6 & 30.9 & 37.9 & 46.7 & 59.1 \\",
+        r"\bottomrule", r"\end{tabular}", ""])
+    # POCP at level v: (wrong[v] − wrong[0] + step·v) / 100, e.g. (1010 − 599 + 50) → 4.61
+    assert (tmp_path / "images" / "nc_result_table.txt").read_text() == "\n".join([
+        r"\begin{tabular}{llrrrrrrrrr}", r"\toprule",
+        "Model & N & 90\\% & 80\\% & 70\\% & 60\\% & 50\\% & 40\\% & 30\\% & 20\\% & 10\\% \\\\",
+        r"\midrule",
+        r"Min-Net & 9 & 4.6 & 8.0 & 11.7 & 15.8 & 20.7 & 26.5 & 33.9 & 43.3 & 57.3 \\",
+        r"ResNet & 9 & 4.9 & 8.3 & 12.1 & 16.2 & 20.8 & 26.4 & 33.7 & 42.8 & 55.5 \\",
+        r"\bottomrule", r"\end{tabular}", ""])
+
+    md = (tmp_path / "jpeg_results.md").read_text()
+    assert ("| Min-Net | 9 | 6.0 | 10.1 | 13.0 | 16.2 | 19.8 | 24.2 | 29.5 | 36.4 | 45.3 | 58.8 "
+            "| 5 |") in md
+    assert "| ResNet | 9 | 4.9 | 8.3 | 12.1 | 16.2 | 20.8 | 26.4 | 33.7 | 42.8 | 55.5 | 5 |" in md
+    assert "10 prediction files, 10,000 test images each" in md
+    for stem in ("jpeg_N9", "jpeg_pocp_vs_error"):
+        assert (tmp_path / "images" / f"{stem}.png").stat().st_size > 1000
+        assert (tmp_path / "images" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+        assert f"](images/{stem}.png)" in md
+    runs = pd.read_csv(tmp_path / "jpeg_results.csv")
+    assert len(runs) == 10 and runs.er_orig.min() == pytest.approx(5.79)
+
+
+def test_densenet_tables_have_k_and_the_depth_as_n(tmp_path):
+    for model_type, last, wrong in (("CifarDenseNet", 4.79, 480), ("CifarDenseMin", 4.57, 457)):
+        for seed, value in zip(EXP_11_1.seeds, values_with_mean_std(last, 0.06, 3)):
+            name = EXP_11_1.run_name(model_type, 100, seed)
+            path = tmp_path / PREDICTIONS / f"{name}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, predictions([wrong + 100 * v for v in range(10)], [0] * 9, seed=seed))
+            write_authors_run(tmp_path, EXP_11_1, model_type, 100, seed, value)
+    assert je.evaluate_jpeg(EXP_11_1, tmp_path) == 0
+    lines = (tmp_path / "images" / "er_result_table.txt").read_text().splitlines()
+    assert lines[0] == r"\begin{tabular}{lllrrrrrrrrrr}"
+    assert lines[2].startswith(r"Model & N & k & 100\% & 90\% & ")
+    assert lines[4] == r"DenseNet & 100 & 12 & 4.8 & 5.8 & 6.8 & 7.8 & 8.8 & 9.8 & 10.8 & " \
+                       r"11.8 & 12.8 & 13.8 \\"
+    assert lines[5] == r"Min-DenseNet & 100 & 12 & 4.6 & 5.6 & 6.6 & 7.6 & 8.6 & 9.6 & 10.6 & " \
+                       r"11.6 & 12.6 & 13.6 \\"
+    nc = (tmp_path / "images" / "nc_result_table.txt").read_text().splitlines()
+    assert nc[4] == r"DenseNet & 100 & 12 & 1.0 & 2.0 & 3.0 & 4.0 & 5.0 & 6.0 & 7.0 & 8.0 & 9.0 \\"
+    assert (tmp_path / "images" / "jpeg_L100.png").is_file()
+
+
+# --------------------------------------------------------------------------- robustness
+
+def test_bad_files_are_named_and_skipped(tmp_path, capsys):
+    write_exp_10_n9(tmp_path)
+    folder = tmp_path / PREDICTIONS
+    bad = {EXP_10.run_name("CifarMinFP-LS", 9, 9): "has shape (10000, 10)",
+           EXP_10.run_name("CifarMinFP-LS", 9, 507): "has dtype float64",
+           EXP_10.run_name("CifarMinFP-LS", 9, 723): "holds values outside the classes 0–9",
+           EXP_10.run_name("CifarPyrResNet", 9, 9): "cannot be read as a .npy array"}
+    good = np.load(folder / f"{EXP_10.run_name('CifarMinFP-LS', 9, 16)}.npy")
+    np.save(folder / f"{EXP_10.run_name('CifarMinFP-LS', 9, 9)}.npy", good[:, :10])
+    np.save(folder / f"{EXP_10.run_name('CifarMinFP-LS', 9, 507)}.npy", good.astype(float))
+    out_of_range = good.copy()
+    out_of_range[0, 3] = 10
+    np.save(folder / f"{EXP_10.run_name('CifarMinFP-LS', 9, 723)}.npy", out_of_range)
+    (folder / f"{EXP_10.run_name('CifarPyrResNet', 9, 9)}.npy").write_bytes(b"\x93NUMPY garbage")
+
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    err = capsys.readouterr().err
+    for name, reason in bad.items():
+        assert f"warning: skipping {folder / name}.npy: it {reason}" in err
+    runs = pd.read_csv(tmp_path / "jpeg_results.csv")
+    assert sorted(runs.seed[runs.model_type == "CifarMinFP-LS"]) == [16, 744]
+    md = (tmp_path / "jpeg_results.md").read_text()
+    assert "6 prediction files" in md and "Skipped (see the warnings): " in md
+    assert f"{EXP_10.run_name('CifarPyrResNet', 9, 9)}.npy" in md
+
+
+def test_missing_logs_leave_the_100_column_empty(tmp_path, capsys):
+    write_exp_10_n9(tmp_path, models=("CifarPyrResNet",))
+    for seed in EXP_10.seeds:
+        (tmp_path / "exp_data" / EXP_10.run_name("CifarPyrResNet", 9, seed) / "log.json").unlink()
+    (tmp_path / "exp_data" / EXP_10.run_name("CifarPyrResNet", 9, 9) / "log.json").write_text("{")
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    assert "not valid JSON" in capsys.readouterr().err
+    table = (tmp_path / "images" / "er_result_table.txt").read_text()
+    assert r"ResNet & 9 & -- & 10.9 & " in table
+
+
+def test_no_prediction_files(tmp_path, capsys):
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(tmp_path / PREDICTIONS) in lines[0]
+    assert lines[0].startswith("error: no usable JPEG prediction files of exp_10")
+    assert not (tmp_path / "images").exists()
+
+
+def test_report_has_both_sections_whichever_runs_first(tmp_path):
+    write_exp_10_n9(tmp_path)
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert report.index("## Test error on CIFAR-10") < report.index(
+        "## Robustness to JPEG compression")
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0      # rerunning one keeps the other
+    assert (tmp_path / "report.md").read_text() == report
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_rgb_protocol_writes_its_own_files(tmp_path):
+    write_exp_10_n9(tmp_path)
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    paper_table = (tmp_path / "images" / "er_result_table.txt").read_text()
+    # The rgb predictions: ResNet only, in their own folder.
+    write_exp_10_n9(tmp_path, models=("CifarPyrResNet",),
+                    predictions_folder=PREDICTIONS_FOLDERS["rgb"])
+    assert je.evaluate_jpeg(EXP_10, tmp_path, protocol="rgb") == 0
+    assert (tmp_path / "images" / "er_result_table.txt").read_text() == paper_table
+    rgb_table = (tmp_path / "images" / "er_result_table_rgb.txt").read_text()
+    assert "ResNet & 9 & 6.3 & 10.9" in rgb_table and "Min-Net" not in rgb_table
+    assert (tmp_path / "images" / "jpeg_rgb_N9.png").is_file()
+    report = (tmp_path / "report.md").read_text()
+    assert report.index("## Robustness to JPEG compression\n") < report.index(
+        "## Robustness to JPEG compression (rgb protocol)")
