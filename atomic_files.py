@@ -4,7 +4,6 @@ A rename within one file system is atomic, so a reader (or a resumed run) sees e
 the old file or the complete new one, never a half-written file under the final name.
 """
 import contextlib
-import io
 import json
 import os
 import tempfile
@@ -21,6 +20,10 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
@@ -46,11 +49,11 @@ def write_json(path, obj, indent=None) -> None:
 
 
 def save_npy(path, array) -> None:
+    """np.save, streamed to the temporary file (no in-memory copy of a large array)."""
     import numpy as np
 
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    write_bytes(path, buffer.getvalue())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(array), allow_pickle=False)
 
 
 def torch_save(path, obj) -> None:

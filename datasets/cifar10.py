@@ -4,7 +4,10 @@ Reading does not check md5 sums, so any files in the official format load (our t
 write such files). Missing files are downloaded with torchvision, which verifies the
 archive; offline, the error says which files to put where.
 """
+import os
 import pickle
+import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,11 @@ from errors import UserError
 BATCHES_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
+# torchvision.datasets.CIFAR10's source, spelled out so the error message needs no torchvision.
+ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
+ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
+DOWNLOAD_TIMEOUT_S = 60
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")
 
@@ -29,22 +37,39 @@ def _missing_files(folder: Path):
 
 
 def download(data_folder=None) -> None:
-    """Download and extract the official archive with torchvision (md5-verified)."""
+    """Download and extract the official archive with torchvision (md5-verified).
+
+    The archive is extracted into a temporary folder and each batch is then renamed into
+    place, so an interrupted extraction never leaves a truncated batch under its name.
+    """
     root = Path(data_folder or config.DATA_FOLDER)
     folder = root / BATCHES_FOLDER
+    previous_timeout = socket.getdefaulttimeout()
     try:
         from torchvision.datasets.utils import download_and_extract_archive
-        from torchvision.datasets import CIFAR10
 
         root.mkdir(parents=True, exist_ok=True)
-        download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename,
-                                     md5=CIFAR10.tgz_md5)
+        # torchvision's urlopen has no timeout: on a network that drops packets instead of
+        # refusing, it would wait for ever. The limit applies per read, not to the download.
+        if previous_timeout is None:
+            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+        with tempfile.TemporaryDirectory(prefix=".cifar-10-extract.", dir=root) as tmp:
+            download_and_extract_archive(ARCHIVE_URL, str(root), extract_root=tmp,
+                                         filename=ARCHIVE_NAME, md5=ARCHIVE_MD5)
+            folder.mkdir(exist_ok=True)
+            for extracted in (Path(tmp) / BATCHES_FOLDER).iterdir():
+                os.replace(extracted, folder / extracted.name)
     except Exception as e:  # network errors come in many types
         raise UserError(
             f"CIFAR-10 is not in {folder} and downloading it failed ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no details'}); download "
-            f"{CIFAR10.url}, extract it so that {folder} holds data_batch_1..5 and "
+            f"{ARCHIVE_URL}, extract it so that {folder} holds data_batch_1..5 and "
             "test_batch, or set DATA_FOLDER to a folder that has them") from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    if _missing_files(folder):
+        raise UserError(f"the downloaded archive did not provide {_missing_files(folder)} in "
+                        f"{folder}; delete {root / ARCHIVE_NAME} and try again")
 
 
 def read_batch(path: Path):

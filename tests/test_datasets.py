@@ -1,0 +1,288 @@
+"""CIFAR-10 batches on disk, and the device-side training / test batches (SPEC §2)."""
+import math
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torchvision import transforms
+
+import datasets.cifar10 as cifar10
+from datasets.cifar10 import load_cifar10, synthetic_cifar10, write_cifar10_batches
+from datasets.loader import MEAN, STD, TestBatches, TrainBatches
+from errors import UserError
+
+
+def chi_square_limit(dof: int, z: float = 3.09) -> float:
+    """Upper chi-square quantile (z = 3.09: p = 0.001), Wilson-Hilferty; no scipy here."""
+    return dof * (1 - 2 / (9 * dof) + z * math.sqrt(2 / (9 * dof))) ** 3
+
+
+def chi_square(counts: np.ndarray) -> float:
+    expected = counts.sum() / counts.size
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def torchvision_normalised(image_pil) -> torch.Tensor:
+    return TF.normalize(TF.to_tensor(image_pil), MEAN, STD)
+
+
+@pytest.fixture
+def copied_folder(cifar_folder, tmp_path):
+    """A private copy of the session's data folder, free to damage."""
+    folder = tmp_path / "data"
+    shutil.copytree(cifar_folder, folder)
+    return folder
+
+
+# ------------------------------------------------------------------------ files on disk
+
+def test_load_cifar10_reads_the_official_format_without_md5(cifar_folder):
+    train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=1000, n_test=500, seed=0)
+    x, y = load_cifar10("train", cifar_folder, download_if_missing=False)
+    assert x.dtype == np.uint8 and x.shape == (1000, 32, 32, 3) and y.dtype == np.int64
+    assert np.array_equal(x, train_x) and np.array_equal(y, train_y)
+    x, y = load_cifar10("test", cifar_folder, download_if_missing=False)
+    assert np.array_equal(x, test_x) and np.array_equal(y, test_y)
+
+
+def test_data_folder_defaults_to_config(cifar_folder, monkeypatch):
+    import config
+
+    monkeypatch.setattr(config, "DATA_FOLDER", cifar_folder)
+    assert load_cifar10("test", download_if_missing=False)[0].shape == (500, 32, 32, 3)
+
+
+def test_batch_layout_is_channel_major_like_the_official_files(tmp_path):
+    """The official rows are R plane, G plane, B plane: check a known pixel lands right."""
+    image = np.zeros((5, 32, 32, 3), np.uint8)
+    image[0, 1, 2] = (10, 20, 30)
+    write_cifar10_batches(tmp_path, image, np.arange(5) % 10, image, np.arange(5) % 10)
+    raw = pickle.loads((tmp_path / "cifar-10-batches-py" / "test_batch").read_bytes())["data"]
+    assert [raw[0][c * 1024 + 1 * 32 + 2] for c in range(3)] == [10, 20, 30]
+    assert tuple(load_cifar10("test", tmp_path)[0][0, 1, 2]) == (10, 20, 30)
+
+
+def test_missing_cifar10_and_failed_download_is_one_clear_user_error(tmp_path, monkeypatch):
+    # A refused local port instead of the real URL: the test must never download 170 MB.
+    monkeypatch.setattr(cifar10, "ARCHIVE_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    monkeypatch.setattr(cifar10, "DOWNLOAD_TIMEOUT_S", 5)
+    empty = tmp_path / "empty"
+    with pytest.raises(UserError) as info:
+        load_cifar10("train", empty)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(empty / "cifar-10-batches-py") in message
+    assert "data_batch_1..5" in message and "test_batch" in message
+    assert "cifar-10-python.tar.gz" in message and "DATA_FOLDER" in message
+    # Nothing half-extracted, no temporary extraction folder left behind.
+    assert not list((empty / "cifar-10-batches-py").glob("*"))
+    assert not list(empty.glob(".cifar-10-extract*"))
+
+
+def test_missing_cifar10_without_download_names_the_files(tmp_path):
+    with pytest.raises(UserError, match="data_batch_1.*missing.*DATA_FOLDER"):
+        load_cifar10("test", tmp_path, download_if_missing=False)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_batch", "bad_labels"])
+def test_corrupt_batch_is_a_user_error_naming_the_file(copied_folder, damage):
+    path = copied_folder / "cifar-10-batches-py" / "data_batch_3"
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(np.random.default_rng(0).bytes(5000))
+    elif damage == "not_a_batch":
+        path.write_bytes(pickle.dumps({"something": [1, 2, 3]}))
+    else:
+        batch = pickle.loads(data)
+        batch["labels"] = batch["labels"][:-1]
+        path.write_bytes(pickle.dumps(batch))
+    with pytest.raises(UserError) as info:
+        load_cifar10("train", copied_folder)
+    assert str(path) in str(info.value) and "download" in str(info.value)
+    load_cifar10("test", copied_folder)  # the other split is unaffected
+
+
+# ---------------------------------------------------------------------- augmentation
+
+def position_coded_image() -> np.ndarray:
+    """Every pixel distinct (R codes the row, G the column), none 0 like the padding."""
+    rows, cols = np.mgrid[0:32, 0:32]
+    return np.stack([10 + 7 * rows, 10 + 7 * cols, np.full_like(rows, 128)], -1).astype(np.uint8)
+
+
+def torchvision_outcomes(image: np.ndarray) -> dict:
+    """Normalised bytes -> (row offset, column offset, flip) for all 162 outcomes of
+    RandomCrop(32, padding=4) + RandomHorizontalFlip, built with torchvision on PIL."""
+    padded = TF.pad(Image.fromarray(image), 4)  # fill 0
+    outcomes = {}
+    for dy in range(9):
+        for dx in range(9):
+            crop = TF.crop(padded, dy, dx, 32, 32)
+            for flip in (0, 1):
+                x = torchvision_normalised(TF.hflip(crop) if flip else crop)
+                outcomes[x.numpy().tobytes()] = (dy, dx, flip)
+    assert len(outcomes) == 162
+    return outcomes
+
+
+def test_augmentation_has_torchvisions_distribution_and_exact_values():
+    """Each augmented image is exactly one of torchvision's 162 outcomes (same pixels, same
+    normalised float32 values, padding included), and the outcomes are uniform, as they are
+    for torchvision's own transforms."""
+    image = position_coded_image()
+    outcomes = torchvision_outcomes(image)
+    n = 162 * 60
+    batches = TrainBatches(np.repeat(image[None], n, 0), np.zeros(n), 512, "cpu", seed=5)
+    counts = np.zeros((9, 9, 2), np.int64)
+    zero = torchvision_normalised(Image.fromarray(np.zeros((1, 1, 3), np.uint8)))[:, 0, 0]
+    for x, _ in batches.epoch(0):
+        for sample in x:
+            dy, dx, flip = outcomes[sample.contiguous().numpy().tobytes()]
+            counts[dy, dx, flip] += 1
+            # Padding is exactly the normalised value of a 0 pixel, torchvision's float32.
+            if dy < 4:
+                assert torch.equal(sample[:, : 4 - dy], zero[:, None, None].expand(3, 4 - dy, 32))
+    assert counts.sum() == n
+    assert chi_square(counts.ravel()) < chi_square_limit(161)
+    assert chi_square(counts.sum((1, 2))) < chi_square_limit(8)  # row offsets
+    assert chi_square(counts.sum((0, 2))) < chi_square_limit(8)  # column offsets
+    assert abs(counts[..., 1].sum() - n / 2) < 4 * math.sqrt(n / 4)  # flips at 1/2
+
+    # torchvision's transforms: same outcome set (so the decoding above is right), uniform too.
+    reference = transforms.Compose([transforms.RandomCrop(32, padding=4),
+                                    transforms.RandomHorizontalFlip()])
+    torch.manual_seed(0)
+    reference_counts = np.zeros(162, np.int64)
+    pil = Image.fromarray(image)
+    for _ in range(162 * 15):
+        dy, dx, flip = outcomes[torchvision_normalised(reference(pil)).numpy().tobytes()]
+        reference_counts[(dy * 9 + dx) * 2 + flip] += 1
+    assert chi_square(reference_counts) < chi_square_limit(161)
+
+
+def test_each_image_keeps_its_label_and_is_seen_once_per_epoch_last_batch_kept():
+    n, batch_size = 1000, 128
+    # Image i is constant at value 1 + i % 250 and has label i: check image and label travel
+    # together through shuffling and cropping (pixels are the value or the padding).
+    values = 1 + np.arange(n) % 250
+    images = np.broadcast_to(values[:, None, None, None], (n, 32, 32, 3)).astype(np.uint8)
+    batches = TrainBatches(images, np.arange(n), batch_size, "cpu", seed=0)
+    assert len(batches) == 8
+    mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
+    seen, sizes = [], []
+    for x, y in batches.epoch(3):
+        assert x.dtype == torch.float32 and y.dtype == torch.int64
+        assert x.is_contiguous(memory_format=torch.channels_last)
+        pixels = torch.round((x * std + mean) * 255).amax(dim=(1, 2, 3))
+        assert torch.equal(pixels.long(), torch.from_numpy(values)[y])
+        seen.append(y)
+        sizes.append(len(y))
+    assert sizes == [128] * 7 + [104]
+    assert torch.equal(torch.cat(seen).sort().values, torch.arange(n))
+    assert not torch.equal(torch.cat(seen), torch.arange(n))  # shuffled
+
+
+def epoch_tensors(batches, epoch):
+    xs, ys = zip(*batches.epoch(epoch))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def test_batches_are_determined_by_seed_and_epoch_alone():
+    images, labels, _, _ = synthetic_cifar10(300, 0, seed=1)
+    first = TrainBatches(images, labels, 64, "cpu", seed=7)
+    torch.manual_seed(123)
+    global_state = torch.get_rng_state()
+    x_a, y_a = epoch_tensors(first, 4)
+    assert torch.equal(torch.get_rng_state(), global_state)  # the global RNG is untouched
+    torch.manual_seed(999)  # ... and does not matter
+    epoch_tensors(first, 0)  # nor does what ran before (a resumed run starts at epoch 4)
+    second = TrainBatches(images, labels, 64, "cpu", seed=7)
+    x_b, y_b = epoch_tensors(second, 4)
+    assert torch.equal(x_a, x_b) and torch.equal(y_a, y_b)
+
+    x_next, y_next = epoch_tensors(first, 5)
+    assert not torch.equal(y_a, y_next) and not torch.equal(x_a, x_next)
+    x_other, y_other = epoch_tensors(TrainBatches(images, labels, 64, "cpu", seed=8), 4)
+    assert not torch.equal(y_a, y_other)
+
+
+def test_channels_last_off_gives_contiguous_nchw_with_the_same_values():
+    images, labels, _, _ = synthetic_cifar10(100, 0, seed=2)
+    on = epoch_tensors(TrainBatches(images, labels, 32, "cpu", seed=1), 0)[0]
+    batches = TrainBatches(images, labels, 32, "cpu", seed=1, channels_last=False)
+    x, _ = next(batches.epoch(0))
+    assert x.is_contiguous()
+    assert torch.equal(epoch_tensors(batches, 0)[0], on)
+
+
+def test_test_batches_are_in_order_unaugmented_and_normalised_like_torchvision():
+    _, _, images, labels = synthetic_cifar10(0, 70, seed=3)
+    batches = TestBatches(images, labels, 32, "cpu")
+    assert len(batches) == 3
+    out = list(batches)
+    assert [len(y) for _, y in out] == [32, 32, 6]
+    assert all(x.is_contiguous(memory_format=torch.channels_last) for x, _ in out)
+    x = torch.cat([x for x, _ in out])
+    y = torch.cat([y for _, y in out])
+    expected = torch.stack([torchvision_normalised(Image.fromarray(im)) for im in images])
+    assert torch.equal(x, expected)  # bit-identical to ToTensor + Normalize
+    assert torch.equal(y, torch.from_numpy(labels))
+    x_nchw, _ = next(iter(TestBatches(images, labels, 32, "cpu", channels_last=False)))
+    assert x_nchw.is_contiguous() and torch.equal(x_nchw, expected[:32])
+
+
+def test_bad_input_shapes_are_rejected():
+    with pytest.raises(ValueError, match="uint8"):
+        TrainBatches(np.zeros((4, 32, 32, 3), np.float32), np.zeros(4), 2, "cpu", seed=0)
+    with pytest.raises(ValueError, match="labels"):
+        TestBatches(np.zeros((4, 32, 32, 3), np.uint8), np.zeros(3), 2, "cpu")
+
+
+def test_archive_constants_match_torchvision():
+    from torchvision.datasets import CIFAR10
+
+    assert (cifar10.ARCHIVE_URL, cifar10.ARCHIVE_NAME, cifar10.ARCHIVE_MD5) == (
+        CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5)
+
+
+def test_download_extracts_a_verified_archive_into_place(cifar_folder, tmp_path, monkeypatch,
+                                                        request):
+    """The download path end to end, offline: a local HTTP server with an archive in the
+    official layout."""
+    import functools
+    import hashlib
+    import http.server
+    import tarfile
+    import threading
+
+    archive = tmp_path / "served" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(cifar_folder / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(archive.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    request.addfinalizer(server.shutdown)
+    monkeypatch.setattr(cifar10, "ARCHIVE_URL",
+                        f"http://127.0.0.1:{server.server_port}/{archive.name}")
+    monkeypatch.setattr(cifar10, "ARCHIVE_MD5", "0" * 32)
+    target = tmp_path / "data"
+    with pytest.raises(UserError, match="downloading it failed"):  # md5 mismatch: refused
+        load_cifar10("test", target)
+    assert not (target / "cifar-10-batches-py").exists()
+    monkeypatch.setattr(cifar10, "ARCHIVE_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    x, y = load_cifar10("test", target)
+    assert np.array_equal(x, load_cifar10("test", cifar_folder)[0])
+    assert sorted(p.name for p in target.iterdir()) == ["cifar-10-batches-py",
+                                                        "cifar-10-python.tar.gz"]
