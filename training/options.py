@@ -19,9 +19,9 @@ AMP_MODES = ("off", "bf16", "fp16")
 
 # Keys of opt.json that describe the run's circumstances, not its configuration: a
 # resumed run may differ in these from the run it continues (the folder may have been
-# moved, or be named by another path).
-NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "torch_version",
-                     "start_time", "git_commit")
+# moved or be named by another path; a requeued job may land on another device).
+NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "device", "print_freq",
+                     "nw", "comment", "torch_version", "start_time", "git_commit")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,17 @@
+"""JPEG robustness of exp_11_1: evaluate experiments/exp_11_1/jpeg_model_predictions/.
+
+    python experiments/exp_11_1/exe_exp_11_1_jpeg_tests.py [--run-predictions] [--profile smoke]
+
+--run-predictions first computes the predictions of every finished run that has none
+(the authors' RUN_PREDICTIONS flag); --help lists all options.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+
+from errors import run_main  # noqa: E402
+from experiments import grid, launch  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_main(lambda argv: launch.jpeg_tests_main(grid.EXP_11_1, argv)))

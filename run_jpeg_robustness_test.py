@@ -1,0 +1,101 @@
+"""Predict the classes of the JPEG robustness test set with one trained model (SPEC §5).
+
+    python run_jpeg_robustness_test.py --model_folder experiments/exp_10/exp_data/<run> \
+        --base_folder experiments/exp_10
+
+writes B/jpeg_model_predictions/<run>.npy: an int array (n, 11), column 0 the label,
+columns 1-10 the predicted class of versions 0-9 of each test image (the original, then
+JPEG quality 90 ... 10). The `rgb` protocol's predictions go to
+B/jpeg_model_predictions_rgb/, so the two never mix. The test set is created in the data
+folder first if it is missing. exe_<exp>_jpeg_tests.py --run-predictions runs this for
+every finished run of an experiment.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from errors import run_main  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Write the JPEG robustness predictions of one "
+                                            "trained run folder.")
+    p.add_argument("--model_folder", type=Path, required=True,
+                   help="the run folder (opt.json and model.pt)")
+    p.add_argument("--base_folder", type=Path, default=None,
+                   help="the experiment folder receiving jpeg_model_predictions/ (default: "
+                        "the folder above the run's exp_data/)")
+    p.add_argument("--protocol", choices=("paper", "rgb"), default="paper",
+                   help="JPEG test set: the authors' (paper, default) or standard RGB JPEG")
+    p.add_argument("--subset", type=int, default=None,
+                   help="only the first N test images (a quick check)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--bs", type=int, default=200,
+                   help="test images per batch (each counts 10 times: one per version)")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return p
+
+
+def predict(model, stacks, labels, batch_size: int, device: str, channels_last: bool):
+    """int64 (n, 11): the label, then the predicted class of each of the 10 versions."""
+    import numpy as np
+    import torch
+
+    from datasets.jpeg import JpegStackBatches
+
+    rows = []
+    with torch.inference_mode():
+        for x, y in JpegStackBatches(stacks, labels, batch_size, device, channels_last):
+            # The 10 versions of an image are consecutive rows of x.
+            predictions = model(x).argmax(1).view(len(y), -1)
+            rows.append(torch.cat([y[:, None], predictions], 1).cpu())
+    if not rows:
+        return np.zeros((0, 11), dtype=np.int64)
+    return torch.cat(rows).numpy().astype(np.int64)
+
+
+def main(argv) -> int:
+    import torch
+
+    import atomic_files
+    from datasets.jpeg import load_jpeg_test_set
+    from errors import UserError
+    from experiments.grid import EXP_DATA, predictions_file
+    from models import load_trained_model
+    from training.options import resolve_device
+
+    args = build_parser().parse_args(argv)
+    if args.bs < 1 or (args.subset is not None and args.subset < 1):
+        raise UserError("--bs and --subset must be positive")
+    model_folder = args.model_folder.expanduser().resolve()
+    base_folder = args.base_folder
+    if base_folder is None:
+        if model_folder.parent.name != EXP_DATA:
+            raise UserError(f"{model_folder} is not in an {EXP_DATA}/ folder; say where the "
+                            "predictions go with --base_folder")
+        base_folder = model_folder.parent.parent
+    output = predictions_file(base_folder, model_folder.name, args.protocol)
+    device = resolve_device(args.device)
+
+    model = load_trained_model(model_folder, device)
+    # The training default: weights and batches in channels_last (faster convolutions).
+    model = model.to(memory_format=torch.channels_last)
+    stacks, labels = load_jpeg_test_set(protocol=args.protocol, create_if_missing=True,
+                                        subset=args.subset)
+    print(f"{model_folder.name}: {len(labels)} test images x {stacks.shape[1]} versions "
+          f"({args.protocol} protocol) on {device}", flush=True)
+    predictions = predict(model, stacks, labels, args.bs, device, channels_last=True)
+    atomic_files.save_npy(output, predictions)
+
+    truth, versions = predictions[:, :1], predictions[:, 1:]
+    errors = 100.0 * (versions != truth).mean(axis=0) if len(predictions) else []
+    print("test error (%) of versions 0-9: " + " ".join(f"{e:.1f}" for e in errors), flush=True)
+    print(f"-> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
