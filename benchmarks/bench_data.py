@@ -24,7 +24,8 @@ import time  # noqa: E402
 import torch  # noqa: E402
 
 from datasets.cifar10 import synthetic_cifar10  # noqa: E402
-from datasets.loader import MEAN, STD, TrainBatches  # noqa: E402
+from benchmarks.authors_pipeline import authors_train_loader  # noqa: E402
+from datasets.loader import TrainBatches  # noqa: E402
 from errors import UserError, run_main  # noqa: E402
 
 
@@ -55,22 +56,7 @@ def ours(images, labels, args, device) -> float:
 
 
 def reference(images, labels, args, device) -> float:
-    from PIL import Image
-    from torch.utils.data import DataLoader, Dataset
-    from torchvision import transforms
-
-    transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
-
-    class ArrayDataset(Dataset):  # what torchvision's CIFAR10 does per item
-        def __len__(self):
-            return len(labels)
-
-        def __getitem__(self, i):
-            return transform(Image.fromarray(images[i])), int(labels[i])
-
-    loader = DataLoader(ArrayDataset(), batch_size=args.bs, shuffle=True, num_workers=0)
+    loader = authors_train_loader(images, labels, args.bs)
 
     def batches():
         for x, y in loader:

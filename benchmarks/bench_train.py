@@ -22,7 +22,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from datasets.cifar10 import synthetic_cifar10  # noqa: E402
-from datasets.loader import MEAN, STD, TrainBatches  # noqa: E402
+from benchmarks.authors_pipeline import authors_train_loader  # noqa: E402
+from datasets.loader import TrainBatches  # noqa: E402
 from models import get_model  # noqa: E402
 from training.trainer import autocast_context, train_epoch  # noqa: E402
 
@@ -59,25 +60,10 @@ def ours(name, kw, images, labels, args):
 
 def reference(name, kw, images, labels, args):
     """The authors' setup: per-image PIL transforms in the main process, NCHW model."""
-    from PIL import Image
-    from torch.utils.data import DataLoader, Dataset
-    from torchvision import transforms
-
-    transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
-
-    class ArrayDataset(Dataset):  # what torchvision's CIFAR10 does per item
-        def __len__(self):
-            return len(labels)
-
-        def __getitem__(self, i):
-            return transform(Image.fromarray(images[i])), int(labels[i])
-
     torch.manual_seed(0)
     model = get_model(name, **kw).to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    loader = DataLoader(ArrayDataset(), batch_size=args.bs, shuffle=True, num_workers=0)
+    loader = authors_train_loader(images, labels, args.bs)
     model.train()
     seen, start = 0, None
     for step, (x, y) in enumerate(loader):
