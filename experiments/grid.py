@@ -5,7 +5,7 @@ each profile writes.
 the whole flow (one seed, the smallest size, one epoch on a subset) under
 experiments/<exp>/smoke/, so it never touches a real reproduction.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import config
@@ -49,6 +49,12 @@ class Experiment:
             return (f"stride: 1;growth_rate: {DENSENET_GROWTH_RATE};n_blocks: {size};"
                     "efficient: True;compression: 0.5;k: 3;q: 2;")
         return f"q: 2;k: 3;N: {size};"
+
+    def for_profile(self, profile: str) -> "Experiment":
+        """The grid a profile runs: the smoke profile's is one seed and the smallest size."""
+        if profile == "smoke":
+            return replace(self, seeds=self.seeds[:1], sizes=(min(self.sizes),))
+        return self
 
     def base_folder(self, profile: str = "paper") -> Path:
         folder = config.EXPERIMENTS_FOLDER / self.name
@@ -151,11 +157,9 @@ def select_runs(experiment: Experiment, profile: str = "paper", seeds=None, mode
     The smoke profile takes one seed and the smallest size unless others are asked for.
     An unknown seed, model or size is a UserError listing the valid ones."""
     base_folder = Path(base_folder) if base_folder else experiment.base_folder(profile)
-    if profile == "smoke":
-        default_seeds, default_sizes = experiment.seeds[:1], (min(experiment.sizes),)
-    else:
-        experiment.base_folder(profile)  # rejects an unknown profile
-        default_seeds, default_sizes = experiment.seeds, experiment.sizes
+    experiment.base_folder(profile)  # rejects an unknown profile
+    default_seeds = experiment.for_profile(profile).seeds
+    default_sizes = experiment.for_profile(profile).sizes
     seeds = _selected("seed", seeds, experiment.seeds) if seeds else default_seeds
     sizes = _selected("size", sizes, experiment.sizes) if sizes else default_sizes
     models = _selected("model", models, experiment.models)

@@ -611,7 +611,7 @@ def jpeg_tests_main(experiment: grid.Experiment, argv) -> int:
         return code
     from experiments.jpeg_eval import evaluate_jpeg
 
-    return code or evaluate_jpeg(experiment, base_folder)
+    return code or evaluate_jpeg(experiment.for_profile(args.profile), base_folder)
 
 
 def ensure_jpeg_test_set(protocol: str = "paper") -> None:
