@@ -261,3 +261,21 @@ def test_compile_switch_runs_on_cpu(tmp_path, data_env):
           "--test_subset", "64", "--compile", env=data_env)
     state = torch.load(folder / rf.MODEL_FILE, weights_only=True)
     assert not any(k.startswith("_orig_mod.") for k in state)  # the authors' key layout
+
+
+def test_densenet_gradient_checkpointing_changes_no_number(tmp_path, data_env):
+    """The authors' DenseNet runs say `efficient: True`; --no_grad_checkpointing trades the
+    recomputation for memory and must give the very same weights."""
+    densenet = ["--model_type", "CifarDenseNet", "--model_kw",
+                "stride: 1;growth_rate: 12;n_blocks: 10;efficient: True;compression: 0.5;k: 3;q: 2;",
+                "--epochs", "1", "--fixed_steps", "--train_subset", "192", "--test_subset", "64"]
+    train(tmp_path / "efficient", *densenet, env=data_env)
+    train(tmp_path / "plain", *densenet, "--no_grad_checkpointing", env=data_env)
+    a = torch.load(tmp_path / "efficient" / rf.MODEL_FILE, weights_only=True)
+    b = torch.load(tmp_path / "plain" / rf.MODEL_FILE, weights_only=True)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # Running statistics were updated once per step, not twice (the authors' side effect).
+    steps = -(-192 // 64)
+    assert int(a["features.denseblock1.start_block.norm1.num_batches_tracked"]) == steps

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--compile", action="store_true", help="torch.compile the model")
     a("--no_channels_last", dest="channels_last", action="store_false",
       help="keep the model and batches in contiguous (NCHW) memory format")
+    a("--no_grad_checkpointing", dest="grad_checkpointing", action="store_false",
+      help="DenseNets: keep all activations instead of recomputing them in the backward pass, "
+           "whatever model_kw's 'efficient' says (faster, more memory, the same numbers)")
     a("--train_subset", type=int, default=None, help="train on the first N images only")
     a("--test_subset", type=int, default=None, help="evaluate on the first N test images only")
     a("--debug", action="store_true", help="show full tracebacks")

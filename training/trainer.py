@@ -190,6 +190,13 @@ def train(opt: dict) -> int:
     check_writable(folder)
     train_batches, test_batches = load_data(opt, device)
 
+    if not opt["grad_checkpointing"]:
+        for module in model.modules():
+            if hasattr(module, "efficient"):  # DenseNet layers (models/blocks.py)
+                module.efficient = False
+    if device.startswith("cuda"):
+        # Autotuned convolution kernels: faster, but not bitwise reproducible on the GPU.
+        torch.backends.cudnn.benchmark = True
     memory_format = torch.channels_last if opt["channels_last"] else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     optimizer, scheduler = build_optimizer(opt, model)
