@@ -72,6 +72,14 @@ def download(data_folder=None) -> None:
                         f"{folder}; delete {root / ARCHIVE_NAME} and try again")
 
 
+def ensure_cifar10(data_folder=None) -> Path:
+    """Download CIFAR-10 unless all its batches are there; return the batches' folder."""
+    folder = batches_folder(data_folder)
+    if _missing_files(folder):
+        download(data_folder)
+    return folder
+
+
 def read_batch(path: Path):
     """One pickled batch -> (images uint8 (n, 32, 32, 3) RGB, labels int64 (n,))."""
     path = Path(path)
@@ -95,11 +103,10 @@ def load_cifar10(split: str, data_folder=None, download_if_missing: bool = True)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     folder = batches_folder(data_folder)
-    if _missing_files(folder):
-        if not download_if_missing:
-            raise UserError(f"CIFAR-10 batches {_missing_files(folder)} are missing in {folder}; "
-                            "set DATA_FOLDER to the folder holding cifar-10-batches-py/")
-        download(data_folder)
+    if _missing_files(folder) and not download_if_missing:
+        raise UserError(f"CIFAR-10 batches {_missing_files(folder)} are missing in {folder}; "
+                        "set DATA_FOLDER to the folder holding cifar-10-batches-py/")
+    ensure_cifar10(data_folder)
     names = TRAIN_BATCHES if split == "train" else TEST_BATCHES
     parts = [read_batch(folder / n) for n in names]
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

@@ -379,9 +379,6 @@ def run_slurm(jobs, submitit_folder: Path, slurm: argparse.Namespace, extra_args
     """Submit one job per run that is not skipped; wait for them unless slurm.no_wait."""
     import submitit
 
-    if slurm.submitit_cluster == "slurm" and shutil.which("sbatch") is None:
-        raise UserError("--launcher slurm needs Slurm's sbatch, which is not on the PATH here; "
-                        "run this on the cluster's login node, or use --launcher local")
     # The jobs unpickle SlurmRun from this repository: make it importable wherever they run
     # (sbatch and submitit's local executor pass this environment on to the job).
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -473,8 +470,9 @@ def summarize(outcomes, what="runs") -> int:
     return 1 if count[FAILED] else 0
 
 
-def launch(jobs, args, extra_args=(), what="runs") -> int:
-    """Run (or, with --dry-run, list) the jobs with the launcher the options ask for."""
+def launch(jobs, args, extra_args=(), what="runs", prepare=None) -> int:
+    """Run (or, with --dry-run, list) the jobs with the launcher the options ask for;
+    `prepare()` runs once before the first job when there is something to run."""
     logs = {str(j.log.parent) for j in jobs}
     if args.launcher == "slurm":
         where = (f"one Slurm job per run ({args.gpus_per_job} GPU, {args.time} min"
@@ -484,11 +482,19 @@ def launch(jobs, args, extra_args=(), what="runs") -> int:
     if args.dry_run:
         print_plan(jobs, f"{where}; logs in {', '.join(sorted(logs))}", what, extra_args)
         return 0
+    # Check the options before `prepare` (which may download) and before any job starts.
+    if args.launcher == "slurm" and args.submitit_cluster == "slurm" \
+            and shutil.which("sbatch") is None:
+        raise UserError("--launcher slurm needs Slurm's sbatch, which is not on the PATH here; "
+                        "run this on the cluster's login node, or use --launcher local")
+    slots = None if args.launcher == "slurm" else local_slots(args.gpus, args.cpu,
+                                                               args.jobs_per_gpu)
+    if prepare is not None and any(j.action != SKIP for j in jobs):
+        prepare()
     if args.launcher == "slurm":
         submitit_folder = jobs[0].log.parent / "submitit" if jobs else Path(".")
         outcomes = run_slurm(jobs, submitit_folder, args, extra_args, what)
     else:
-        slots = local_slots(args.gpus, args.cpu, args.jobs_per_gpu)
         devices = sorted({f"cuda ({d})" if kind == "cuda" else "cpu" for kind, d in slots})
         print(f"{len(jobs)} {what} on {', '.join(devices)}, {args.jobs_per_gpu} at a time "
               f"on each; logs in {', '.join(sorted(logs))}", flush=True)
@@ -581,7 +587,12 @@ def train_main(experiment: grid.Experiment, argv) -> int:
     runs = select(experiment, args, base_folder)
     print(f"{experiment.name} ({args.profile}): {len(runs)} runs in "
           f"{base_folder / grid.EXP_DATA}", flush=True)
-    return launch(training_jobs(runs, base_folder / grid.LOGS), args, extra, "runs")
+    from datasets.cifar10 import ensure_cifar10
+
+    # Download once, here (a cluster's login node has the network its jobs may lack),
+    # rather than in every parallel run.
+    return launch(training_jobs(runs, base_folder / grid.LOGS), args, extra, "runs",
+                  prepare=ensure_cifar10)
 
 
 def jpeg_tests_main(experiment: grid.Experiment, argv) -> int:
@@ -600,9 +611,7 @@ def jpeg_tests_main(experiment: grid.Experiment, argv) -> int:
         runs = select(experiment, args, base_folder)
         subset = grid.SMOKE["test_subset"] if args.profile == "smoke" else None
         jobs = prediction_jobs(runs, base_folder, base_folder / grid.LOGS, subset)
-        if not args.dry_run and any(j.action != SKIP for j in jobs):
-            ensure_jpeg_test_set()
-        code = launch(jobs, args, extra, "predictions")
+        code = launch(jobs, args, extra, "predictions", prepare=ensure_jpeg_test_set)
         if args.launcher == "slurm" and args.no_wait and not args.dry_run:
             print("the predictions are computed in Slurm jobs; once they are done, run this "
                   "again without --run-predictions to evaluate them")

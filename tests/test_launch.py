@@ -395,7 +395,7 @@ echo "Submitted batch job $n"
 """
 
 
-def test_slurm_submission_files_carry_the_options(tmp_path):
+def test_slurm_submission_files_carry_the_options(tmp_path, data_env):
     """Through submitit's real SlurmExecutor down to the sbatch call (a stand-in that
     keeps the files): one job per run, named after it, with the requested resources, the
     warning signal before the time limit, and requeueing."""

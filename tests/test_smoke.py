@@ -96,3 +96,16 @@ def test_smoke_profile_never_touches_a_reproduction():
     for experiment in grid.EXPERIMENTS.values():
         smoke = experiment.base_folder("smoke")
         assert smoke.parent == experiment.base_folder("paper") and smoke.name == "smoke"
+
+
+def test_training_grid_without_data_offline_stops_before_launching(tmp_path, smoke_env):
+    """CIFAR-10 is fetched once by the launcher (where the network is), not by every run:
+    offline and without the data, one line, exit 2, and no run is started."""
+    env = dict(smoke_env, DATA_FOLDER=str(tmp_path / "no_data"))
+    cmd = [sys.executable, "experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
+           "--base_folder", str(tmp_path / "exp")]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "cifar-10-batches-py" in result.stderr
+    assert not (tmp_path / "exp" / grid.EXP_DATA).exists()
