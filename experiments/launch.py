@@ -620,7 +620,9 @@ def jpeg_tests_main(experiment: grid.Experiment, argv) -> int:
         return code
     from experiments.jpeg_eval import evaluate_jpeg
 
-    return code or evaluate_jpeg(experiment.for_profile(args.profile), base_folder)
+    # The evaluation runs even when a prediction job failed: the others' tables still count.
+    evaluated = evaluate_jpeg(experiment.for_profile(args.profile), base_folder)
+    return code or evaluated
 
 
 def ensure_jpeg_test_set(protocol: str = "paper") -> None:

@@ -593,3 +593,15 @@ def test_jpeg_tests_end_to_end(tmp_path, own_data):
     result = exe(script, *options, env=own_data, check_rc=0)
     assert "2 predictions: 0 done, 0 resumed, 2 skipped, 0 failed" in result.stdout
     assert "creating the JPEG test set" not in result.stdout
+
+    # A run whose model.pt is damaged: its prediction job fails and is named, the evaluation
+    # of the other still runs, and the exit status says something failed.
+    broken = tmp_path / "exp_data" / "CifarMinFP-LS_s9_N3"
+    broken.mkdir(parents=True, exist_ok=True)
+    (broken / "model.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "report.md").unlink()
+    result = exe(script, *options, env=own_data, check_rc=1)
+    assert "2 predictions: 0 done, 0 resumed, 1 skipped, 1 failed" in result.stdout
+    assert "failed: CifarMinFP-LS_s9_N3: exit 2: error: " in result.stdout
+    assert (tmp_path / "report.md").is_file()
+    assert not (tmp_path / "jpeg_model_predictions" / "CifarMinFP-LS_s9_N3.npy").exists()
