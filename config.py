@@ -10,7 +10,9 @@ REPO_ROOT = Path(__file__).resolve().parent
 
 def _path_from_env(name: str, default: Path) -> Path:
     value = os.environ.get(name)
-    return Path(value).expanduser() if value else default
+    # Absolute, so that subprocesses started in another working directory (the launchers
+    # run each run from the repository root) see the same folder.
+    return Path(value).expanduser().resolve() if value else default
 
 
 # Where CIFAR-10 (`cifar-10-batches-py/`) and the JPEG test stacks live.
