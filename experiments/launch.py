@@ -115,7 +115,8 @@ def prediction_jobs(runs, base_folder: Path, log_folder: Path, subset=None,
         else:
             action, note = START, "new"
         jobs.append(Job(run.name, RUN_JPEG_TEST, tuple(argv),
-                        log_folder / f"{run.name}.jpeg_predictions.log", action, note))
+                        log_folder / f"{run.name}.{grid.PREDICTIONS_FOLDERS[protocol]}.log",
+                        action, note))
     return jobs
 
 
@@ -604,14 +605,18 @@ def jpeg_tests_main(experiment: grid.Experiment, argv) -> int:
     parser.add_argument("--run-predictions", action="store_true",
                         help="compute the predictions of every finished run that has none "
                              "(each a subprocess of run_jpeg_robustness_test.py)")
+    parser.add_argument("--protocol", choices=("paper", "rgb"), default="paper",
+                        help="paper: the authors' JPEG test set (SPEC §5); rgb: standard RGB "
+                             "JPEGs, with their own test set, prediction files and tables")
     args, extra = parse_args(parser, argv)
     base_folder = base_folder_of(experiment, args)
     code = 0
     if args.run_predictions:
         runs = select(experiment, args, base_folder)
         subset = grid.SMOKE["test_subset"] if args.profile == "smoke" else None
-        jobs = prediction_jobs(runs, base_folder, base_folder / grid.LOGS, subset)
-        code = launch(jobs, args, extra, "predictions", prepare=ensure_jpeg_test_set)
+        jobs = prediction_jobs(runs, base_folder, base_folder / grid.LOGS, subset, args.protocol)
+        code = launch(jobs, args, extra, "predictions",
+                      prepare=lambda: ensure_jpeg_test_set(args.protocol))
         if args.launcher == "slurm" and args.no_wait and not args.dry_run:
             print("the predictions are computed in Slurm jobs; once they are done, run this "
                   "again without --run-predictions to evaluate them")
@@ -621,7 +626,7 @@ def jpeg_tests_main(experiment: grid.Experiment, argv) -> int:
     from experiments.jpeg_eval import evaluate_jpeg
 
     # The evaluation runs even when a prediction job failed: the others' tables still count.
-    evaluated = evaluate_jpeg(experiment.for_profile(args.profile), base_folder)
+    evaluated = evaluate_jpeg(experiment.for_profile(args.profile), base_folder, args.protocol)
     return code or evaluated
 
 

@@ -360,6 +360,19 @@ def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
     assert "--subset 1000" in result.stdout
     assert not (tmp_path / "jpeg_model_predictions").exists()
 
+    # The paper protocol's file exists; the rgb protocol has its own files, so it would start.
+    paper_file = tmp_path / "jpeg_model_predictions" / "CifarPyrResNet_s9_N3.npy"
+    paper_file.parent.mkdir()
+    paper_file.write_bytes(b"")
+    options = ["--dry-run", "--profile", "smoke", "--base_folder", tmp_path, "--run-predictions"]
+    result = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, check_rc=0)
+    assert "2 predictions: would start 0, resume 0, skip 2" in result.stdout
+    result = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, "--protocol", "rgb",
+                 check_rc=0)
+    assert "2 predictions: would start 1, resume 0, skip 1" in result.stdout
+    assert "--protocol rgb" in result.stdout
+    assert not (tmp_path / "jpeg_model_predictions_rgb").exists()
+
 
 @pytest.mark.parametrize("args, message", [
     (["--seeds", "1", "2"], "error: unknown seed 1 2; this experiment has 9 507 723 16 744"),
