@@ -80,6 +80,7 @@ class Runs:
     missing: list = field(default_factory=list)     # no opt.json: not started
     skipped: list = field(default_factory=list)     # unreadable files (warned)
     foreign: list = field(default_factory=list)     # folders in exp_data not of the grid
+    no_train_er: list = field(default_factory=list)  # finished, but 'er' unusable (warned)
 
 
 def numbers(log: dict, key: str) -> list:
@@ -90,6 +91,21 @@ def numbers(log: dict, key: str) -> list:
             for v in values):
         raise UserError(f"log.json: '{key}' is missing or not a list of finite numbers")
     return [float(v) for v in values]
+
+
+def optional_numbers(log: dict, key: str, folder: Path, what: str):
+    """numbers(log, key), or None after a warning naming the folder, the key and what is
+    left out: a run whose test errors are fine still counts when a field only some
+    columns or plots need is missing, empty or malformed."""
+    try:
+        values = numbers(log, key)
+        if not values:  # a finished run logged at least one epoch
+            raise UserError(f"log.json: '{key}' is empty")
+        return values
+    except UserError as e:
+        warn(f"{folder}/{e}; left out: {what} (the run's test errors still count; restore "
+             "its log.json to have it)")
+        return None
 
 
 def num_params(folder: Path) -> float:
@@ -139,19 +155,22 @@ def collect_runs(experiment: Experiment, base_folder: Path) -> Runs:
                 if done < asked or not val_er:
                     runs.unfinished.append(f"{name} ({done}/{asked} epochs)")
                     continue
-                train_er = log.get("er")
-                sec = log.get("sec")
+                train_er = optional_numbers(
+                    log, "er", folder, "its training error (last_train_er, training-error "
+                    "curve)")
+                sec = optional_numbers(log, "sec", folder, "its training time (hours)")
+                if not train_er:
+                    runs.no_train_er.append(name)
                 rows.append(dict(
                     name=name, model_type=model_type,
                     model=DISPLAY_NAMES.get(model_type, model_type), size=size, seed=seed,
                     num_params=num_params(folder),
                     min_val_er=min(val_er), last_val_er=val_er[-1],
                     min_val_er_epoch=int(np.argmin(val_er)),
-                    last_train_er=float(train_er[-1]) if isinstance(train_er, list) and train_er
-                    else math.nan,
+                    last_train_er=train_er[-1] if train_er else math.nan,
                     epochs=done,
                     # `sec` holds the train and the test phase of every epoch (SPEC §4).
-                    hours=sum(sec) / 3600 if isinstance(sec, list) else math.nan))
+                    hours=sum(sec) / 3600 if sec is not None else math.nan))
                 runs.logs[name] = log
     runs.table = pd.DataFrame(rows)
     if exp_data.is_dir():
@@ -396,23 +415,41 @@ def plot_error_curves(logs: list, best: dict, worst: dict, reference, stem: Path
     """Train and test error per epoch: mean and median over runs, the best and worst run
     (by last test error). Three panels: training error (log scale: it falls from ~60 %
     to ~0.1 %), test error, and the test error of the last quarter of the epochs, where
-    the runs and the reference line can be told apart."""
+    the runs and the reference line can be told apart.
+
+    A log whose `er` is unusable (collect_runs has warned) is left out of the training
+    panel only; `val_er` is usable in every finished run (read_run checks it)."""
+    def curve(log, key):
+        try:
+            return numbers(log, key) or None
+        except UserError:
+            return None
+
     fig, axes = report.new_figure(ncols=3, width=4.6, height=4.0)
     panels = [(axes[0], "er", "training error", 0), (axes[1], "val_er", "test error", 0),
               (axes[2], "val_er", "test error, last quarter", 3 / 4)]
     for ax, key, what, first in panels:
-        curves = [numbers(log, key) for log in logs]
+        curves = [c for c in (curve(log, key) for log in logs) if c is not None]
+        left_out = f" ({len(curves)} of {len(logs)} runs)" if len(curves) < len(logs) else ""
+        ax.set_title(f"{title}: {what}{left_out}", fontsize=9)
+        if not curves:
+            ax.text(0.5, 0.5, f"no usable '{key}' in the logs", ha="center", va="center",
+                    transform=ax.transAxes)
+            continue
         length = min(len(c) for c in curves)
         shown = slice(int(first * length), length)
         stack = np.array([c[:length] for c in curves])[:, shown]
         epochs = np.arange(length)[shown]
-        lines = {"mean": stack.mean(0), "median": np.median(stack, 0),
-                 f"best run (seed {best['seed']})": numbers(best["log"], key)[shown],
-                 f"worst run (seed {worst['seed']})": numbers(worst["log"], key)[shown]}
+        lines = {"mean": stack.mean(0), "median": np.median(stack, 0)}
+        for run, label in ((best, "best"), (worst, "worst")):
+            values = curve(run["log"], key)  # None: not drawn in this panel
+            lines[f"{label} run (seed {run['seed']})"] = (
+                None if values is None else values[shown])
         for (label, values), style in zip(lines.items(), (
                 dict(color="tab:blue", lw=1.4), dict(color="black", lw=1.0, ls="--"),
                 dict(color="tab:green", lw=0.8), dict(color="tab:red", lw=0.8))):
-            ax.plot(epochs, values, label=label, **style)
+            if values is not None:
+                ax.plot(epochs, values, label=label, **style)
         if key == "val_er" and reference is not None:
             ax.axhline(reference[0], color="grey", lw=1.0, ls=":", label=reference[1])
         if key == "er":
@@ -423,7 +460,6 @@ def plot_error_curves(logs: list, best: dict, worst: dict, reference, stem: Path
                         min(stack.max(), 3 * final) * 1.05)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{what.split(',')[0]} (%)")
-        ax.set_title(f"{title}: {what}", fontsize=9)
         ax.grid(alpha=0.3, which="both")
     # One legend for the three panels, below them, where it hides no curve.
     fig.legend(*axes[1].get_legend_handles_labels(), loc="outside lower center", ncols=5,
@@ -489,6 +525,15 @@ def variance_summary(table: pd.DataFrame) -> dict:
             "Min last": last.min(), "Max last": last.max(), "Median min": minimum.median()}
 
 
+def results_value(value: float, runs: int) -> str:
+    """A statistic as results.txt prints it. NaN stays NaN in the computation, but printed
+    as 'nan' it reads like a failure; with one run the std is the only statistic that can
+    be NaN."""
+    if math.isnan(value):
+        return "n/a (one run)" if runs == 1 else "n/a"
+    return f"{value:.{DIGITS}f}"
+
+
 def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
                            reference=HE_ET_AL_RESNET56) -> int:
     """exp_10_1: the spread of one model's error over many seeds. Writes results.csv,
@@ -499,7 +544,8 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
         return 1
     table = runs.table
     summary = variance_summary(table)
-    results_txt = "".join(f"{label}: {value:.{DIGITS}f}\n" for label, value in summary.items())
+    results_txt = "".join(f"{label}: {results_value(value, len(table))}\n"
+                          for label, value in summary.items())
     atomic_files.write_text(base_folder / "results.csv",
                             for_csv(table, experiment).to_csv(index=False))
     atomic_files.write_text(base_folder / "results.txt", results_txt)
@@ -522,6 +568,8 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
             "`Median min` is the median of each run's minimum over epochs "
             "([results.txt](results.txt)):\n\n```\n" + results_txt + "```\n\n"
             + (f"Reference: {reference[1]}.\n\n" if reference else "")
+            + (f"The training-error curves leave out {', '.join(runs.no_train_er)}: no "
+               "usable `er` in log.json (see the warnings).\n\n" if runs.no_train_er else "")
             + report.markdown_table(per_run) + "\n"
             + report.image_link(base_folder, png, "training and test error per epoch"))
     report_path = report.write_section(base_folder, "results.md", text, experiment.name)

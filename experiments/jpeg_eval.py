@@ -38,6 +38,15 @@ LEVELS = tuple(range(1, 10))
 QUALITIES = tuple(100 - 10 * i for i in LEVELS)   # level i is JPEG quality 100 − 10 i
 NUM_CLASSES = 10
 DIGITS = 1                                        # the paper's JPEG tables: one decimal
+CSV_DECIMALS = 4          # jpeg_results.csv: counts of 10,000 images need 2, no float noise
+FULL_TEST_SET = 10_000                            # CIFAR-10's test images
+# Largest difference (points of error) between a prediction file's error on the
+# uncompressed images and its run's last val_er before the file is taken to be another
+# model's. The same weights on the same images agree up to a few near-ties (the numerics
+# of another batch size, device or --amp). It catches clearly different models; a run
+# retrained with the same options may differ by less (seeds spread by 0.1–0.5 points,
+# SPEC §6) and then goes unnoticed.
+LOG_TOLERANCE = 0.5
 
 
 def output_names(protocol: str) -> dict:
@@ -80,8 +89,10 @@ def jpeg_metrics(array: np.ndarray) -> dict:
 
     Also checks SPEC §5's bookkeeping at every level, in exact counts: accuracy =
     P(now correct), and original accuracy − P(was correct, now wrong) + P(was wrong, now
-    correct) = accuracy. For integer predictions this is an identity, so it guards the
-    arithmetic here; the checks in `load_predictions` are what catch a bad file.
+    correct) = accuracy. For integer predictions this is an identity, so it only guards
+    the arithmetic here (it is cheap); the checks in `load_predictions` catch a bad file,
+    and `collect_jpeg` compares version 0's error with the run's log, which catches
+    predictions of another model.
     """
     labels, predictions = array[:, 0], array[:, 1:]
     n = len(labels)
@@ -100,17 +111,46 @@ def jpeg_metrics(array: np.ndarray) -> dict:
     return dict(n=n, errors=errors, pocp=pocp)
 
 
-def last_val_er(folder: Path) -> float:
-    """The run's last test error from its log.json (the tables' 100% column), or NaN."""
+def logged_test(folder: Path):
+    """(last val_er: the tables' 100% column, the number of test images it was measured
+    on) of a run folder.
+
+    The error is NaN (with a warning) when log.json has none. The number is the log's
+    last `val_num_samples` (written by the authors' trainer and ours); failing that,
+    opt.json's `test_subset` when it is below the full test set (the authors' opt.json
+    has none), else 10,000; None when neither file says."""
     try:
-        val_er = rf.read_log(folder).get("val_er")
-        return float(val_er[-1])
+        log = rf.read_log(folder)
     except UserError as e:
         warn(f"{e}; the 100% column leaves this run out")
-    except (TypeError, IndexError, ValueError, AttributeError):
+        return math.nan, None
+    val_er, counts = log.get("val_er"), log.get("val_num_samples")
+    try:
+        error = float(val_er[-1])
+        if not math.isfinite(error):
+            raise ValueError
+    except (TypeError, IndexError, ValueError, KeyError):
         warn(f"{folder / rf.LOG_FILE} has no test error ('val_er'); the 100% column leaves "
              "this run out")
-    return math.nan
+        error = math.nan
+    count = counts[-1] if isinstance(counts, list) and counts else None
+    if isinstance(count, (int, float)) and not isinstance(count, bool) \
+            and math.isfinite(count) and count > 0:
+        return error, int(count)
+    try:
+        subset = rf.read_opt(folder).get("test_subset")
+    except UserError:
+        return error, None
+    if isinstance(subset, int) and not isinstance(subset, bool) and 0 < subset < FULL_TEST_SET:
+        return error, subset
+    return error, FULL_TEST_SET
+
+
+def disagrees_with_log(er_orig: float, val_er: float, n: int, validated_on) -> bool:
+    """Whether a prediction file's error on the uncompressed images contradicts the run's
+    last test error: only comparable when both count the same test images."""
+    return (validated_on == n and not math.isnan(val_er)
+            and abs(er_orig - val_er) > LOG_TOLERANCE)
 
 
 # --------------------------------------------------------------------------- all files
@@ -124,9 +164,11 @@ def pocp_column(quality) -> str:
 
 
 def collect_jpeg(experiment: Experiment, base_folder: Path, protocol: str = "paper"):
-    """(one row per usable prediction file of the grid, names of the files skipped)."""
+    """(one row per usable prediction file of the grid, names of the files skipped, names
+    of the files whose error on the uncompressed images disagrees with their run's log:
+    used all the same, with a warning)."""
     base_folder = Path(base_folder)
-    rows, skipped = [], []
+    rows, skipped, disagreeing = [], [], []
     for model_type in experiment.models:
         for size in experiment.sizes:
             for seed in experiment.seeds:
@@ -140,23 +182,38 @@ def collect_jpeg(experiment: Experiment, base_folder: Path, protocol: str = "pap
                     warn(f"skipping {path}: it {e}")
                     skipped.append(path.name)
                     continue
+                val_er, validated_on = logged_test(base_folder / grid.EXP_DATA / name)
+                er_orig = float(metrics["errors"][0])
+                if disagrees_with_log(er_orig, val_er, metrics["n"], validated_on):
+                    rerun = script_hint(experiment, "exe_*jpeg*.py",
+                                        "the experiment's exe_*_jpeg_tests script")
+                    protocol_option = "" if protocol == "paper" else f" --protocol {protocol}"
+                    warn(f"{path}: its error on the uncompressed images, {er_orig:.2f} %, "
+                         f"differs from its run's last test error in log.json, "
+                         f"{val_er:.2f} %, by more than {LOG_TOLERANCE} points: the "
+                         "predictions are probably from another model (e.g. a run retrained "
+                         "after they were made); delete the file and rerun "
+                         f"{rerun} --run-predictions{protocol_option} (used as it is for now)")
+                    disagreeing.append(path.name)
                 row = dict(name=name, model_type=model_type,
                            model=DISPLAY_NAMES.get(model_type, model_type), size=size,
-                           seed=seed, n=metrics["n"],
-                           last_val_er=last_val_er(base_folder / grid.EXP_DATA / name),
-                           er_orig=metrics["errors"][0])
+                           seed=seed, n=metrics["n"], last_val_er=val_er, er_orig=er_orig)
                 row.update({error_column(q): e for q, e in zip(QUALITIES, metrics["errors"][1:])})
                 row.update({pocp_column(q): p for q, p in zip(QUALITIES, metrics["pocp"])})
                 rows.append(row)
-    return pd.DataFrame(rows), skipped
+    return pd.DataFrame(rows), skipped, disagreeing
+
+
+def metric_columns() -> list:
+    """The per-run numbers of jpeg_results.csv: test errors and POCP in percent."""
+    return (["last_val_er", "er_orig"] + [error_column(q) for q in QUALITIES]
+            + [pocp_column(q) for q in QUALITIES])
 
 
 def mean_over_seeds(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     """Per model and size, the mean of every metric over seeds; rows ordered by size,
     then by the experiment's order of models (so compared models sit together)."""
-    numeric = ["last_val_er", "er_orig"] + [error_column(q) for q in QUALITIES] + \
-              [pocp_column(q) for q in QUALITIES]
-    means = runs.groupby(["model_type", "size"])[numeric].mean()
+    means = runs.groupby(["model_type", "size"])[metric_columns()].mean()
     means["seeds"] = runs.groupby(["model_type", "size"]).size()
     order = {m: i for i, m in enumerate(experiment.models)}
     means = means.reset_index()
@@ -260,7 +317,7 @@ def evaluate_jpeg(experiment: Experiment, base_folder: Path, protocol: str = "pa
     prediction file exists."""
     base_folder = Path(base_folder)
     names = output_names(protocol)
-    runs, skipped = collect_jpeg(experiment, base_folder, protocol)
+    runs, skipped, disagreeing = collect_jpeg(experiment, base_folder, protocol)
     if runs.empty:
         script = script_hint(experiment, "exe_*jpeg*.py",
                              "the experiment's exe_*_jpeg_tests script")
@@ -274,8 +331,10 @@ def evaluate_jpeg(experiment: Experiment, base_folder: Path, protocol: str = "pa
     tables = result_tables(means, experiment)
     label = size_label(experiment)
 
+    # Rounded only here, for the file: 100 · (1 − 0.989) prints as 1.0999999999999999.
+    csv = runs.round({column: CSV_DECIMALS for column in metric_columns()})
     atomic_files.write_text(base_folder / names["csv"],
-                            runs.rename(columns={"size": label}).to_csv(index=False))
+                            csv.rename(columns={"size": label}).to_csv(index=False))
     atomic_files.write_text(images / names["er"], latex_table(tables["er"]))
     atomic_files.write_text(images / names["nc"], latex_table(tables["nc"]))
     size_pngs = {f"{label}={size}": plot_size(runs, experiment, size,
@@ -291,6 +350,11 @@ def evaluate_jpeg(experiment: Experiment, base_folder: Path, protocol: str = "pa
         + "; the tables show means over the seeds counted in their last column.")
     if skipped:
         note += f" Skipped (see the warnings): {', '.join(skipped)}."
+    if disagreeing:
+        note += (" Predictions that disagree with their run's log (error on the uncompressed "
+                 f"images more than {LOG_TOLERANCE} points from the last test error, probably "
+                 "another model's; used all the same, see the warnings): "
+                 f"{', '.join(disagreeing)}.")
     heading = "## Robustness to JPEG compression"
     if protocol != "paper":
         heading += f" ({protocol} protocol)"

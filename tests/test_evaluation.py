@@ -333,6 +333,85 @@ def test_malformed_unfinished_and_missing_runs(tmp_path, capsys):
     assert "CifarPyrResNet_s9_N5 (120/200 epochs)" in md and bad.name in md
 
 
+def edit_log(folder, **changes):
+    """Rewrite some keys of a run folder's log.json (None removes the key)."""
+    log = json.loads((folder / "log.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            log.pop(key, None)
+        else:
+            log[key] = value
+    (folder / "log.json").write_text(json.dumps(log))
+
+
+def test_malformed_train_error_and_time_keep_the_run(tmp_path, capsys):
+    """`er` and `sec` are only needed for last_train_er and hours: a run whose test errors
+    are fine still counts, with those cells empty and a warning naming folder and key."""
+    write_paper_runs(tmp_path, EXP_10, {3: PAPER_EXP_10[3]})
+    folders = {seed: tmp_path / "exp_data" / EXP_10.run_name("CifarMinFP-LS", 3, seed)
+               for seed in (9, 16, 507)}
+    log = json.loads((folders[9] / "log.json").read_text())
+    edit_log(folders[9], er=log["er"][:-1] + [None])                 # er[-1] = null
+    edit_log(folders[16], sec=log["sec"][:3] + ["21.5"] + log["sec"][4:])  # a string in sec
+    edit_log(folders[507], er=None)                                   # no er at all
+
+    assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {folders[9]}/log.json: 'er' is missing or not a list of finite " \
+           "numbers; left out: its training error" in err
+    assert f"warning: {folders[507]}/log.json: 'er' is missing" in err
+    assert f"warning: {folders[16]}/log.json: 'sec' is missing or not a list of finite " \
+           "numbers; left out: its training time (hours)" in err
+    assert "Traceback" not in err
+    results = pd.read_csv(tmp_path / "results.csv").set_index("seed")
+    minimal = results[results.model_type == "CifarMinFP-LS"]
+    assert len(results) == 10                     # every run counts
+    assert sorted(minimal.index[minimal.last_train_er.isna()]) == [9, 507]
+    assert minimal.index[minimal.hours.isna()].tolist() == [16]
+    assert minimal.loc[723, "hours"] == pytest.approx(200 * 23.0 / 3600)
+    assert minimal.last_val_er.notna().all()
+    cells = paper_table_cells((tmp_path / "results.md").read_text())
+    assert cells[3, "Min-Net (CifarMinFP-LS)"] == "8.048 ± 0.216"   # their val_er still counts
+    assert (tmp_path / "images" / "error_vs_params.png").is_file()
+
+
+def test_exp_10_1_run_without_train_error_is_left_out_of_the_curves(tmp_path, capsys):
+    """One run's `er` unusable: the curves leave it out (named), results.txt counts it."""
+    values = [7.0, 7.2, 8.0]
+    for seed, value in zip(EXP_10_1.seeds, values):
+        write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, seed, value)
+    worst = tmp_path / "exp_data" / EXP_10_1.run_name("CifarResNet", 9, EXP_10_1.seeds[2])
+    edit_log(worst, er="not a list")             # the worst run: its line is drawn too
+
+    assert ev.evaluate_seed_variance(EXP_10_1, tmp_path) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {worst}/log.json: 'er' is missing or not a list of finite numbers; " \
+           "left out: its training error (last_train_er, training-error curve)" in err
+    text = (tmp_path / "results.txt").read_text()
+    assert "Median last: 7.200\nMean last: 7.400\n" in text and "Max last: 8.000\n" in text
+    assert (tmp_path / "images" / "error_curves.png").stat().st_size > 1000
+    md = (tmp_path / "results.md").read_text()
+    assert f"The training-error curves leave out {worst.name}" in md
+    assert "3 of the grid's" in md
+
+
+def test_exp_10_1_one_run_prints_no_nan(tmp_path, capsys):
+    """One run: no std to print. Its `er` is bad too, so the training panel has no curve."""
+    write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, EXP_10_1.seeds[0], 7.25,
+                      min_val_er=7.0)
+    run = tmp_path / "exp_data" / EXP_10_1.run_name("CifarResNet", 9, EXP_10_1.seeds[0])
+    edit_log(run, er=None)
+    assert ev.evaluate_seed_variance(EXP_10_1, tmp_path) == 0
+    assert (tmp_path / "results.txt").read_text() == (
+        "Median last: 7.250\nMean last: 7.250\nStd last: n/a (one run)\n"
+        "Min last: 7.250\nMax last: 7.250\nMedian min: 7.000\n")
+    # NaN stays in the computation; only the printing changes.
+    assert math.isnan(ev.variance_summary(ev.collect_runs(EXP_10_1, tmp_path).table)["Std last"])
+    assert (tmp_path / "images" / "error_curves.png").stat().st_size > 1000
+    md = (tmp_path / "results.md").read_text()
+    assert "Std last: n/a (one run)" in md and "nan" not in md
+
+
 def test_no_finished_runs_is_one_line_and_non_zero(tmp_path, capsys):
     write_authors_run(tmp_path, EXP_10, "CifarPyrResNet", 3, 9, 7.0, epochs_done=3)
     assert ev.evaluate_experiment(EXP_10, tmp_path) == 1

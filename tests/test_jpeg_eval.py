@@ -5,6 +5,9 @@ for the original image and its JPEG versions at quality 90 … 10. `predictions`
 builds one with exactly `wrong[v]` wrong predictions in version v and a chosen number of
 changed predictions, so every cell of the LaTeX tables is known in advance.
 """
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -159,6 +162,84 @@ def test_missing_logs_leave_the_100_column_empty(tmp_path, capsys):
     assert "not valid JSON" in capsys.readouterr().err
     table = (tmp_path / "images" / "er_result_table.txt").read_text()
     assert r"ResNet & 9 & -- & 10.9 & " in table
+
+
+def test_csv_has_no_float_noise(tmp_path):
+    write_exp_10_n9(tmp_path)
+    runs, _, _ = je.collect_jpeg(EXP_10, tmp_path)
+    noisy = runs[je.metric_columns()].map(lambda v: round(v, 4) != v).to_numpy().any()
+    assert noisy  # e.g. 100 · (1 − 0.9401): what the CSV would carry unrounded
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    text = (tmp_path / "jpeg_results.csv").read_text()
+    assert not re.search(r"\.\d{5,}", text)
+    written = pd.read_csv(tmp_path / "jpeg_results.csv")
+    assert written[je.metric_columns()].to_numpy() == pytest.approx(
+        runs[je.metric_columns()].to_numpy(), abs=5e-5)
+    assert sorted(written.er_orig[written.model_type == "CifarMinFP-LS"]) == \
+        [5.79, 5.89, 5.99, 6.09, 6.19]
+
+
+DISAGREES = "differs from its run's last test error in log.json"
+
+
+def test_predictions_agreeing_with_their_logs_give_no_warning(tmp_path, capsys):
+    write_exp_10_n9(tmp_path)
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    assert DISAGREES not in capsys.readouterr().err
+    assert "disagree" not in (tmp_path / "jpeg_results.md").read_text()
+
+
+def test_predictions_of_another_model_are_named_and_used(tmp_path, capsys):
+    """A file whose error on the uncompressed images is far from the run's last val_er
+    (here 6.99 % against 5.99 % in the log): another model's predictions."""
+    write_exp_10_n9(tmp_path)
+    name = EXP_10.run_name("CifarMinFP-LS", 9, 723)    # seed index 2: 599 wrong, 5.99 %
+    path = tmp_path / PREDICTIONS / f"{name}.npy"
+    np.save(path, predictions([699] + MIN_NET_WRONG[1:], [50 * v for v in range(1, 10)]))
+    log = json.loads((tmp_path / "exp_data" / name / "log.json").read_text())
+
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    err = capsys.readouterr().err
+    assert err.count(DISAGREES) == 1
+    assert (f"warning: {path}: its error on the uncompressed images, 6.99 %, {DISAGREES}, "
+            f"{log['val_er'][-1]:.2f} %, by more than 0.5 points") in err
+    assert "delete the file and rerun python experiments/exp_10/" in err
+    assert "--run-predictions" in err
+    runs = pd.read_csv(tmp_path / "jpeg_results.csv")
+    assert len(runs) == 10 and runs.er_orig.max() == pytest.approx(6.99)   # still used
+    md = (tmp_path / "jpeg_results.md").read_text()
+    assert "Predictions that disagree with their run's log (" in md and f"{name}.npy." in md
+
+
+@pytest.mark.parametrize("log_count, test_subset, warned", [
+    (10_000, None, False),   # 1,000 predictions, 10,000 validated images: not comparable
+    (1_000, None, True),     # the log says 1,000 validated images
+    (None, 1_000, True),     # no val_num_samples: opt.json's test_subset says it
+    (None, None, False)])    # neither: the authors' opt.json, the full 10,000
+def test_log_check_only_on_the_same_test_images(tmp_path, capsys, log_count, test_subset,
+                                                 warned):
+    write_exp_10_n9(tmp_path, models=("CifarPyrResNet",))
+    name = EXP_10.run_name("CifarPyrResNet", 9, 9)
+    path = tmp_path / PREDICTIONS / f"{name}.npy"
+    wrong = [k // 10 for k in RESNET_WRONG]
+    wrong[0] += 30                                     # 9.2 % on 1,000 images, log 6.1 %
+    np.save(path, predictions(wrong, [0] * 9, n=1000))
+    folder = tmp_path / "exp_data" / name
+    log = json.loads((folder / "log.json").read_text())
+    if log_count is None:
+        del log["val_num_samples"]
+    else:
+        log["val_num_samples"] = [log_count] * len(log["val_num_samples"])
+    (folder / "log.json").write_text(json.dumps(log))
+    opt = json.loads((folder / "opt.json").read_text())
+    if test_subset is not None:
+        opt["test_subset"] = test_subset
+    (folder / "opt.json").write_text(json.dumps(opt))
+
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    err = capsys.readouterr().err
+    assert (f"warning: {path}: its error on the uncompressed images, 9.20 %" in err) == warned
+    assert err.count(DISAGREES) == int(warned)
 
 
 def test_no_prediction_files(tmp_path, capsys):

@@ -102,10 +102,17 @@ def test_training_grid_without_data_offline_stops_before_launching(tmp_path, smo
     """CIFAR-10 is fetched once by the launcher (where the network is), not by every run:
     offline and without the data, one line, exit 2, and no run is started."""
     env = dict(smoke_env, DATA_FOLDER=str(tmp_path / "no_data"))
+    # Offline whatever the machine's network: urllib (torchvision's download) sends the
+    # download to this proxy, where nothing listens.
+    for key in ("no_proxy", "NO_PROXY"):
+        env.pop(key, None)
+    env.update({key: "http://127.0.0.1:9"
+                for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")})
     cmd = [sys.executable, "experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
            "--base_folder", str(tmp_path / "exp")]
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "cifar-10-batches-py" in result.stderr
+    assert "Connection refused" in result.stderr  # the download failed at the proxy
     assert not (tmp_path / "exp" / grid.EXP_DATA).exists()

@@ -4,6 +4,8 @@ Runs use the synthetic data of the `cifar_folder` fixture (official CIFAR-10 for
 the smallest networks, so each takes seconds on a 2-core CPU.
 """
 import json
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from errors import run_main
+from errors import UserError, run_main
 from training import run_folder as rf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,18 @@ def train(folder, *extra, env, check=True, **kw):
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def offline(env: dict) -> dict:
+    """`env` with every download failing at once: torchvision downloads with urllib, which
+    sends them to this proxy, where nothing listens (port 9, refused), whatever network
+    the machine has."""
+    env = dict(env)
+    for key in ("no_proxy", "NO_PROXY"):
+        env.pop(key, None)
+    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env[key] = "http://127.0.0.1:9"
+    return env
 
 
 def snapshot(folder: Path) -> dict:
@@ -71,6 +85,13 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
     opt = json.loads((folder / rf.OPT_FILE).read_text())
     assert opt["model_type"] == "CifarResNet" and opt["fixed_steps"] == [2]
     assert opt["torch_version"] == torch.__version__ and opt["start_time"]
+    assert opt["resumed_at"] == []
+    assert opt["git_commit"] is None or re.fullmatch("[0-9a-f]{40}", opt["git_commit"])
+    assert opt["channels_last"] is True and opt["cudnn_benchmark"] is True  # the defaults
+    # stderr is a pipe here, as under nohup: the bar is drawn when an epoch starts and
+    # then at most every 60 s, not at each of the 4 updates of its loss per epoch.
+    for epoch in range(epochs):
+        assert result.stderr.count(f"epoch {epoch:3d}") <= 2, result.stderr
     specs = json.loads((folder / rf.SPECS_FILE).read_text())
     state = torch.load(folder / rf.MODEL_FILE, weights_only=True)
     assert specs["num_params"] == float(sum(v.numel() for k, v in state.items()
@@ -103,25 +124,38 @@ def test_resume_after_sigkill_gives_identical_weights(finished_run, tmp_path, da
     cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)]
     proc = subprocess.Popen(cmd, env=data_env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    # Kill it in the middle of epoch 1: after the first checkpoint, before the second.
+    # Kill it in the middle of epoch 1: after the first checkpoint, before the second. The
+    # wait after the first checkpoint is a quarter of epoch 0's training time, so it lands
+    # inside epoch 1 (training, then evaluation) however fast the machine is.
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if (folder / rf.CHECKPOINT_FILE).exists():
             log = json.loads((folder / rf.LOG_FILE).read_text())
-            if len(log["loss"]) == 1:
-                time.sleep(0.3)
+            if len(log["val_er"]) == 1:
+                time.sleep(0.25 * log["sec"][0])
                 break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert rf.run_state(folder) == rf.UNFINISHED
     assert not (folder / rf.MODEL_FILE).exists()
+    # Killed within epoch 1: the checkpoint on disk is still the one of epoch 0.
+    assert torch.load(folder / rf.CHECKPOINT_FILE, weights_only=True)["epoch"] == 1
     # No temporary file was left under a final name: every file present parses.
     json.loads((folder / rf.LOG_FILE).read_text())
+    first_start = json.loads((folder / rf.OPT_FILE).read_text())["start_time"]
+    # What a kill during an atomic write leaves behind; the resume removes it (only it).
+    leftover = folder / f".{rf.CHECKPOINT_FILE}.k1ll3d.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    (folder / "notes.txt").write_text("the user's")
 
     result = train(folder, "--resume", env=data_env)
     assert "resuming at epoch 1" in result.stdout
+    assert not leftover.exists() and (folder / "notes.txt").read_text() == "the user's"
+    opt = json.loads((folder / rf.OPT_FILE).read_text())
+    assert opt["start_time"] == first_start and len(opt["resumed_at"]) == 1
+    assert opt["resumed_at"][0] >= first_start  # ISO 8601 in UTC: sorts as time does
     expected = torch.load(reference / rf.MODEL_FILE, weights_only=True)
     resumed = torch.load(folder / rf.MODEL_FILE, weights_only=True)
     assert expected.keys() == resumed.keys()
@@ -153,10 +187,45 @@ def test_resume_into_a_different_run_is_refused(finished_run, data_env):
     assert snapshot(folder) == before
 
 
+def unfinished_copy(reference: Path, folder: Path, device: str) -> Path:
+    """A copy of a finished run, made unfinished (no model.pt), whose opt.json says it was
+    started on `device`."""
+    shutil.copytree(reference, folder)
+    (folder / rf.MODEL_FILE).unlink()
+    opt = json.loads((folder / rf.OPT_FILE).read_text())
+    (folder / rf.OPT_FILE).write_text(json.dumps(dict(opt, device=device)))
+    return folder
+
+
+def test_resume_on_another_kind_of_device_is_refused(finished_run, tmp_path, capsys):
+    """A run started on the GPU is not resumed on the CPU (and, checked without CUDA on
+    prepare_folder itself, not the other way round); another GPU is fine. On a machine
+    without CUDA, --device cuda is refused before that (resolve_device)."""
+    from run_training import main
+    from training.options import parse_options
+    from training.trainer import prepare_folder
+
+    reference, _ = finished_run
+    folder = unfinished_copy(reference, tmp_path / "gpu_run", "cuda:0")
+    before = snapshot(folder)
+    code = run_main(main, [*QUICK, "--folder", str(folder), "--resume"])  # --device cpu
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "was started on cuda" in err and "--device cuda" in err
+    assert snapshot(folder) == before
+
+    opt = parse_options([*QUICK, "--folder", str(folder), "--resume"])
+    checkpoint = prepare_folder(dict(opt, device="cuda:1"))  # another GPU: resumed
+    assert checkpoint["epoch"] == 3
+
+    folder = unfinished_copy(reference, tmp_path / "cpu_run", "cpu")
+    opt = parse_options([*QUICK, "--folder", str(folder), "--resume"])
+    with pytest.raises(UserError, match="was started on cpu.*--device cpu"):
+        prepare_folder(dict(opt, device="cuda"))
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path,
                                                                   data_env):
-    import shutil
-
     reference, _ = finished_run
     folder = tmp_path / "diverging"
     shutil.copytree(reference, folder)
@@ -193,6 +262,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(finished_run, 
     (["--fixed_steps", "4"], "--fixed_steps"),
     (["--fixed_steps", "0"], "--fixed_steps"),
     (["--train_subset", "0"], "--train_subset"),
+    (["--opt_kw", "nesterov: True;", "--mom", "0"], "--mom > 0 and dampening 0"),
+    (["--opt_kw", "nesterov: True;dampening: 0.5;"], "--mom > 0 and dampening 0"),
+    (["--opt_kw", "dampening: abc;"], "dampening must be a number"),
+    (["--opt_kw", "nesterov: yes;"], "nesterov must be True or False"),
+    (["--opt_kw", "lookahead: 5;"], "allowed: nesterov, dampening"),
+    (["--in_dim", "1"], "--in_dim 3"),
+    (["--out_dim", "5"], "--out_dim 10"),
+    (["--amp", "fp16"], "--amp fp16 needs a CUDA device"),
+    # argparse's own errors, in the same one-line form:
+    (["--epochs", "1.5"], "invalid int value: '1.5'; see python run_training.py --help"),
+    (["--amp", "xyz"], "invalid choice: 'xyz'"),
 ])
 def test_bad_options_give_one_line_and_exit_2(extra, message, tmp_path, capsys, data_env):
     from run_training import main
@@ -206,29 +286,56 @@ def test_bad_options_give_one_line_and_exit_2(extra, message, tmp_path, capsys, 
     assert not folder.exists()
 
 
+def test_missing_required_option_is_one_line(capsys):
+    from run_training import main
+
+    code = run_main(main, QUICK)  # no --folder
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "--folder" in err and "--help" in err
+
+
+def test_opt_kw_reaches_sgd():
+    from training.trainer import build_optimizer
+
+    opt = {"opt_kw": "nesterov: True;dampening: 0;", "lr": 0.1, "mom": 0.9, "wd": 1e-4,
+           "fixed_steps": [2]}
+    optimizer, _ = build_optimizer(opt, torch.nn.Linear(2, 2))
+    group = optimizer.param_groups[0]
+    assert group["nesterov"] is True and group["dampening"] == 0.0 and group["momentum"] == 0.9
+
+
 def test_missing_data_offline_is_one_clear_line(tmp_path, data_env):
     data_env["DATA_FOLDER"] = str(tmp_path / "empty")
-    result = train(tmp_path / "run", env=data_env, check=False)
+    started = time.time()
+    result = train(tmp_path / "run", env=offline(data_env), check=False)
     assert result.returncode == 2
     assert "cifar-10-batches-py" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert "Connection refused" in result.stderr  # failed at the proxy: fast, no network
+    assert time.time() - started < 120
+    assert not (tmp_path / "run").exists()
 
 
 def test_corrupt_batch_file_is_named(tmp_path, cifar_folder, data_env):
-    import shutil
-
     data = tmp_path / "data"
     shutil.copytree(cifar_folder, data)
     batch = data / "cifar-10-batches-py" / "data_batch_3"
     batch.write_bytes(batch.read_bytes()[:1000])
     data_env["DATA_FOLDER"] = str(data)
-    result = train(tmp_path / "run", env=data_env, check=False)
+    result = train(tmp_path / "run", env=offline(data_env), check=False)
     assert result.returncode == 2 and "data_batch_3" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
-def test_unwritable_output_folder(tmp_path, capsys, data_env):
+def test_unwritable_output_folder(tmp_path, capsys, data_env, cifar_folder, monkeypatch):
+    import config
     from run_training import main
+
+    # In this process config read DATA_FOLDER at import: point it at the test data (the
+    # data is loaded before the folder is created).
+    monkeypatch.setattr(config, "DATA_FOLDER", cifar_folder)
 
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")  # a path below a file cannot be created, even by root
@@ -245,13 +352,18 @@ def test_debug_shows_the_traceback(tmp_path, data_env):
         run_main(main, [*QUICK, "--folder", str(tmp_path / "r"), "--epochs", "0", "--debug"])
 
 
-@pytest.mark.parametrize("switches", [["--amp", "bf16"], ["--no_channels_last"]])
+@pytest.mark.parametrize("switches", [["--amp", "bf16"],
+                                      ["--no_channels_last", "--no_cudnn_benchmark"]])
 def test_speed_switches_run_on_cpu(switches, tmp_path, data_env):
     folder = tmp_path / "run"
     train(folder, "--epochs", "1", "--fixed_steps", "--train_subset", "256",
           "--test_subset", "128", *switches, env=data_env)
     log = json.loads((folder / rf.LOG_FILE).read_text())
     assert len(log["val_er"]) == 1 and log["num_samples"] == [256]
+    opt = json.loads((folder / rf.OPT_FILE).read_text())
+    assert opt["amp"] == ("bf16" if "--amp" in switches else "off")
+    assert opt["channels_last"] is ("--no_channels_last" not in switches)
+    assert opt["cudnn_benchmark"] is ("--no_cudnn_benchmark" not in switches)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ how it was made. `validate` turns every bad value into one UserError line before
 file is touched.
 """
 import argparse
+import math
 import subprocess
 from datetime import datetime, timezone
 
@@ -19,13 +20,25 @@ AMP_MODES = ("off", "bf16", "fp16")
 
 # Keys of opt.json that describe the run's circumstances, not its configuration: a
 # resumed run may differ in these from the run it continues (the folder may have been
-# moved or be named by another path; a requeued job may land on another device).
+# moved or be named by another path; a requeued job may land on another GPU, though not
+# on another kind of device: see trainer.prepare_folder). cudnn_benchmark only picks
+# kernels, and opt.json files written before it existed lack it.
 NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "device", "print_freq",
-                     "nw", "comment", "torch_version", "start_time", "git_commit")
+                     "nw", "comment", "torch_version", "start_time", "resumed_at",
+                     "git_commit", "cudnn_benchmark")
+OPT_KW_KEYS = ("nesterov", "dampening")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors (a bad type, a missing option) are UserErrors: errors.run_main
+    prints them as the project's one line with exit 2, not argparse's usage block."""
+
+    def error(self, message):
+        raise UserError(f"{message}; see python run_training.py --help")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         description="Train one model on CIFAR-10 into one run folder (opt.json, log.json, "
                     "model_specs.json, model.pt and a resume checkpoint).")
     a = p.add_argument
@@ -62,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--no_grad_checkpointing", dest="grad_checkpointing", action="store_false",
       help="DenseNets: keep all activations instead of recomputing them in the backward pass, "
            "whatever model_kw's 'efficient' says (faster, more memory, the same numbers)")
+    a("--no_cudnn_benchmark", dest="cudnn_benchmark", action="store_false",
+      help="CUDA: turn off cuDNN's autotuning of convolution kernels (on by default)")
     a("--train_subset", type=int, default=None, help="train on the first N images only")
     a("--test_subset", type=int, default=None, help="evaluate on the first N test images only")
     a("--debug", action="store_true", help="show full tracebacks")
@@ -73,6 +88,41 @@ def parse_key_values(text):
     from models import parse_model_kw  # the one parser of this format
 
     return parse_model_kw(text) if text else {}
+
+
+def optimizer_kw(opt: dict) -> dict:
+    """--opt_kw as SGD's keyword arguments {"nesterov": bool, "dampening": float}; a
+    UserError for anything SGD would refuse (checked before any file is written)."""
+    try:
+        parsed = parse_key_values(opt["opt_kw"])
+    except UserError as e:
+        raise UserError(f"--opt_kw: {e}") from None
+    unknown = set(parsed) - set(OPT_KW_KEYS)
+    if unknown:
+        raise UserError(f"--opt_kw has unknown keys {sorted(unknown)}; "
+                        f"allowed: {', '.join(OPT_KW_KEYS)}")
+    kw = {"nesterov": False, "dampening": 0.0}
+    for key, values in parsed.items():
+        if len(values) != 1:
+            raise UserError(f"--opt_kw {key} needs exactly one value, got {values}")
+    if "nesterov" in parsed:
+        kw["nesterov"] = parsed["nesterov"][0]
+        if not isinstance(kw["nesterov"], bool):
+            raise UserError(f"--opt_kw nesterov must be True or False, "
+                            f"got {parsed['nesterov'][0]!r}")
+    if "dampening" in parsed:
+        try:
+            kw["dampening"] = float(parsed["dampening"][0])
+        except (TypeError, ValueError):
+            kw["dampening"] = math.nan
+        if not math.isfinite(kw["dampening"]):
+            raise UserError(f"--opt_kw dampening must be a number, "
+                            f"got {parsed['dampening'][0]!r}")
+    if kw["nesterov"] and not (opt["mom"] > 0 and kw["dampening"] == 0):
+        # torch.optim.SGD's own condition for Nesterov momentum.
+        raise UserError(f"--opt_kw nesterov: True needs --mom > 0 and dampening 0, got "
+                        f"--mom {opt['mom']} and dampening {kw['dampening']}")
+    return kw
 
 
 def validate(opt: dict) -> None:
@@ -96,12 +146,11 @@ def validate(opt: dict) -> None:
     for key in ("train_subset", "test_subset"):
         if opt[key] is not None and opt[key] < 1:
             raise UserError(f"--{key} must be a positive number of images, got {opt[key]}")
-    opt_kw = parse_key_values(opt["opt_kw"])
-    unknown = set(opt_kw) - {"nesterov", "dampening"}
-    if unknown:
-        raise UserError(f"--opt_kw has unknown keys {sorted(unknown)}; allowed: nesterov, dampening")
-    if opt_kw.get("nesterov", [False])[0] not in (True, False):
-        raise UserError(f"--opt_kw nesterov must be True or False, got {opt['opt_kw']!r}")
+    if opt["dataset"] == "cifar_10" and not (opt["in_dim"] == 3 and opt["out_dim"] >= 10):
+        raise UserError(f"cifar_10 has 3 input channels and 10 classes: use --in_dim 3 and "
+                        f"--out_dim 10 or more (got --in_dim {opt['in_dim']}, "
+                        f"--out_dim {opt['out_dim']})")
+    optimizer_kw(opt)
     if opt["amp"] == "fp16" and str(opt["device"]).startswith("cpu"):
         # fp16 autocast on CPU is slow and poorly supported; bf16 is the CPU choice.
         raise UserError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
@@ -127,14 +176,21 @@ def git_commit():
         return None
 
 
+def device_type(device) -> str:
+    """'cuda:1' -> 'cuda', 'cpu' -> 'cpu'."""
+    return str(device).split(":")[0]
+
+
 def parse_options(argv) -> dict:
     """argv -> the opt dict saved as opt.json (validated, device resolved)."""
     opt = vars(build_parser().parse_args(argv))
     opt["device"] = resolve_device(opt["device"])
     validate(opt)
+    # A resumed run keeps its first start_time and lists this one in resumed_at
+    # (trainer.prepare_folder).
     opt.update(torch_version=torch.__version__,
                start_time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               git_commit=git_commit())
+               resumed_at=[], git_commit=git_commit())
     return opt
 
 

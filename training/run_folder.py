@@ -15,6 +15,9 @@ MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 
 ABSENT, UNFINISHED, FINISHED = "absent", "unfinished", "finished"
+# Files the trainer writes atomically (plus its write test); a process killed during such
+# a write leaves `.<name>.<random>.tmp` behind (atomic_files.atomic_path).
+WRITTEN_FILES = (OPT_FILE, LOG_FILE, SPECS_FILE, MODEL_FILE, CHECKPOINT_FILE, ".write_test")
 
 
 def read_json(path) -> dict:
@@ -57,3 +60,14 @@ def run_state(folder) -> str:
     if (folder / MODEL_FILE).is_file() and epochs_done(log) >= int(opt.get("epochs", 0)):
         return FINISHED
     return UNFINISHED
+
+
+def remove_temp_files(folder) -> list:
+    """Delete the temporary files of writes that a killed run left in `folder`; only
+    those of the run's own files, so nothing else in the folder is touched."""
+    removed = []
+    for name in WRITTEN_FILES:
+        for path in Path(folder).glob(f".{name}.*.tmp"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

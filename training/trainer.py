@@ -28,7 +28,7 @@ from datasets.loader import TestBatches, TrainBatches
 from errors import UserError
 from models import build_model_from_opt, count_parameters
 from training import run_folder as rf
-from training.options import configuration, parse_key_values
+from training.options import configuration, device_type, optimizer_kw
 
 
 class TrainingDiverged(UserError):
@@ -51,6 +51,13 @@ def prepare_folder(opt: dict):
         raise UserError(f"{folder} already holds {what}; pass --resume to continue it or "
                         "--do_overwrite to start over")
     old_opt = rf.read_opt(folder)
+    old_type = device_type(old_opt.get("device") or opt["device"])
+    if old_type != device_type(opt["device"]):
+        # Another GPU is fine (a requeued job may land on one); another kind of device is
+        # not: a resumed run ends with the uninterrupted run's weights only on the same kind.
+        raise UserError(f"--resume refused: {folder} was started on {old_type}, not "
+                        f"{device_type(opt['device'])}; resume it with --device {old_type}, "
+                        "or start over with --do_overwrite")
     old, new = configuration(old_opt), configuration(opt)
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff:
@@ -59,6 +66,9 @@ def prepare_folder(opt: dict):
                         "use the same options, or another --folder")
     if state == rf.FINISHED:
         return "finished"
+    # The run keeps the time it was first started; each resume is listed after it.
+    opt["resumed_at"] = [*old_opt.get("resumed_at", []), opt["start_time"]]
+    opt["start_time"] = old_opt.get("start_time", opt["start_time"])
     checkpoint_path = folder / rf.CHECKPOINT_FILE
     if not checkpoint_path.is_file():
         return None  # killed before its first epoch ended: nothing to resume
@@ -100,10 +110,8 @@ def load_data(opt: dict, device: str):
 
 
 def build_optimizer(opt: dict, model):
-    kw = parse_key_values(opt["opt_kw"])  # {"nesterov": [True]}: values come as lists
     optimizer = torch.optim.SGD(model.parameters(), lr=opt["lr"], momentum=opt["mom"],
-                                weight_decay=opt["wd"], nesterov=kw.get("nesterov", [False])[0],
-                                dampening=float(kw.get("dampening", [0])[0]))
+                                weight_decay=opt["wd"], **optimizer_kw(opt))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=opt["fixed_steps"],
                                                      gamma=0.1)
     return optimizer, scheduler
@@ -182,7 +190,10 @@ def train_epoch(model, step_model, batches, epoch, optimizer, scaler, autocast, 
                         f"the training loss became {running_loss} in epoch {epoch}, step {step}; "
                         "the run stopped and its last good checkpoint is kept: lower --lr, or "
                         "use --amp off")
-                bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{correct.item() / seen:.3f}")
+                # refresh=False: the bar redraws at most every mininterval (60 s into a
+                # log file), not at every update of its numbers.
+                bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{correct.item() / seen:.3f}",
+                                refresh=False)
     bar.close()
     return loss_sum.item() / seen, correct.item() / seen, seen
 
@@ -225,8 +236,11 @@ def train(opt: dict) -> int:
     if checkpoint == "finished":
         print(f"{folder}: already finished ({opt['epochs']} epochs); nothing to do")
         return 0
-    check_writable(folder)
+    # Missing or corrupt data is refused before the run folder is created.
     train_batches, test_batches = load_data(opt, device)
+    check_writable(folder)
+    if opt["resume"] or opt["do_overwrite"]:
+        rf.remove_temp_files(folder)
 
     if not opt["grad_checkpointing"]:
         for module in model.modules():
@@ -234,7 +248,7 @@ def train(opt: dict) -> int:
                 module.efficient = False
     if device.startswith("cuda"):
         # Autotuned convolution kernels: faster, but not bitwise reproducible on the GPU.
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = opt["cudnn_benchmark"]
     memory_format = torch.channels_last if opt["channels_last"] else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     optimizer, scheduler = build_optimizer(opt, model)
