@@ -4,7 +4,7 @@ Download the authors' zip archives and extract them, into config.DOWNLOADED_MODE
 config.DOWNLOADED_PREDICTIONS (downloads/models/ and downloads/jpeg_model_predictions/ by
 default; or name the folders with --models_folder / --predictions_folder), then run
 
-    python exe_move_models_to_exp_folder.py [--dry-run]
+    python exe_move_models_to_exp_folder.py [--dry-run] [--profile smoke]
 
 Files are matched by run name, wherever they sit in the extracted trees:
 `<run name>/model.pt` (with the opt.json, log.json and model_specs.json beside it) goes to
@@ -12,7 +12,9 @@ experiments/<exp>/exp_data/<run name>/, and `<run name>.npy` to
 experiments/<exp>/jpeg_model_predictions/, for every run of exp_10, exp_10_1 and exp_11_1.
 Files are copied (the downloads stay as they are), each atomically. A file already in place
 with the same bytes is skipped; one with different bytes is never overwritten: it is
-reported, left untouched, and the exit status is 1.
+reported, left untouched, and the exit status is 1. With --profile smoke only the runs of
+the smoke grids (one seed, the smallest size) are placed, under experiments/<exp>/smoke/:
+a quick look at the authors' checkpoints with the exe scripts' --profile smoke.
 """
 import argparse
 import filecmp
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiments_folder", type=Path, default=config.EXPERIMENTS_FOLDER,
                    help="where exp_10/, exp_10_1/, exp_11_1/ are (default: this repository's "
                         "experiments/)")
+    p.add_argument("--profile", choices=("paper", "smoke"), default="paper",
+                   help="paper: every run, into experiments/<exp>/; smoke: the smoke grids' "
+                        "runs only, into experiments/<exp>/smoke/ (default: paper)")
     p.add_argument("--dry-run", action="store_true", help="report what would be copied; copy nothing")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
@@ -55,15 +60,17 @@ class Report:
     invalid: list = field(default_factory=list)     # (source, why)
 
 
-def known_runs(experiments_folder: Path) -> dict:
-    """Run name -> (run folder, predictions file) for every run of the paper's grids
+def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
+    """Run name -> (run folder, predictions file) for every run of the profile's grids
     (run names are unique across the experiments)."""
     from experiments import grid
 
     runs = {}
     for experiment in grid.EXPERIMENTS.values():
         base_folder = experiments_folder / experiment.name
-        for run in grid.select_runs(experiment, "paper", base_folder=base_folder):
+        if profile == "smoke":
+            base_folder = base_folder / experiment.base_folder("smoke").name
+        for run in grid.select_runs(experiment, profile, base_folder=base_folder):
             runs[run.name] = (run.folder, grid.predictions_file(base_folder, run.name))
     return runs
 
@@ -158,7 +165,8 @@ def source_folders(args) -> list:
     return folders
 
 
-def print_report(report: Report, folders, dry_run: bool) -> None:
+def print_report(report: Report, folders, dry_run: bool, profile: str = "paper") -> None:
+    grids = "'s smoke grids" if profile == "smoke" else ""
     verb = "would copy" if dry_run else "copied"
     for source, destination in report.placed:
         print(f"{verb} {source} -> {destination}")
@@ -169,7 +177,7 @@ def print_report(report: Report, folders, dry_run: bool) -> None:
               "else of this run copied (delete it first to replace it)")
     if report.unmatched:
         print(f"{len(report.unmatched)} downloaded files match no run of exp_10, exp_10_1 or "
-              "exp_11_1 (not copied):")
+              f"exp_11_1{grids} (not copied):")
         for path in report.unmatched:
             print(f"  {path}")
     zips = [p for _, folder in folders for p in folder.rglob("*.zip")]
@@ -184,14 +192,14 @@ def print_report(report: Report, folders, dry_run: bool) -> None:
 def main(argv) -> int:
     args = build_parser().parse_args(argv)
     folders = source_folders(args)
-    runs = known_runs(args.experiments_folder.expanduser().resolve())
+    runs = known_runs(args.experiments_folder.expanduser().resolve(), args.profile)
     report = Report()
     for what, folder in folders:
         if what == "models":
             place_models(folder, runs, report, args.dry_run)
         else:
             place_predictions(folder, runs, report, args.dry_run)
-    print_report(report, folders, args.dry_run)
+    print_report(report, folders, args.dry_run, args.profile)
     return 1 if report.conflicts or report.invalid else 0
 
 

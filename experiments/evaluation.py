@@ -594,5 +594,5 @@ def eval_cli(experiment: Experiment, evaluate, description: str):
         parser.add_argument("--debug", action="store_true", help="show full tracebacks")
         args = parser.parse_args(argv)
         base_folder = args.base_folder or experiment.base_folder(args.profile)
-        return evaluate(experiment.for_profile(args.profile), base_folder)
+        return evaluate(experiment.evaluated_grid(args.profile, base_folder), base_folder)
     return main

@@ -56,6 +56,23 @@ class Experiment:
             return replace(self, seeds=self.seeds[:1], sizes=(min(self.sizes),))
         return self
 
+    def evaluated_grid(self, profile: str, base_folder) -> "Experiment":
+        """The grid an evaluation of `profile` covers in `base_folder`: the paper profile's
+        whole grid; the smoke grid widened by the seeds and sizes of the paper's grid that
+        have a run folder there, so smoke runs trained with --seeds / --sizes count too."""
+        grid = self.for_profile(profile)
+        if profile != "smoke":
+            return grid
+        exp_data = Path(base_folder) / EXP_DATA
+        present = {p.name for p in exp_data.iterdir()} if exp_data.is_dir() else set()
+        found = [(size, seed) for model_type in self.models for size in self.sizes
+                 for seed in self.seeds if self.run_name(model_type, size, seed) in present]
+        return replace(grid,
+                       seeds=tuple(s for s in self.seeds
+                                   if s in grid.seeds or any(s == f[1] for f in found)),
+                       sizes=tuple(n for n in self.sizes
+                                   if n in grid.sizes or any(n == f[0] for f in found)))
+
     def base_folder(self, profile: str = "paper") -> Path:
         folder = config.EXPERIMENTS_FOLDER / self.name
         if profile == "smoke":

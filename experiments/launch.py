@@ -626,7 +626,8 @@ def jpeg_tests_main(experiment: grid.Experiment, argv) -> int:
     from experiments.jpeg_eval import evaluate_jpeg
 
     # The evaluation runs even when a prediction job failed: the others' tables still count.
-    evaluated = evaluate_jpeg(experiment.for_profile(args.profile), base_folder, args.protocol)
+    evaluated = evaluate_jpeg(experiment.evaluated_grid(args.profile, base_folder),
+                              base_folder, args.protocol)
     return code or evaluated
 
 

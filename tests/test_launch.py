@@ -294,6 +294,18 @@ def test_the_smoke_profile():
     assert len(grid.select_runs(grid.EXP_10, "smoke", seeds=[9, 16], sizes=[5, 9])) == 8
 
 
+
+def test_a_smoke_evaluation_covers_the_smoke_runs_trained_with_other_seeds_or_sizes(tmp_path):
+    smoke = grid.EXP_10.for_profile("smoke")
+    assert grid.EXP_10.evaluated_grid("smoke", tmp_path) == smoke   # no exp_data yet
+    for name in ("CifarPyrResNet_s16_N5", "not_a_run_of_the_grid"):
+        (tmp_path / "exp_data" / name).mkdir(parents=True)
+    widened = grid.EXP_10.evaluated_grid("smoke", tmp_path)
+    assert widened.seeds == (9, 16) and widened.sizes == (3, 5)   # in the paper's order
+    assert widened.models == grid.EXP_10.models
+    # The paper profile always evaluates the paper's whole grid.
+    assert grid.EXP_10.evaluated_grid("paper", tmp_path) == grid.EXP_10
+
 def test_unknown_selections_are_user_errors_naming_the_valid_values():
     with pytest.raises(UserError, match="unknown seed 1; this experiment has 9 507 723 16 744"):
         grid.select_runs(grid.EXP_10, seeds=[1, 9])

@@ -100,6 +100,21 @@ def test_refuses_to_overwrite_a_different_file(downloads):
     assert "0 files copied, 3 already in place, 1 conflicts" in result.stdout
 
 
+def test_the_smoke_profile_places_only_the_smoke_runs_under_smoke(downloads):
+    result = move(downloads, "--profile", "smoke")
+    assert result.returncode == 0, result.stdout + result.stderr
+    exps = downloads["experiments"]
+    # MinNet s9 N3 and ResNet s257 N9 are smoke runs (first seed, smallest size); the
+    # DenseMin L58 s507 is not.
+    smoke_run = exps / "exp_10" / "smoke" / "exp_data" / MINNET
+    assert (smoke_run / "model.pt").read_bytes() == b"minnet weights"
+    assert (exps / "exp_10_1" / "smoke" / "jpeg_model_predictions" / f"{RESNET}.npy").is_file()
+    assert not (exps / "exp_11_1").exists() and not (exps / "exp_10" / "exp_data").exists()
+    assert "smoke grids" in result.stdout and DENSE in result.stdout
+    assert "6 files copied, 0 already in place, 0 conflicts, 0 invalid, 3 unmatched" \
+        in result.stdout
+
+
 def test_dry_run_copies_nothing(downloads):
     result = move(downloads, "--dry-run")
     assert result.returncode == 0, result.stderr
