@@ -67,11 +67,10 @@ class Experiment:
         present = {p.name for p in exp_data.iterdir()} if exp_data.is_dir() else set()
         found = [(size, seed) for model_type in self.models for size in self.sizes
                  for seed in self.seeds if self.run_name(model_type, size, seed) in present]
-        return replace(grid,
-                       seeds=tuple(s for s in self.seeds
-                                   if s in grid.seeds or any(s == f[1] for f in found)),
-                       sizes=tuple(n for n in self.sizes
-                                   if n in grid.sizes or any(n == f[0] for f in found)))
+        sizes = set(grid.sizes) | {size for size, _ in found}
+        seeds = set(grid.seeds) | {seed for _, seed in found}
+        return replace(grid, seeds=tuple(s for s in self.seeds if s in seeds),
+                       sizes=tuple(n for n in self.sizes if n in sizes))
 
     def base_folder(self, profile: str = "paper") -> Path:
         folder = config.EXPERIMENTS_FOLDER / self.name
