@@ -40,7 +40,7 @@ import config
 from errors import UserError
 from experiments import report
 from experiments.grid import DISPLAY_NAMES, EXP_DATA, Experiment
-from training import run_folder as rf
+import run_folder as rf
 
 STD_DDOF = 1
 METRICS = ("min_val_er", "last_val_er")

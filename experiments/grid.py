@@ -38,6 +38,15 @@ class Experiment:
     seeds: tuple
     recipe: dict = field(hash=False)
 
+    def points(self):
+        """Every (model_type, size, seed) of the grid, in the grid's order: models, then
+        sizes, then seeds. The one place that walks the grid; the launchers and every
+        evaluation go through it."""
+        for model_type in self.models:
+            for size in self.sizes:
+                for seed in self.seeds:
+                    yield model_type, size, seed
+
     def run_name(self, model_type: str, size: int, seed: int) -> str:
         if self.family == "densenet":
             return f"{model_type}_k{DENSENET_GROWTH_RATE}_L{size}_s{seed}"

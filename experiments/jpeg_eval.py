@@ -32,7 +32,7 @@ from errors import UserError
 from experiments import grid, report
 from experiments.evaluation import script_hint, size_label, warn
 from experiments.grid import DENSENET_GROWTH_RATE, DISPLAY_NAMES, Experiment
-from training import run_folder as rf
+import run_folder as rf
 
 LEVELS = tuple(range(1, 10))
 QUALITIES = tuple(100 - 10 * i for i in LEVELS)   # level i is JPEG quality 100 − 10 i

@@ -40,7 +40,7 @@ from tqdm import tqdm
 import config
 from errors import UserError
 from experiments import grid
-from training import run_folder as rf
+import run_folder as rf
 
 RUN_TRAINING = config.REPO_ROOT / "run_training.py"
 RUN_JPEG_TEST = config.REPO_ROOT / "run_jpeg_robustness_test.py"

@@ -19,7 +19,7 @@ from errors import UserError
 from models.cifar_densenet import cifar_dense_min, cifar_densenet, is_densenet_depth
 from models.cifar_resnet import (cifar_min_fp_ls, cifar_min_fp_ls_rn_basic, cifar_pyr_resnet,
                                  cifar_resnet)
-from training import run_folder
+import run_folder
 
 MODEL_TYPES = {
     "CifarResNet": cifar_resnet,

@@ -19,7 +19,7 @@ import pytest
 
 from errors import UserError
 from experiments import grid, launch
-from training import run_folder as rf
+import run_folder as rf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

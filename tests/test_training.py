@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from errors import UserError, run_main
-from training import run_folder as rf
+import run_folder as rf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_TRAINING = str(REPO_ROOT / "run_training.py")

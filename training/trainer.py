@@ -27,7 +27,7 @@ from datasets.cifar10 import load_cifar10
 from datasets.loader import TestBatches, TrainBatches
 from errors import UserError
 from models import build_model_from_opt, count_parameters
-from training import run_folder as rf
+import run_folder as rf
 from training.options import configuration, device_type, optimizer_kw
 
 
