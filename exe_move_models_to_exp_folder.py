@@ -64,6 +64,7 @@ def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
     """Run name -> (run folder, predictions file) for every run of the profile's grids
     (run names are unique across the experiments)."""
     from experiments import grid
+    from experiments.predictions import predictions_file
 
     runs = {}
     for experiment in grid.EXPERIMENTS.values():
@@ -71,7 +72,7 @@ def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
         if profile == "smoke":
             base_folder = base_folder / experiment.base_folder("smoke").name
         for run in grid.select_runs(experiment, profile, base_folder=base_folder):
-            runs[run.name] = (run.folder, grid.predictions_file(base_folder, run.name))
+            runs[run.name] = (run.folder, predictions_file(base_folder, run.name))
     return runs
 
 
@@ -107,14 +108,12 @@ def place(pairs, report: Report, dry_run: bool) -> None:
 
 def predictions_problem(path: Path) -> str:
     """'' for a predictions file of the expected form (SPEC §5), else what is wrong."""
-    import numpy as np
+    from experiments.predictions import BadPredictions, load_predictions
 
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, EOFError, OSError) as e:
-        return f"not a readable .npy file ({type(e).__name__})"
-    if array.ndim != 2 or array.shape[1] != 11 or not np.issubdtype(array.dtype, np.integer):
-        return f"holds {array.dtype} {array.shape}, not integers (n, 11)"
+        load_predictions(path)
+    except BadPredictions as e:
+        return str(e)
     return ""
 
 

@@ -63,7 +63,8 @@ def main(argv) -> int:
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
     from errors import UserError
-    from experiments.grid import EXP_DATA, predictions_file
+    from experiments.grid import EXP_DATA
+    from experiments.predictions import predictions_file
     from models import load_trained_model
     from training.options import resolve_device
 

@@ -115,18 +115,6 @@ EXPERIMENTS = {e.name: e for e in (EXP_10, EXP_10_1, EXP_11_1)}
 EXP_DATA = "exp_data"   # B/exp_data/<run name>/: the run folders (SPEC §4)
 LOGS = "logs"           # B/logs/<run name>.log: output of the launched subprocesses
 
-# Predictions of the two JPEG protocols (datasets.jpeg.PROTOCOLS) live in different
-# folders, so a file made with one protocol can never be read as the other's.
-PREDICTIONS_FOLDERS = {"paper": "jpeg_model_predictions", "rgb": "jpeg_model_predictions_rgb"}
-
-
-def predictions_file(base_folder, run_name: str, protocol: str = "paper") -> Path:
-    """B/jpeg_model_predictions/<run name>.npy (SPEC §5); the rgb protocol's elsewhere."""
-    if protocol not in PREDICTIONS_FOLDERS:
-        raise ValueError(f"unknown JPEG protocol {protocol!r}; use one of {list(PREDICTIONS_FOLDERS)}")
-    return Path(base_folder) / PREDICTIONS_FOLDERS[protocol] / f"{run_name}.npy"
-
-
 @dataclass(frozen=True)
 class Run:
     """One training run of a grid: where it lives and the run_training.py options that

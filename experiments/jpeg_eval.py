@@ -13,7 +13,7 @@ uncompressed test set. Writes under the base folder B:
   images/jpeg_<N|L><size>.{png,pdf}, images/jpeg_pocp_vs_error.{png,pdf}
 
 Predictions of the cleaner "rgb" JPEG protocol (standard RGB JPEGs, SPEC §5; kept in
-B/jpeg_model_predictions_rgb, see grid.PREDICTIONS_FOLDERS) are evaluated with
+B/jpeg_model_predictions_rgb, see predictions.PREDICTIONS_FOLDERS) are evaluated with
 `protocol="rgb"` into the same files with an `_rgb` suffix, so neither overwrites the other.
 
 POCP, the percentage of changed predictions, is the share of test images whose predicted
@@ -30,13 +30,13 @@ import pandas as pd
 import atomic_files
 from errors import UserError
 from experiments import grid, report
+from experiments.predictions import BadPredictions, load_predictions, predictions_file
 from experiments.evaluation import script_hint, size_label, warn
 from experiments.grid import DENSENET_GROWTH_RATE, DISPLAY_NAMES, Experiment
 import run_folder as rf
 
 LEVELS = tuple(range(1, 10))
 QUALITIES = tuple(100 - 10 * i for i in LEVELS)   # level i is JPEG quality 100 − 10 i
-NUM_CLASSES = 10
 DIGITS = 1                                        # the paper's JPEG tables: one decimal
 CSV_DECIMALS = 4          # jpeg_results.csv: counts of 10,000 images need 2, no float noise
 FULL_TEST_SET = 10_000                            # CIFAR-10's test images
@@ -57,32 +57,7 @@ def output_names(protocol: str) -> dict:
                 plots=f"jpeg{suffix}_")
 
 
-class BadPredictions(UserError):
-    """A prediction file that cannot be used; the message says why."""
-
-
 # --------------------------------------------------------------------------- one file
-
-def load_predictions(path: Path) -> np.ndarray:
-    """The (n, 11) integer array of a prediction file, checked; BadPredictions if not."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise BadPredictions(f"cannot be read as a .npy array ({e})") from None
-    return check_predictions(array)
-
-
-def check_predictions(array: np.ndarray) -> np.ndarray:
-    """`array` if it is an (n, 11) array of class indices; BadPredictions if not."""
-    if array.ndim != 2 or array.shape[1] != 11 or array.shape[0] == 0:
-        raise BadPredictions(f"has shape {array.shape}, expected (n, 11): the label and "
-                             "the predictions for versions 0–9")
-    if not np.issubdtype(array.dtype, np.integer):
-        raise BadPredictions(f"has dtype {array.dtype}, expected integer class indices")
-    if array.min() < 0 or array.max() >= NUM_CLASSES:
-        raise BadPredictions(f"holds values outside the classes 0–{NUM_CLASSES - 1}")
-    return array
-
 
 def jpeg_metrics(array: np.ndarray) -> dict:
     """Test error (%) of versions 0–9 and POCP (%) of levels 1–9 of one prediction array.
@@ -173,7 +148,7 @@ def collect_jpeg(experiment: Experiment, base_folder: Path, protocol: str = "pap
         for size in experiment.sizes:
             for seed in experiment.seeds:
                 name = experiment.run_name(model_type, size, seed)
-                path = grid.predictions_file(base_folder, name, protocol)
+                path = predictions_file(base_folder, name, protocol)
                 if not path.is_file():
                     continue
                 try:
@@ -321,7 +296,7 @@ def evaluate_jpeg(experiment: Experiment, base_folder: Path, protocol: str = "pa
     if runs.empty:
         script = script_hint(experiment, "exe_*jpeg*.py",
                              "the experiment's exe_*_jpeg_tests script")
-        folder = grid.predictions_file(base_folder, "-", protocol).parent
+        folder = predictions_file(base_folder, "-", protocol).parent
         print(f"error: no usable JPEG prediction files of {experiment.name} in {folder}: "
               f"compute them with {script} --run-predictions, or place the authors' files "
               "there with python exe_move_models_to_exp_folder.py", file=sys.stderr, flush=True)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 import config
 from errors import UserError
-from experiments import grid
+from experiments import grid, predictions
 import run_folder as rf
 
 RUN_TRAINING = config.REPO_ROOT / "run_training.py"
@@ -102,7 +102,7 @@ def prediction_jobs(runs, base_folder: Path, log_folder: Path, subset=None,
     runs whose predictions file exists, are skipped."""
     jobs = []
     for run in runs:
-        output = grid.predictions_file(base_folder, run.name, protocol)
+        output = predictions.predictions_file(base_folder, run.name, protocol)
         argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
                 "--protocol", protocol]
         if subset:
@@ -115,7 +115,7 @@ def prediction_jobs(runs, base_folder: Path, log_folder: Path, subset=None,
         else:
             action, note = START, "new"
         jobs.append(Job(run.name, RUN_JPEG_TEST, tuple(argv),
-                        log_folder / f"{run.name}.{grid.PREDICTIONS_FOLDERS[protocol]}.log",
+                        log_folder / f"{run.name}.{predictions.PREDICTIONS_FOLDERS[protocol]}.log",
                         action, note))
     return jobs
 

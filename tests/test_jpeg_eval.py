@@ -14,7 +14,8 @@ import pytest
 
 from experiments import evaluation as ev
 from experiments import jpeg_eval as je
-from experiments.grid import EXP_10, EXP_11_1, PREDICTIONS_FOLDERS
+from experiments.grid import EXP_10, EXP_11_1
+from experiments.predictions import PREDICTIONS_FOLDERS, check_predictions
 from test_evaluation import PAPER_EXP_10, values_with_mean_std, write_authors_run
 
 N_TEST = 10_000
@@ -65,7 +66,7 @@ def write_exp_10_n9(base_folder, models=("CifarMinFP-LS", "CifarPyrResNet"),
 
 def test_metrics_of_one_file():
     array = predictions(MIN_NET_WRONG, [50 * v for v in range(1, 10)])
-    metrics = je.jpeg_metrics(je.check_predictions(array))
+    metrics = je.jpeg_metrics(check_predictions(array))
     assert metrics["n"] == N_TEST
     assert metrics["errors"] == pytest.approx([k / 100 for k in MIN_NET_WRONG])
     pocp = [(MIN_NET_WRONG[v] - MIN_NET_WRONG[0] + 50 * v) / 100 for v in range(1, 10)]

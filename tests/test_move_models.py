@@ -37,7 +37,7 @@ def downloads(tmp_path) -> dict:
     (models / "notes" / "NotARun" / "model.pt").write_bytes(b"?")
 
     predictions = tmp_path / "downloads" / "predictions"
-    write_npy(predictions / "exp_10" / f"{MINNET}.npy", np.arange(22).reshape(2, 11))
+    write_npy(predictions / "exp_10" / f"{MINNET}.npy", np.arange(22).reshape(2, 11) % 10)
     write_npy(predictions / f"{RESNET}.npy", np.ones((3, 11), dtype=np.int64))
     write_npy(predictions / "summary.npy", np.zeros(3))
     return {"models": models, "predictions": predictions, "experiments": tmp_path / "experiments"}
@@ -69,7 +69,7 @@ def test_places_by_run_name_then_skips_identical_files(downloads):
     assert (exps / "exp_11_1" / "exp_data" / DENSE / "model.pt").read_bytes() == b"dense weights"
     assert sorted(p.name for p in (exps / "exp_11_1" / "exp_data" / DENSE).iterdir()) == ["model.pt"]
     assert np.array_equal(np.load(exps / "exp_10" / "jpeg_model_predictions" / f"{MINNET}.npy"),
-                          np.arange(22).reshape(2, 11))
+                          np.arange(22).reshape(2, 11) % 10)
     assert (exps / "exp_10_1" / "jpeg_model_predictions" / f"{RESNET}.npy").is_file()
     assert "7 files copied, 0 already in place, 0 conflicts, 0 invalid, 2 unmatched" in result.stdout
     assert "NotARun/model.pt" in result.stdout and "summary.npy" in result.stdout
@@ -126,7 +126,7 @@ def test_a_malformed_predictions_file_is_reported_not_copied(downloads):
     write_npy(downloads["predictions"] / f"{DENSE}.npy", np.zeros((4, 10)))
     result = move(downloads)
     assert result.returncode == 1
-    assert f"{DENSE}.npy: holds float64 (4, 10), not integers (n, 11)" in result.stdout
+    assert f"{DENSE}.npy: has shape (4, 10), expected (n, 11)" in result.stdout
     assert not (downloads["experiments"] / "exp_11_1" / "jpeg_model_predictions").exists()
 
 

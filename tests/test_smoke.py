@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import grid
+from experiments import grid, predictions
 
 REPO_ROOT = grid.config.REPO_ROOT
 
@@ -65,7 +65,7 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
 
     result = run_script(jpeg_script, tmp_path, "--run-predictions", env=smoke_env)
     for run in runs:
-        predictions = np.load(grid.predictions_file(tmp_path, run))
+        predictions = np.load(predictions.predictions_file(tmp_path, run))
         # The smoke profile predicts on the first 1,000 test images; the data has 500.
         assert predictions.shape == (500, 11)
         assert predictions[:, 1:].min() >= 0 and predictions[:, 1:].max() < 10

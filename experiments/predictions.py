@@ -1,0 +1,51 @@
+"""Prediction files of the JPEG test (SPEC §5): where a run's file lives and whether a
+file can be used.
+
+One file per run, `B/jpeg_model_predictions/<run name>.npy`: an (n, 11) integer array
+whose column 0 is the label and columns 1..10 the predicted class of versions 0..9 of
+each test image (0: uncompressed; 1..9: JPEG quality 90..10).
+"""
+from pathlib import Path
+
+import numpy as np
+
+from errors import UserError
+
+NUM_CLASSES = 10
+COLUMNS = 11            # the label and the predictions for versions 0..9
+
+# Predictions of the two JPEG protocols (datasets.jpeg.PROTOCOLS) live in different
+# folders, so a file made with one protocol can never be read as the other's.
+PREDICTIONS_FOLDERS = {"paper": "jpeg_model_predictions", "rgb": "jpeg_model_predictions_rgb"}
+
+
+def predictions_file(base_folder, run_name: str, protocol: str = "paper") -> Path:
+    """B/jpeg_model_predictions/<run name>.npy (SPEC §5); the rgb protocol's elsewhere."""
+    if protocol not in PREDICTIONS_FOLDERS:
+        raise ValueError(f"unknown JPEG protocol {protocol!r}; use one of {list(PREDICTIONS_FOLDERS)}")
+    return Path(base_folder) / PREDICTIONS_FOLDERS[protocol] / f"{run_name}.npy"
+
+
+class BadPredictions(UserError):
+    """A prediction file that cannot be used; the message says why."""
+
+
+def load_predictions(path: Path) -> np.ndarray:
+    """The (n, 11) integer array of a prediction file, checked; BadPredictions if not."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise BadPredictions(f"cannot be read as a .npy array ({e})") from None
+    return check_predictions(array)
+
+
+def check_predictions(array: np.ndarray) -> np.ndarray:
+    """`array` if it is an (n, 11) array of class indices; BadPredictions if not."""
+    if array.ndim != 2 or array.shape[1] != COLUMNS or array.shape[0] == 0:
+        raise BadPredictions(f"has shape {array.shape}, expected (n, {COLUMNS}): the label "
+                             "and the predictions for versions 0–9")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise BadPredictions(f"has dtype {array.dtype}, expected integer class indices")
+    if array.min() < 0 or array.max() >= NUM_CLASSES:
+        raise BadPredictions(f"holds values outside the classes 0–{NUM_CLASSES - 1}")
+    return array
