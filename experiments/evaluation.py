@@ -29,6 +29,8 @@ from experiments.run_table import Runs, collect_runs, numbers, run_scope, size_l
 # He et al. (2016), Table 6: ResNet-56 (N = 9) on CIFAR-10, the line in exp_10_1's plot.
 HE_ET_AL_RESNET56 = (6.97, "He et al. 2016, ResNet-56: 6.97 %")
 
+# The test and training errors of results.csv, in percent.
+PERCENT_COLUMNS = stats.METRICS + ("last_train_er",)
 # What each evaluation owns in the base folder (removed before it writes its new set).
 EXPERIMENT_FILES = ("results.csv", "grouped_results.csv", f"{report.IMAGES}/error_vs_params.*")
 SEED_VARIANCE_FILES = ("results.csv", "results.txt", f"{report.IMAGES}/error_curves.*")
@@ -60,8 +62,9 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
     differences = stats.min_net_differences(runs.table, experiment)
 
     files = outputs.Outputs(section="results.md", owned=EXPERIMENT_FILES)
-    files.add_text("results.csv", tables.csv_text(runs.table, experiment))
-    files.add_text("grouped_results.csv", tables.csv_text(grouped, experiment))
+    files.add_text("results.csv", tables.csv_text(runs.table, experiment, PERCENT_COLUMNS))
+    files.add_text("grouped_results.csv", tables.csv_text(
+        grouped, experiment, [c for c in grouped.columns if c.startswith(stats.METRICS)]))
     png = files.add_figure(f"{report.IMAGES}/error_vs_params",
                            plots.error_vs_params(runs.table, grouped, experiment, note))
     text = sections.experiment_section(runs, grouped, differences, experiment, png, note)
@@ -106,7 +109,7 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     results_txt = tables.results_txt(stats.authors_variance_summary(val_er), len(runs.table))
 
     files = outputs.Outputs(section="results.md", owned=SEED_VARIANCE_FILES)
-    files.add_text("results.csv", tables.csv_text(runs.table, experiment))
+    files.add_text("results.csv", tables.csv_text(runs.table, experiment, PERCENT_COLUMNS))
     files.add_text("results.txt", results_txt)
     png = files.add_figure(f"{report.IMAGES}/error_curves",
                            seed_variance_figure(runs, experiment, reference, note))

@@ -23,7 +23,7 @@ from datasets.jpeg import QUALITIES
 from errors import UserError
 from experiments import commands, outputs, plots, report, tables
 from experiments.jpeg_metrics import (LOG_TOLERANCE, JpegRuns, collect_jpeg, error_column,
-                                      mean_over_seeds, pocp_column)
+                                      mean_over_seeds, metric_columns, pocp_column)
 from experiments.predictions import predictions_file
 from experiments.run_table import run_scope, size_label
 
@@ -138,7 +138,7 @@ def evaluate_jpeg(experiment, base_folder: Path, protocol: str = "paper",
     tabled = tables.jpeg_tables(means, experiment, QUALITIES, error_column, pocp_column)
 
     files = outputs.Outputs(section=names["section"], owned=owned_files(names))
-    files.add_text(names["csv"], tables.csv_text(found.table, experiment))
+    files.add_text(names["csv"], tables.csv_text(found.table, experiment, metric_columns()))
     files.add_text(names["er"], tables.latex_table(tabled["er"], note))
     files.add_text(names["nc"], tables.latex_table(tabled["nc"], note))
     pngs = jpeg_figures(files, found, means, experiment, names, note)

@@ -16,19 +16,21 @@ from experiments.seed_statistics import CONFIDENCE, METRICS, round_half_even
 
 DIGITS = 3                 # docs/reference.md §6 prints exp_10's errors with three decimals
 JPEG_DIGITS = 1            # the paper's JPEG tables: one decimal
-# CSV files: test errors on 10,000 images need 2 decimals, their means a few more; beyond
-# 4 decimals there is only float noise (100 · (1 − 0.834) = 16.599999999999994).
+# CSV files: percentages of 10,000 test images need 2 decimals, their means a few more;
+# beyond 4 there is only float noise (100 · (1 − 0.834) = 16.599999999999994). Other
+# numbers (hours) keep 10 significant digits, which drops the noise of the last bits.
 CSV_DECIMALS = 4
+CSV_FLOAT_FORMAT = "%.10g"
 
 
-def csv_text(table: pd.DataFrame, experiment) -> str:
+def csv_text(table: pd.DataFrame, experiment, percent_columns=()) -> str:
     """A table as written to a CSV file: the size column named N or L, parameter counts
-    as integers (empty where unknown), other numbers to CSV_DECIMALS."""
+    as integers (empty where unknown), percentages to CSV_DECIMALS."""
     out = table.rename(columns={"size": size_label(experiment)})
     if "num_params" in out:
         out = out.assign(num_params=out.num_params.round().astype("Int64"))
-    floats = [c for c in out.columns if pd.api.types.is_float_dtype(out[c])]
-    return out.round({c: CSV_DECIMALS for c in floats}).to_csv(index=False)
+    out = out.round({c: CSV_DECIMALS for c in percent_columns if c in out})
+    return out.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)
 
 
 def authors_number(value, digits: int) -> str:
