@@ -24,7 +24,7 @@ from errors import UserError
 from experiments import commands, outputs, plots, report, sections, tables
 from experiments import seed_statistics as stats
 from experiments.grid import EXP_DATA, Experiment
-from experiments.run_table import Runs, collect_runs, numbers, run_scope, size_label
+from experiments.run_table import Runs, collect_runs, numbers, run_scope
 
 # He et al. (2016), Table 6: ResNet-56 (N = 9) on CIFAR-10, the line in exp_10_1's plot.
 HE_ET_AL_RESNET56 = (6.97, "He et al. 2016, ResNet-56: 6.97 %")
@@ -140,5 +140,3 @@ def eval_cli(experiment: Experiment, evaluate, description: str):
                         profile=args.profile)
     return main
 
-
-__all__ = ["evaluate_experiment", "evaluate_seed_variance", "eval_cli", "size_label"]

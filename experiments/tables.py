@@ -16,6 +16,7 @@ from experiments.seed_statistics import CONFIDENCE, METRICS, round_half_even
 
 DIGITS = 3                 # docs/reference.md §6 prints exp_10's errors with three decimals
 JPEG_DIGITS = 1            # the paper's JPEG tables: one decimal
+GROWTH_RATE_HEADER = "k"   # the paper's name for a DenseNet's growth rate in its tables
 # CSV files: percentages of 10,000 test images need 2 decimals, their means a few more;
 # beyond 4 there is only float noise (100 · (1 − 0.834) = 16.599999999999994). Other
 # numbers (hours) keep 10 significant digits, which drops the noise of the last bits.
@@ -106,7 +107,7 @@ def jpeg_key_columns(means: pd.DataFrame, experiment) -> pd.DataFrame:
     keys = pd.DataFrame({"Model": [DISPLAY_NAMES.get(m, m) for m in means.model_type],
                          size_label(experiment): means["size"].astype(str)})
     if experiment.family == "densenet":
-        keys["k"] = str(DENSENET_GROWTH_RATE)
+        keys[GROWTH_RATE_HEADER] = str(DENSENET_GROWTH_RATE)
     return keys
 
 
@@ -126,7 +127,7 @@ def jpeg_tables(means: pd.DataFrame, experiment, qualities, error_column, pocp_c
 def latex_table(table: pd.DataFrame, note: str = "") -> str:
     """A booktabs tabular: text columns left-aligned, numbers right-aligned; the smoke
     note, if any, as a LaTeX comment above it."""
-    text_columns = sum(1 for c in table.columns if c in ("Model", "N", "L", "k"))
+    text_columns = sum(1 for c in table.columns if c in ("Model", "N", "L", GROWTH_RATE_HEADER))
     spec = "l" * text_columns + "r" * (len(table.columns) - text_columns)
 
     def row(cells):
