@@ -1,14 +1,16 @@
-"""Writing what the evaluations produce: markdown tables, figures (PNG and PDF), report.md.
+"""Rendering what the evaluations show: text cells, markdown tables, figures as bytes,
+the smoke note, and report.md.
 
-Each evaluation owns one section file in the base folder B — results.md
+Each evaluation owns one section file in the base folder B: results.md
 (experiments.evaluation), jpeg_results.md and jpeg_results_rgb.md (experiments.jpeg_eval,
-one per JPEG protocol) — and after
-writing it calls `write_report`, which rebuilds B/report.md from whichever section files
-exist. So the two never overwrite each other's part, and either may run first or alone.
-Image links in the sections are relative to B, where report.md lives too.
+one per JPEG protocol). report.md is rebuilt from whichever section files exist, so the
+evaluations never overwrite each other's part and either may run first or alone. Image
+links in the sections are relative to B, where report.md lives too. Writing the files
+is experiments.outputs' job; nothing here touches the disk except `write_report`.
 """
 import io
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +47,18 @@ def mean_std(mean, std, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 run', '3 runs'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def listed(names, shown: int = 6) -> str:
+    """The first names, and how many more."""
+    names = list(names)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def markdown_table(df: pd.DataFrame) -> str:
     """A GitHub markdown table of a frame whose cells are already formatted as text."""
     def row(cells):
@@ -55,46 +69,69 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8):
-    """A figure drawn by the Agg canvas (no pyplot: no global state, no display needed)."""
+def smoke_note(scope: dict) -> str:
+    """What a short run's outputs are, for their headings, captions and plot titles;
+    '' for runs trained as in the paper (scope: run_table.training_scope)."""
+    if not scope["short"]:
+        return ""
+    epochs = "/".join(map(str, scope["epochs"])) or "?"
+    unit = "epoch" if scope["epochs"] == [1] else "epochs"
+    images = "/".join(map(str, scope["images"]))
+    return (f"smoke run of {epochs} {unit} on {images} images -- a check of the flow, "
+            "not the paper's numbers")
+
+
+def with_note(text: str, note: str) -> str:
+    """`text` headed by the smoke note (unchanged without one)."""
+    return f"{note[:1].upper()}{note[1:]}. {text}" if note else text
+
+
+def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8, note: str = ""):
+    """A figure drawn by the Agg canvas (no pyplot: no global state, no display needed),
+    titled with the smoke note when there is one."""
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False)[0]
+    if note:
+        fig.suptitle(note, fontsize=9, color="tab:red")
     return fig, list(axes)
 
 
-def save_figure(fig: Figure, stem: Path) -> list:
-    """Write `stem`.png and `stem`.pdf atomically; returns the two paths."""
-    paths = []
+def figure_bytes(fig: Figure) -> dict:
+    """{'png': bytes, 'pdf': bytes} of a figure, rendered in memory."""
+    out = {}
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()
         # No creation date in the PDF, so an unchanged plot gives an unchanged file.
         metadata = {"CreationDate": None} if fmt == "pdf" else {}
         fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
-        path = stem.with_suffix(f".{fmt}")
-        atomic_files.write_bytes(path, buffer.getvalue())
-        paths.append(path)
-    return paths
+        out[fmt] = buffer.getvalue()
+    return out
 
 
-def image_link(base_folder: Path, png: Path, caption: str) -> str:
-    return f"![{caption}]({Path(png).relative_to(base_folder).as_posix()})\n"
+def image_link(png: str, caption: str) -> str:
+    """A markdown image; `png` relative to the base folder."""
+    return f"![{caption}]({Path(png).as_posix()})\n"
 
 
-def write_section(base_folder: Path, section_file: str, text: str, experiment_name: str) -> Path:
-    """Write one evaluation's section file, then rebuild report.md from all sections."""
-    assert section_file in SECTION_FILES, section_file
-    atomic_files.write_text(Path(base_folder) / section_file, text)
-    return write_report(base_folder, experiment_name)
+def show(text: str) -> None:
+    """Print to the terminal whatever its encoding: a character it cannot show (± on an
+    ASCII terminal) is replaced instead of ending the evaluation."""
+    encoding = sys.stdout.encoding or "utf-8"
+    print(text.encode(encoding, "replace").decode(encoding), flush=True)
 
 
-def write_report(base_folder: Path, experiment_name: str) -> Path:
+def write_report(base_folder: Path, experiment_name: str, note: str = "") -> Path:
+    """Rebuild B/report.md from the section files that exist, headed by `note`."""
     base_folder = Path(base_folder)
     sections = [base_folder / name for name in SECTION_FILES if (base_folder / name).is_file()]
-    parts = [f"# {experiment_name}: report\n\n"
-             f"Assembled from {', '.join(p.name for p in sections)} in this folder; each is "
-             "rewritten by its evaluation script, and this file with it.\n"]
-    parts += ["\n" + p.read_text().strip() + "\n" for p in sections]
+    parts = [f"# {experiment_name}: report\n\n"]
+    if note:
+        parts.append(f"**{with_note('', note).strip()}**\n\n")
+    parts.append(f"Assembled from {', '.join(p.name for p in sections) or 'no section'} in "
+                 "this folder; each is rewritten by its evaluation script, and this file "
+                 "with it.\n")
+    parts += ["\n" + p.read_text(encoding="utf-8").strip() + "\n" for p in sections]
     path = base_folder / REPORT_FILE
     atomic_files.write_text(path, "".join(parts))
     return path

@@ -16,7 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from errors import UserError
 from experiments import evaluation as ev
+from experiments import run_table as rt
+from experiments import seed_statistics as stats
 from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,14 +36,14 @@ PAPER_EXP_10_1 = dict(median=7.10, mean=7.267, std=0.502, min=6.70, max=8.26)
 
 # --------------------------------------------------------------------------- generators
 
-def values_with_mean_std(mean, std, n, ddof=ev.STD_DDOF):
+def values_with_mean_std(mean, std, n, ddof=stats.STD_DDOF):
     """n values with exactly this mean and standard deviation (to float precision)."""
     z = np.arange(n, dtype=float) ** 1.5          # uneven, so min/max/median are not trivial
     z = (z - z.mean()) / z.std(ddof=ddof)
     return list(mean + std * z)
 
 
-def values_with_stats(n, minimum, maximum, median, mean, std, ddof=ev.STD_DDOF):
+def values_with_stats(n, minimum, maximum, median, mean, std, ddof=stats.STD_DDOF):
     """n (even) values with exactly this min, max, median, mean and std: the two middle
     values at the median, the others in two equal groups below and above it."""
     rest = (n - 4) // 2
@@ -104,7 +107,7 @@ def authors_log(epochs, last_val_er, min_val_er):
 def write_authors_run(base_folder, experiment, model_type, size, seed, last_val_er,
                       min_val_er=None, epochs_done=None, num_params=123456.0):
     """One run folder as the authors published it (model.pt left out: never read here)."""
-    folder = Path(base_folder) / ev.EXP_DATA / experiment.run_name(model_type, size, seed)
+    folder = Path(base_folder) / rt.EXP_DATA / experiment.run_name(model_type, size, seed)
     folder.mkdir(parents=True, exist_ok=True)
     opt = authors_opt(experiment, model_type, size, seed, folder)
     epochs = opt["epochs"] if epochs_done is None else epochs_done
@@ -187,7 +190,8 @@ def test_exp_11_1_tables_reproduce_the_paper(tmp_path):
 
 def test_exp_10_1_results_txt_reproduces_the_paper(tmp_path):
     p = PAPER_EXP_10_1
-    last = values_with_stats(12, p["min"], p["max"], p["median"], p["mean"], p["std"])
+    # results.txt is the authors': numpy's std, ddof=0 (docs/reference.md §6).
+    last = values_with_stats(12, p["min"], p["max"], p["median"], p["mean"], p["std"], ddof=0)
     for seed, value in zip(EXP_10_1.seeds, last):
         write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, seed, value, min_val_er=value - 0.3)
     assert ev.evaluate_seed_variance(EXP_10_1, tmp_path) == 0
@@ -254,56 +258,47 @@ def test_std_over_seeds_uses_the_declared_ddof():
     table = pd.DataFrame(dict(model_type="M", model="M", size=3, seed=[1, 2, 3],
                               num_params=1.0, min_val_er=[1.0, 2.0, 3.0],
                               last_val_er=[1.0, 2.0, 6.0]))
-    row = ev.summarize(table).iloc[0]
-    assert row.min_val_er_std == pytest.approx(np.std([1, 2, 3], ddof=ev.STD_DDOF))
+    row = stats.summarize(table).iloc[0]
+    assert row.min_val_er_std == pytest.approx(np.std([1, 2, 3], ddof=stats.STD_DDOF))
     assert (row.last_val_er_mean, row.last_val_er_median, row.last_val_er_min,
             row.last_val_er_max, row.runs) == (3.0, 2.0, 1.0, 6.0, 3)
 
 
-@pytest.mark.parametrize("p, df, expected", [
-    (0.975, 1, 12.706205), (0.975, 2, 4.302653), (0.975, 4, 2.776445), (0.975, 8, 2.306004),
-    (0.975, 10, 2.228139), (0.975, 30, 2.042272), (0.995, 5, 4.032143), (0.95, 3, 2.353363),
-    (0.975, 1e7, 1.959964), (0.025, 4, -2.776445), (0.5, 6, 0.0)])
-def test_student_t_quantile_matches_tables(p, df, expected):
-    assert ev.student_t_quantile(p, df) == pytest.approx(expected, abs=2e-6)
-
-
-@pytest.mark.parametrize("df", [1.0, 2.5, 4.3, 7.77, 40.0])
-def test_student_t_cdf_matches_integrating_the_density(df):
-    """Non-integer df (Welch's) against Simpson's rule on the t density."""
-    def density(x):
-        return math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(
-            df * math.pi) * (1 + x * x / df) ** (-(df + 1) / 2)
-    for t in (0.3, 1.0, 2.5, 6.0):
-        steps = 4000
-        h = t / steps
-        area = sum((1 if i in (0, steps) else 4 if i % 2 else 2) * density(i * h)
-                   for i in range(steps + 1)) * h / 3
-        assert ev.student_t_cdf(t, df) == pytest.approx(0.5 + area, abs=1e-8)
+@pytest.mark.parametrize("n, expected", [
+    (2, 4.302653), (3, 2.776445), (5, 2.306004), (6, 2.228139), (16, 2.042272)])
+def test_welch_interval_uses_the_t_quantile_of_tables(n, expected):
+    """Two samples of n values with equal variances: Welch's df is 2n − 2, and the 95 %
+    interval's half width is the tabulated t quantile (df = 2, 4, 8, 10, 30) times the
+    standard error."""
+    a = np.arange(n, dtype=float)
+    w = stats.welch_interval(a, a + 1.0)
+    se = math.sqrt(2 * np.var(a, ddof=1) / n)
+    assert w["df"] == pytest.approx(2 * n - 2)
+    assert (w["ci_high"] - w["difference"]) / se == pytest.approx(expected, abs=2e-6)
 
 
 def test_welch_interval():
     # Equal sizes and variances: Welch's df is 2n − 2 and the interval the pooled one.
     a, b = [1.0, 2.0, 3.0, 4.0, 5.0], [3.0, 4.0, 5.0, 6.0, 7.0]
-    w = ev.welch_interval(a, b)
+    w = stats.welch_interval(a, b)
     half = 2.306004 * math.sqrt(2 * 2.5 / 5)
     assert w["difference"] == -2.0 and w["df"] == pytest.approx(8.0)
     assert (w["ci_low"], w["ci_high"]) == pytest.approx((-2.0 - half, -2.0 + half), abs=1e-5)
     # Unequal variances: df from the Welch–Satterthwaite formula.
-    w = ev.welch_interval([6.0, 6.2, 6.1], [7.0, 8.0, 6.0, 9.0])
+    w = stats.welch_interval([6.0, 6.2, 6.1], [7.0, 8.0, 6.0, 9.0])
     va, vb = np.var([6.0, 6.2, 6.1], ddof=1) / 3, np.var([7.0, 8.0, 6.0, 9.0], ddof=1) / 4
     assert w["df"] == pytest.approx((va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3))
-    assert math.isnan(ev.welch_interval([1.0], [2.0, 3.0])["ci_low"])
-    assert ev.welch_interval([1.0, 1.0], [2.0, 2.0])["ci_high"] == -1.0
+    assert math.isnan(stats.welch_interval([1.0], [2.0, 3.0])["ci_low"])
+    assert stats.welch_interval([1.0, 1.0], [2.0, 2.0])["ci_high"] == -1.0
 
 
 def test_min_net_differences_in_results_md(tmp_path):
     write_paper_runs(tmp_path, EXP_10, {3: PAPER_EXP_10[3]})
     assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
-    table = ev.min_net_differences(ev.collect_runs(EXP_10, tmp_path).table, EXP_10)
+    table = stats.min_net_differences(rt.collect_runs(EXP_10, tmp_path).table, EXP_10)
     row = table.iloc[0]
     assert row["size"] == 3 and row.difference == pytest.approx(8.048 - 8.324)
-    expected = ev.welch_interval(values_with_mean_std(8.048, 0.216, 5),
+    expected = stats.welch_interval(values_with_mean_std(8.048, 0.216, 5),
                                  values_with_mean_std(8.324, 0.384, 5))
     assert row.ci_low == pytest.approx(expected["ci_low"])
     md = (tmp_path / "results.md").read_text()
@@ -406,7 +401,9 @@ def test_exp_10_1_one_run_prints_no_nan(tmp_path, capsys):
         "Median last: 7.250\nMean last: 7.250\nStd last: n/a (one run)\n"
         "Min last: 7.250\nMax last: 7.250\nMedian min: 7.000\n")
     # NaN stays in the computation; only the printing changes.
-    assert math.isnan(ev.variance_summary(ev.collect_runs(EXP_10_1, tmp_path).table)["Std last"])
+    logs = rt.collect_runs(EXP_10_1, tmp_path).logs.values()
+    stack = stats.stacked_curves([log["val_er"] for log in logs])
+    assert math.isnan(stats.authors_variance_summary(stack)["Std last"])
     assert (tmp_path / "images" / "error_curves.png").stat().st_size > 1000
     md = (tmp_path / "results.md").read_text()
     assert "Std last: n/a (one run)" in md and "nan" not in md
@@ -414,9 +411,12 @@ def test_exp_10_1_one_run_prints_no_nan(tmp_path, capsys):
 
 def test_no_finished_runs_is_one_line_and_non_zero(tmp_path, capsys):
     write_authors_run(tmp_path, EXP_10, "CifarPyrResNet", 3, 9, 7.0, epochs_done=3)
-    assert ev.evaluate_experiment(EXP_10, tmp_path) == 1
-    assert ev.evaluate_seed_variance(EXP_10_1, tmp_path) == 1
-    lines = capsys.readouterr().err.strip().splitlines()
+    with pytest.raises(UserError) as experiment_error:
+        ev.evaluate_experiment(EXP_10, tmp_path)
+    with pytest.raises(UserError) as variance_error:
+        ev.evaluate_seed_variance(EXP_10_1, tmp_path)
+    # What errors.run_main prints of them: one line each.
+    lines = f"error: {experiment_error.value}\nerror: {variance_error.value}".splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f"error: no finished runs of exp_10 in {tmp_path / 'exp_data'}")
     assert "exe_move_models_to_exp_folder.py" in lines[0] and "train" in lines[0]
@@ -457,7 +457,7 @@ def test_eval_scripts_end_to_end(tmp_path, script, experiment, paper):
 
 
 def test_eval_exp_10_1_script_end_to_end(tmp_path):
-    for seed, value in zip(EXP_10_1.seeds, values_with_mean_std(7.267, 0.502, 12)):
+    for seed, value in zip(EXP_10_1.seeds, values_with_mean_std(7.267, 0.502, 12, ddof=0)):
         write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, seed, value)
     result = run_script("experiments/exp_10_1/exe_eval_exp_10_1.py", "--base_folder", str(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from experiments import evaluation as ev
+from errors import UserError
 from experiments import jpeg_eval as je
+from experiments import jpeg_metrics as jm
 from experiments.grid import EXP_10, EXP_11_1
 from experiments.predictions import PREDICTIONS_FOLDERS, check_predictions
 from test_evaluation import PAPER_EXP_10, values_with_mean_std, write_authors_run
@@ -66,7 +68,7 @@ def write_exp_10_n9(base_folder, models=("CifarMinFP-LS", "CifarPyrResNet"),
 
 def test_metrics_of_one_file():
     array = predictions(MIN_NET_WRONG, [50 * v for v in range(1, 10)])
-    metrics = je.jpeg_metrics(check_predictions(array))
+    metrics = jm.jpeg_metrics(check_predictions(array))
     assert metrics["n"] == N_TEST
     assert metrics["errors"] == pytest.approx([k / 100 for k in MIN_NET_WRONG])
     pocp = [(MIN_NET_WRONG[v] - MIN_NET_WRONG[0] + 50 * v) / 100 for v in range(1, 10)]
@@ -105,7 +107,7 @@ def test_exp_10_latex_tables_cell_by_cell(tmp_path):
     assert len(runs) == 10 and runs.er_orig.min() == pytest.approx(5.79)
 
 
-def test_densenet_tables_have_k_and_the_depth_as_n(tmp_path):
+def test_densenet_tables_have_k_and_the_depth_as_l(tmp_path):
     for model_type, last, wrong in (("CifarDenseNet", 4.79, 480), ("CifarDenseMin", 4.57, 457)):
         for seed, value in zip(EXP_11_1.seeds, values_with_mean_std(last, 0.06, 3)):
             name = EXP_11_1.run_name(model_type, 100, seed)
@@ -116,7 +118,8 @@ def test_densenet_tables_have_k_and_the_depth_as_n(tmp_path):
     assert je.evaluate_jpeg(EXP_11_1, tmp_path) == 0
     lines = (tmp_path / "images" / "er_result_table.txt").read_text().splitlines()
     assert lines[0] == r"\begin{tabular}{lllrrrrrrrrrr}"
-    assert lines[2].startswith(r"Model & N & k & 100\% & 90\% & ")
+    # The depth is L, as in exp_11_1's other tables.
+    assert lines[2].startswith(r"Model & L & k & 100\% & 90\% & ")
     assert lines[4] == r"DenseNet & 100 & 12 & 4.8 & 5.8 & 6.8 & 7.8 & 8.8 & 9.8 & 10.8 & " \
                        r"11.8 & 12.8 & 13.8 \\"
     assert lines[5] == r"Min-DenseNet & 100 & 12 & 4.6 & 5.6 & 6.6 & 7.6 & 8.6 & 9.6 & 10.6 & " \
@@ -167,15 +170,15 @@ def test_missing_logs_leave_the_100_column_empty(tmp_path, capsys):
 
 def test_csv_has_no_float_noise(tmp_path):
     write_exp_10_n9(tmp_path)
-    runs, _, _ = je.collect_jpeg(EXP_10, tmp_path)
-    noisy = runs[je.metric_columns()].map(lambda v: round(v, 4) != v).to_numpy().any()
+    runs = jm.collect_jpeg(EXP_10, tmp_path).table
+    noisy = runs[jm.metric_columns()].map(lambda v: round(v, 4) != v).to_numpy().any()
     assert noisy  # e.g. 100 · (1 − 0.9401): what the CSV would carry unrounded
     assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
     text = (tmp_path / "jpeg_results.csv").read_text()
     assert not re.search(r"\.\d{5,}", text)
     written = pd.read_csv(tmp_path / "jpeg_results.csv")
-    assert written[je.metric_columns()].to_numpy() == pytest.approx(
-        runs[je.metric_columns()].to_numpy(), abs=5e-5)
+    assert written[jm.metric_columns()].to_numpy() == pytest.approx(
+        runs[jm.metric_columns()].to_numpy(), abs=5e-5)
     assert sorted(written.er_orig[written.model_type == "CifarMinFP-LS"]) == \
         [5.79, 5.89, 5.99, 6.09, 6.19]
 
@@ -243,9 +246,10 @@ def test_log_check_only_on_the_same_test_images(tmp_path, capsys, log_count, tes
     assert err.count(DISAGREES) == int(warned)
 
 
-def test_no_prediction_files(tmp_path, capsys):
-    assert je.evaluate_jpeg(EXP_10, tmp_path) == 1
-    lines = capsys.readouterr().err.strip().splitlines()
+def test_no_prediction_files(tmp_path):
+    with pytest.raises(UserError) as error:
+        je.evaluate_jpeg(EXP_10, tmp_path)
+    lines = f"error: {error.value}".splitlines()      # as errors.run_main prints it
     assert len(lines) == 1 and str(tmp_path / PREDICTIONS) in lines[0]
     assert lines[0].startswith("error: no usable JPEG prediction files of exp_10")
     assert not (tmp_path / "images").exists()
