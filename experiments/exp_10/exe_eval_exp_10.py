@@ -3,7 +3,7 @@ grouped_results.csv, results.md, the error-against-parameters plot and report.md
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from errors import run_main  # noqa: E402
 from experiments.evaluation import eval_cli, evaluate_experiment  # noqa: E402

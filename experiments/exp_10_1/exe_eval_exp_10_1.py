@@ -4,7 +4,7 @@ and test error curves against He et al.'s 6.97 % and report.md."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from errors import run_main  # noqa: E402
 from experiments.evaluation import eval_cli, evaluate_seed_variance  # noqa: E402

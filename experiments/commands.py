@@ -1,0 +1,37 @@
+"""The exact command lines that hints print ("train them first with ...").
+
+A hint must work when followed: it names the experiment's own script, and repeats
+--profile smoke and --base_folder when the user's command had them.
+"""
+import shlex
+from pathlib import Path
+
+# The exe_ scripts of each experiment (the JPEG scripts keep the authors' names).
+SCRIPTS = {
+    "train": "experiments/{name}/exe_train_{name}.py",
+    "eval": "experiments/{name}/exe_eval_{name}.py",
+}
+JPEG_SCRIPTS = {"exp_10": "experiments/exp_10/exe_exp10_jpeg_tests.py",
+                "exp_11_1": "experiments/exp_11_1/exe_exp_11_1_jpeg_tests.py"}
+
+
+def script(experiment, kind: str) -> str:
+    """The path of an experiment's exe_ script, relative to the repository root; kind is
+    "train", "eval" or "jpeg"."""
+    if kind == "jpeg":
+        return JPEG_SCRIPTS[experiment.name]
+    return SCRIPTS[kind].format(name=experiment.name)
+
+
+def command(experiment, kind: str, profile: str = "paper", base_folder=None, *options) -> str:
+    """`python <script> [--profile smoke] [--base_folder B] [options]`; the base folder
+    only when it is not the profile's own."""
+    words = ["python", script(experiment, kind)]
+    if profile != "paper":
+        words += ["--profile", profile]
+    if base_folder is not None and \
+            Path(base_folder).resolve() != experiment.base_folder(profile).resolve():
+        words += ["--base_folder", str(base_folder)]
+    words += list(options)
+    return shlex.join(words)
+
