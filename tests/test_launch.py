@@ -591,7 +591,7 @@ def test_slurm_launcher_end_to_end_through_submitit_local(tmp_path, own_data):
                  "--submitit-cluster", "local", "--gpus-per-job", "0", "--time", "10", *TINY,
                  env=own_data, check_rc=0)
     assert "submitted CifarPyrResNet_s9_N3 as job" in result.stdout
-    assert "1 runs: 1 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
+    assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
     assert rf.run_state(tmp_path / "exp_data" / "CifarPyrResNet_s9_N3") == rf.FINISHED
     assert list((tmp_path / "logs" / "submitit").iterdir())   # submitit's own files
 
@@ -628,7 +628,7 @@ def test_jpeg_tests_end_to_end(tmp_path, own_data):
     # A run whose model.pt is damaged: its prediction job fails and is named, the evaluation
     # of the other still runs, and the exit status says something failed.
     broken = tmp_path / "exp_data" / "CifarMinFP-LS_s9_N3"
-    broken.mkdir(parents=True, exist_ok=True)
+    fake_finished_run(broken, 1, 1)    # finished, as far as its log goes
     (broken / "model.pt").write_bytes(b"not a checkpoint")
     (tmp_path / "report.md").unlink()
     result = exe(script, *options, env=own_data, check_rc=1)
