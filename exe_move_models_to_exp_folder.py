@@ -26,10 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import config  # noqa: E402
+import run_folder as rf  # noqa: E402
 from errors import UserError, run_main  # noqa: E402
+from experiments.grid import PROFILES  # noqa: E402
 
 # What a downloaded run folder may hold, besides model.pt, that we copy along.
-RUN_FILES = ("opt.json", "log.json", "model_specs.json")
+RUN_FILES = (rf.OPT_FILE, rf.LOG_FILE, rf.SPECS_FILE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiments_folder", type=Path, default=config.EXPERIMENTS_FOLDER,
                    help="where exp_10/, exp_10_1/, exp_11_1/ are (default: this repository's "
                         "experiments/)")
-    p.add_argument("--profile", choices=("paper", "smoke"), default="paper",
+    p.add_argument("--profile", choices=PROFILES, default="paper",
                    help="paper: every run, into experiments/<exp>/; smoke: the smoke grids' "
                         "runs only, into experiments/<exp>/smoke/ (default: paper)")
     p.add_argument("--dry-run", action="store_true", help="report what would be copied; copy nothing")
@@ -118,7 +120,7 @@ def predictions_problem(path: Path) -> str:
 
 
 def place_models(models_folder: Path, runs: dict, report: Report, dry_run: bool) -> None:
-    for model_file in sorted(models_folder.rglob("model.pt")):
+    for model_file in sorted(models_folder.rglob(rf.MODEL_FILE)):
         run_name = model_file.parent.name
         if run_name not in runs:
             report.unmatched.append(model_file)
@@ -126,7 +128,7 @@ def place_models(models_folder: Path, runs: dict, report: Report, dry_run: bool)
         run_folder, _ = runs[run_name]
         # model.pt last: a folder with model.pt and log.json is a finished run, so the files
         # describing the run must already be there when model.pt appears.
-        names = [n for n in (*RUN_FILES, "model.pt") if (model_file.parent / n).is_file()]
+        names = [n for n in (*RUN_FILES, rf.MODEL_FILE) if (model_file.parent / n).is_file()]
         place([(model_file.parent / n, run_folder / n) for n in names], report, dry_run)
 
 

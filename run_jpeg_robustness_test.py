@@ -1,4 +1,4 @@
-"""Predict the classes of the JPEG robustness test set with one trained model (SPEC §5).
+"""Predict the classes of the JPEG robustness test set with one trained model (docs/reference.md §5).
 
     python run_jpeg_robustness_test.py --model_folder experiments/exp_10/exp_data/<run> \
         --base_folder experiments/exp_10
@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from datasets.jpeg import PROTOCOLS  # noqa: E402
 from errors import run_main  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base_folder", type=Path, default=None,
                    help="the experiment folder receiving jpeg_model_predictions/ (default: "
                         "the folder above the run's exp_data/)")
-    p.add_argument("--protocol", choices=("paper", "rgb"), default="paper",
+    p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
                    help="JPEG test set: the authors' (paper, default) or standard RGB JPEG")
     p.add_argument("--subset", type=int, default=None,
                    help="only the first N test images (a quick check)")

@@ -1,17 +1,42 @@
-"""The exact commands the evaluations name in their advice ("train them first with ...").
+"""The exact command lines that hints print ("train them first with ...").
 
-A hint must work when followed: it names the experiment's script, and repeats
-`--profile smoke` and `--base_folder` when the evaluation ran with them, so that the
-command acts on the folder that was evaluated (the smoke hint must not start the paper's
-200-epoch grid).
+A hint must work when followed: it names the experiment's own script, and repeats
+--profile smoke and --base_folder when the user's command had them, so that the command
+acts on the folder in question (the smoke hint must not start the paper's 200-epoch grid).
 """
+import shlex
 from pathlib import Path
 
-import config
-
-# What each kind of script is called in an experiment's folder.
-SCRIPT_PATTERNS = {"train": "exe_train_*.py", "jpeg": "exe_*jpeg*.py", "eval": "exe_eval_*.py"}
+# The exe_ scripts of each experiment (the JPEG scripts keep the authors' names).
+SCRIPTS = {
+    "train": "experiments/{name}/exe_train_{name}.py",
+    "eval": "experiments/{name}/exe_eval_{name}.py",
+}
 MOVE_AUTHORS_RUNS = "python exe_move_models_to_exp_folder.py"
+JPEG_SCRIPTS = {"exp_10": "experiments/exp_10/exe_exp10_jpeg_tests.py",
+                "exp_11_1": "experiments/exp_11_1/exe_exp_11_1_jpeg_tests.py"}
+
+
+def script(experiment, kind: str) -> str:
+    """The path of an experiment's exe_ script, relative to the repository root; kind is
+    "train", "eval" or "jpeg"."""
+    if kind == "jpeg":
+        return JPEG_SCRIPTS[experiment.name]
+    return SCRIPTS[kind].format(name=experiment.name)
+
+
+def command(experiment, kind: str, profile: str = "paper", base_folder=None, *options) -> str:
+    """`python <script> [--profile smoke] [--base_folder B] [options]`; the base folder
+    only when it is not the profile's own."""
+    words = ["python", script(experiment, kind)]
+    if profile != "paper":
+        words += ["--profile", profile]
+    if base_folder is not None and \
+            Path(base_folder).resolve() != experiment.base_folder(profile).resolve():
+        words += ["--base_folder", str(base_folder)]
+    words += list(options)
+    return shlex.join(words)
+
 
 
 def infer_profile(experiment, base_folder) -> str:
@@ -19,18 +44,3 @@ def infer_profile(experiment, base_folder) -> str:
     caller that did not say which profile it evaluates)."""
     smoke = experiment.base_folder("smoke").resolve()
     return "smoke" if Path(base_folder).resolve() == smoke else "paper"
-
-
-def script_command(experiment, kind: str, profile: str = "paper", base_folder=None) -> str:
-    """'python experiments/<exp>/<script> [--profile smoke] [--base_folder B]'."""
-    folder = config.EXPERIMENTS_FOLDER / experiment.name
-    found = sorted(folder.glob(SCRIPT_PATTERNS[kind]))
-    if not found:  # an experiment without such a script: say what to look for
-        return f"the {SCRIPT_PATTERNS[kind]} script of {experiment.name}"
-    command = f"python {found[0].relative_to(config.REPO_ROOT).as_posix()}"
-    if profile != "paper":
-        command += f" --profile {profile}"
-    if base_folder is not None and \
-            Path(base_folder).resolve() != experiment.base_folder(profile).resolve():
-        command += f" --base_folder {base_folder}"
-    return command

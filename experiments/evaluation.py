@@ -17,7 +17,6 @@ images/error_curves.{png,pdf} instead. Both then rebuild report.md.
 Each evaluation reads (run_table), computes (seed_statistics), renders (tables, plots,
 sections) in memory, and only then writes its files as one set (outputs.publish).
 """
-import argparse
 from pathlib import Path
 
 from errors import UserError
@@ -37,7 +36,7 @@ SEED_VARIANCE_FILES = ("results.csv", "results.txt", f"{report.IMAGES}/error_cur
 
 
 def no_runs_message(experiment: Experiment, base_folder: Path, profile: str) -> str:
-    train = commands.script_command(experiment, "train", profile, base_folder)
+    train = commands.command(experiment, "train", profile, base_folder)
     return (f"no finished runs of {experiment.name} in {Path(base_folder) / EXP_DATA}: train "
             f"them first with {train}, or place the authors' runs there with "
             f"{commands.MOVE_AUTHORS_RUNS}")
@@ -122,21 +121,3 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     report.show(f"wrote {base_folder / 'results.txt'}, results.csv, results.md, "
                 f"{report_path.name} and {base_folder / report.IMAGES}/error_curves.png/.pdf")
     return 0
-
-
-def eval_cli(experiment: Experiment, evaluate, description: str):
-    """main(argv) of an exe_eval script: --profile, --base_folder, --debug."""
-    def main(argv) -> int:
-        parser = argparse.ArgumentParser(description=description)
-        parser.add_argument("--profile", choices=("paper", "smoke"), default="paper",
-                            help="which base folder to evaluate (default: paper)")
-        parser.add_argument("--base_folder", type=Path, default=None,
-                            help="evaluate this folder instead of the profile's "
-                                 f"(default: {experiment.base_folder('paper')})")
-        parser.add_argument("--debug", action="store_true", help="show full tracebacks")
-        args = parser.parse_args(argv)
-        base_folder = args.base_folder or experiment.base_folder(args.profile)
-        return evaluate(experiment.evaluated_grid(args.profile, base_folder), base_folder,
-                        profile=args.profile)
-    return main
-

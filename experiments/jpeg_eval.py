@@ -46,7 +46,7 @@ def owned_files(names: dict) -> tuple:
 
 def prediction_command(experiment, profile: str, base_folder: Path, protocol: str) -> str:
     """The command that computes missing prediction files."""
-    command = commands.script_command(experiment, "jpeg", profile, base_folder)
+    command = commands.command(experiment, "jpeg", profile, base_folder)
     return command + " --run-predictions" + ("" if protocol == "paper" else f" --protocol {protocol}")
 
 

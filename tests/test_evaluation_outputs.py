@@ -130,9 +130,9 @@ def test_paper_runs_carry_no_smoke_note(tmp_path):
 
 
 def test_hints_name_the_exact_command_of_the_profile(tmp_path):
-    assert commands.script_command(EXP_10_1, "train", "smoke", EXP_10_1.base_folder("smoke")) \
+    assert commands.command(EXP_10_1, "train", "smoke", EXP_10_1.base_folder("smoke")) \
         == "python experiments/exp_10_1/exe_train_exp_10_1.py --profile smoke"
-    assert commands.script_command(EXP_10_1, "train") == \
+    assert commands.command(EXP_10_1, "train") == \
         "python experiments/exp_10_1/exe_train_exp_10_1.py"
     assert commands.infer_profile(EXP_10, EXP_10.base_folder("smoke")) == "smoke"
     with pytest.raises(UserError) as error:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from errors import UserError
-from experiments import grid, launch
+from experiments import grid, launch, local_pool, slurm, summary
+from experiments import jobs as plan
 import run_folder as rf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -110,13 +111,13 @@ def test_skip_resume_start_and_a_failure_that_does_not_stop_the_others(tmp_path,
     (unfinished.folder / "model.pt").unlink()
     (unfinished.folder / "opt.json").write_text(json.dumps({"epochs": 3}))
 
-    jobs = launch.training_jobs(runs, base / grid.LOGS, script=stand_in)
-    assert [j.action for j in jobs] == [launch.SKIP, launch.START, launch.RESUME, launch.START]
+    jobs = plan.training_jobs(runs, base / grid.LOGS, script=stand_in)
+    assert [j.action for j in jobs] == [plan.SKIP, plan.START, plan.RESUME, plan.START]
     assert jobs[2].note == "1 of 3 epochs done"
 
-    outcomes = launch.run_local(jobs, CPU)
-    assert [o.status for o in outcomes] == [launch.SKIPPED, launch.FAILED, launch.DONE,
-                                           launch.DONE]
+    outcomes = local_pool.run_local(jobs, CPU)
+    assert [o.status for o in outcomes] == [plan.SKIPPED, plan.FAILED, plan.DONE,
+                                           plan.DONE]
     assert len(calls(finished)) == 1                      # skipped: not launched again
     assert calls(unfinished)[-1]["start_epoch"] == 1      # resumed where it stopped
     for run in (unfinished, absent):
@@ -131,18 +132,18 @@ def test_skip_resume_start_and_a_failure_that_does_not_stop_the_others(tmp_path,
     assert log_text.strip().endswith("finished")
 
     capsys.readouterr()
-    assert launch.summarize(outcomes) == 1
+    assert summary.summarize(outcomes) == 1
     out = capsys.readouterr().out
     assert "4 runs: 1 done, 1 resumed, 1 skipped, 1 failed" in out
     assert f"failing: exit 3: error: this run was told to fail (log: {base / 'logs' / 'failing.log'})" in out
 
     # Once the failure is fixed, a relaunch runs only it; logs are appended to.
     fixed = stand_in_run(base, "failing")
-    jobs = launch.training_jobs([finished, fixed, unfinished, absent], base / grid.LOGS,
+    jobs = plan.training_jobs([finished, fixed, unfinished, absent], base / grid.LOGS,
                                 script=stand_in)
-    assert [j.action for j in jobs] == [launch.SKIP, launch.START, launch.SKIP, launch.SKIP]
-    outcomes = launch.run_local(jobs, CPU)
-    assert launch.summarize(outcomes) == 0
+    assert [j.action for j in jobs] == [plan.SKIP, plan.START, plan.SKIP, plan.SKIP]
+    outcomes = local_pool.run_local(jobs, CPU)
+    assert summary.summarize(outcomes) == 0
     assert (base / grid.LOGS / "failing.log").read_text().count("\n==== ") == 2
 
 
@@ -153,24 +154,24 @@ def test_slots_bound_how_many_runs_share_a_device(tmp_path, stand_in):
         a = stand_in_run(base, "a", "--touch", base / "a.started", "--wait_for", base / "b.started")
         b = stand_in_run(base, "b", "--touch", base / "b.started", "--wait_for", base / "a.started")
         base.mkdir(parents=True)
-        return launch.training_jobs([a, b], base / grid.LOGS, script=stand_in)
+        return plan.training_jobs([a, b], base / grid.LOGS, script=stand_in)
 
-    two_slots = launch.local_slots(cpu=True, jobs_per_gpu=2)
+    two_slots = local_pool.local_slots(cpu=True, jobs_per_gpu=2)
     assert two_slots == [("cpu", ""), ("cpu", "")]
-    outcomes = launch.run_local(pair(tmp_path / "two"), two_slots)
-    assert [o.status for o in outcomes] == [launch.DONE, launch.DONE]
+    outcomes = local_pool.run_local(pair(tmp_path / "two"), two_slots)
+    assert [o.status for o in outcomes] == [plan.DONE, plan.DONE]
 
-    outcomes = launch.run_local(pair(tmp_path / "one"), launch.local_slots(cpu=True))
-    assert [o.status for o in outcomes] == [launch.FAILED, launch.DONE]
+    outcomes = local_pool.run_local(pair(tmp_path / "one"), local_pool.local_slots(cpu=True))
+    assert [o.status for o in outcomes] == [plan.FAILED, plan.DONE]
     assert "gave up waiting" in outcomes[0].message
 
 
 def test_each_run_gets_its_own_gpu_through_cuda_visible_devices(tmp_path, stand_in):
     """GPU slots without a GPU: the stand-in only records what it was given."""
     runs = [stand_in_run(tmp_path, f"r{i}", "--sleep", 0.3) for i in range(4)]
-    jobs = launch.training_jobs(runs, tmp_path / grid.LOGS, script=stand_in)
-    outcomes = launch.run_local(jobs, [("cuda", "3"), ("cuda", "5")])
-    assert all(o.status == launch.DONE for o in outcomes)
+    jobs = plan.training_jobs(runs, tmp_path / grid.LOGS, script=stand_in)
+    outcomes = local_pool.run_local(jobs, [("cuda", "3"), ("cuda", "5")])
+    assert all(o.status == plan.DONE for o in outcomes)
     seen = [calls(run)[0] for run in runs]
     assert all(c["argv"][-2:] == ["--device", "cuda"] for c in seen)
     assert {c["cuda"] for c in seen} == {"3", "5"}
@@ -178,20 +179,20 @@ def test_each_run_gets_its_own_gpu_through_cuda_visible_devices(tmp_path, stand_
 
 def test_extra_arguments_reach_every_run(tmp_path, stand_in):
     run = stand_in_run(tmp_path, "r")
-    jobs = launch.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
-    assert launch.run_local(jobs, CPU, extra_args=["--epochs", "4"])[0].status == launch.DONE
+    jobs = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
+    assert local_pool.run_local(jobs, CPU, extra_args=["--epochs", "4"])[0].status == plan.DONE
     assert calls(run)[0]["argv"][-4:] == ["--device", "cpu", "--epochs", "4"]
     assert json.loads((run.folder / "log.json").read_text())["val_er"] == [10.0] * 4
 
 
 def test_a_run_locked_by_another_launcher_is_not_started_twice(tmp_path, stand_in):
     run = stand_in_run(tmp_path, "busy")
-    jobs = launch.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
+    jobs = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
     (tmp_path / grid.LOGS).mkdir()
-    with launch.run_lock(jobs[0].log.with_suffix(".lock")):
-        outcome, = launch.run_local(jobs, CPU)
-    assert outcome.status == launch.FAILED
-    assert "another process is running it" in outcome.message
+    with rf.locked(run.folder):
+        outcome, = local_pool.run_local(jobs, CPU)
+    assert outcome.status == plan.BUSY
+    assert outcome.message == f"running elsewhere (pid {os.getpid()})"
     assert calls(run) == []
 
 
@@ -199,10 +200,11 @@ DRIVER = """
 import argparse, sys
 sys.path.insert(0, sys.argv[1])
 from errors import run_main
-from experiments import grid, launch
+from experiments import grid, launch, local_pool, slurm, summary
+from experiments import jobs as plan
 run = grid.Run("e", "StandIn", 1, 0, "slow", grid.Path(sys.argv[3]),
                ("--folder", sys.argv[3], "--epochs", "100", "--sleep", "1", "--resume"))
-jobs = launch.training_jobs([run], grid.Path(sys.argv[4]), script=sys.argv[2])
+jobs = plan.training_jobs([run], grid.Path(sys.argv[4]), script=sys.argv[2])
 args = argparse.Namespace(launcher="local", dry_run=False, gpus=None, cpu=True, jobs_per_gpu=1)
 sys.exit(run_main(lambda argv: launch.launch(jobs, args)))
 """
@@ -232,11 +234,11 @@ def test_stopping_the_launcher_stops_its_runs(tmp_path, stand_in):
 
 
 def test_gpu_ids_given_to_children_follow_our_cuda_visible_devices():
-    assert launch.child_device_ids(2) == ["0", "1"]
-    assert launch.child_device_ids(2, "") == ["0", "1"]
-    assert launch.child_device_ids(2, "4,6") == ["4", "6"]
-    assert launch.child_device_ids(1, "GPU-3f2a, GPU-77b1") == ["GPU-3f2a"]
-    assert launch.child_device_ids(0, "4,6") == []
+    assert local_pool.child_device_ids(2) == ["0", "1"]
+    assert local_pool.child_device_ids(2, "") == ["0", "1"]
+    assert local_pool.child_device_ids(2, "4,6") == ["4", "6"]
+    assert local_pool.child_device_ids(1, "GPU-3f2a, GPU-77b1") == ["GPU-3f2a"]
+    assert local_pool.child_device_ids(0, "4,6") == []
 
 
 def test_device_selection(monkeypatch):
@@ -244,12 +246,12 @@ def test_device_selection(monkeypatch):
 
     if torch.cuda.is_available():
         pytest.skip("checks the machine without GPU")
-    assert launch.local_slots() == [("cpu", "")]
-    assert launch.local_slots(jobs_per_gpu=3) == [("cpu", "")] * 3
+    assert local_pool.local_slots() == [("cpu", "")]
+    assert local_pool.local_slots(jobs_per_gpu=3) == [("cpu", "")] * 3
     with pytest.raises(UserError, match="sees no GPU"):
-        launch.local_slots([0])
+        local_pool.local_slots([0])
     with pytest.raises(UserError, match="--jobs-per-gpu"):
-        launch.local_slots(jobs_per_gpu=0)
+        local_pool.local_slots(jobs_per_gpu=0)
 
 
 # ------------------------------------------------------------------------- the grid
@@ -286,8 +288,10 @@ def test_the_smoke_profile():
     assert [r.name for r in runs] == ["CifarMinFP-LS_s9_N3", "CifarPyrResNet_s9_N3"]
     assert runs[0].folder == grid.EXP_10.base_folder("smoke") / "exp_data" / runs[0].name
     argv = list(runs[0].argv)
-    assert argv[argv.index("--epochs") + 1] == "1"
-    assert argv[argv.index("--fixed_steps") + 1] == "--resume"   # no steps
+    assert argv[argv.index("--epochs") + 1] == str(grid.SMOKE["epochs"])
+    steps = argv[argv.index("--fixed_steps") + 1:argv.index("--resume")]
+    assert steps == [str(s) for s in grid.SMOKE["fixed_steps"]]
+    assert all(0 < s < grid.SMOKE["epochs"] for s in grid.SMOKE["fixed_steps"])
     assert argv[argv.index("--train_subset") + 1] == str(grid.SMOKE["train_subset"])
     assert argv[argv.index("--test_subset") + 1] == str(grid.SMOKE["test_subset"])
     # Asking for other seeds or sizes overrides the smoke defaults.
@@ -375,7 +379,9 @@ def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
     # The paper protocol's file exists; the rgb protocol has its own files, so it would start.
     paper_file = tmp_path / "jpeg_model_predictions" / "CifarPyrResNet_s9_N3.npy"
     paper_file.parent.mkdir()
-    paper_file.write_bytes(b"")
+    import numpy as np
+
+    np.save(paper_file, np.zeros((5, 11), dtype=np.int64))
     options = ["--dry-run", "--profile", "smoke", "--base_folder", tmp_path, "--run-predictions"]
     result = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, check_rc=0)
     assert "2 predictions: would start 0, resume 0, skip 2" in result.stdout
@@ -454,10 +460,10 @@ def test_slurm_submission_files_carry_the_options(tmp_path, data_env):
     pickled = next((base / "logs" / "submitit").rglob("*_submitted.pkl"))
     delayed = pickle.loads(pickled.read_bytes())
     run = delayed.function
-    assert isinstance(run, launch.SlurmRun) and run.job.name == "CifarDenseMin_k12_L22_s9"
+    assert isinstance(run, slurm.SlurmRun) and run.job.name == "CifarDenseMin_k12_L22_s9"
     command = run.job.command(run.device, run.extra_args)
     assert command[-4:] == ["--device", "cuda", "--amp", "bf16"] and "--resume" in command
-    assert delayed._timeout_countdown == launch.SLURM_MAX_TIMEOUTS
+    assert delayed._timeout_countdown == slurm.SLURM_MAX_TIMEOUTS
 
 def slurm_options(**kw):
     defaults = dict(submitit_cluster="local", time=5, gpus_per_job=0, cpus_per_task=1, mem=1,
@@ -467,9 +473,9 @@ def slurm_options(**kw):
 
 def test_slurm_launcher_one_job_per_run_and_failures_reported(tmp_path, stand_in, capsys):
     runs = [stand_in_run(tmp_path, "ok"), stand_in_run(tmp_path, "bad", "--fail", 5)]
-    jobs = launch.training_jobs(runs, tmp_path / grid.LOGS, script=stand_in)
-    outcomes = launch.run_slurm(jobs, tmp_path / "logs" / "submitit", slurm_options())
-    assert [o.status for o in outcomes] == [launch.DONE, launch.FAILED]
+    jobs = plan.training_jobs(runs, tmp_path / grid.LOGS, script=stand_in)
+    outcomes = slurm.run_slurm(jobs, tmp_path / "logs" / "submitit", slurm_options())
+    assert [o.status for o in outcomes] == [plan.DONE, plan.FAILED]
     assert "error: this run was told to fail" in outcomes[1].message
     assert rf.run_state(runs[0].folder) == rf.FINISHED
     assert calls(runs[0])[0]["argv"][-2:] == ["--device", "cpu"]
@@ -487,9 +493,9 @@ def test_a_slurm_runs_subprocess_outlives_the_signals_slurm_sends_to_the_job(tmp
     import threading
 
     run = stand_in_run(tmp_path, "signalled", "--epochs", 4, "--sleep", 0.3)
-    job, = launch.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
+    job, = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
     result = {}
-    thread = threading.Thread(target=lambda: result.update(name=launch.SlurmRun(job, "cpu")()))
+    thread = threading.Thread(target=lambda: result.update(name=slurm.SlurmRun(job, "cpu")()))
     thread.start()
     deadline = time.time() + 30
     while not calls(run) and time.time() < deadline:
@@ -510,12 +516,12 @@ def test_a_timed_out_slurm_job_is_requeued_and_resumes(tmp_path, stand_in, monke
     import submitit
 
     run = stand_in_run(tmp_path, "long", "--epochs", 10, "--sleep", 0.4)
-    job, = launch.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
+    job, = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))   # as run_slurm does: the job imports launch
     executor = submitit.LocalExecutor(folder=tmp_path / "submitit" / "%j", max_num_timeout=10)
     # A 6 s limit, warned 3 s before: the run (4 s of epochs) needs two or three jobs.
     executor.update_parameters(timeout_min=0.1, signal_delay_s=3, gpus_per_node=0)
-    slurm_job = executor.submit(launch.SlurmRun(job, "cpu"))
+    slurm_job = executor.submit(slurm.SlurmRun(job, "cpu"))
     assert slurm_job.result() == "long"
 
     starts = [c["start_epoch"] for c in calls(run)]
@@ -585,7 +591,7 @@ def test_slurm_launcher_end_to_end_through_submitit_local(tmp_path, own_data):
                  "--submitit-cluster", "local", "--gpus-per-job", "0", "--time", "10", *TINY,
                  env=own_data, check_rc=0)
     assert "submitted CifarPyrResNet_s9_N3 as job" in result.stdout
-    assert "1 runs: 1 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
+    assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
     assert rf.run_state(tmp_path / "exp_data" / "CifarPyrResNet_s9_N3") == rf.FINISHED
     assert list((tmp_path / "logs" / "submitit").iterdir())   # submitit's own files
 
@@ -622,7 +628,7 @@ def test_jpeg_tests_end_to_end(tmp_path, own_data):
     # A run whose model.pt is damaged: its prediction job fails and is named, the evaluation
     # of the other still runs, and the exit status says something failed.
     broken = tmp_path / "exp_data" / "CifarMinFP-LS_s9_N3"
-    broken.mkdir(parents=True, exist_ok=True)
+    fake_finished_run(broken, 1, 1)    # finished, as far as its log goes
     (broken / "model.pt").write_bytes(b"not a checkpoint")
     (tmp_path / "report.md").unlink()
     result = exe(script, *options, env=own_data, check_rc=1)

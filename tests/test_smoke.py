@@ -1,7 +1,7 @@
 """The smoke flow of every experiment, end to end, as the README runs it.
 
-Train (--profile smoke: one seed, the smallest size of each model, one epoch on a
-subset), evaluate, and for exp_10 and exp_11_1 compute the JPEG predictions and their
+Train (--profile smoke: one seed, the smallest size of each model, a few epochs on a
+subset; each model must beat chance clearly), evaluate, and for exp_10 and exp_11_1 compute the JPEG predictions and their
 tables: real scripts in subprocesses on a data set in CIFAR-10's format, with every output
 under a temporary --base_folder.
 """
@@ -40,6 +40,14 @@ def run_script(script, base_folder, *options, env):
     return result
 
 
+def assert_learned(run_folder):
+    """The smoke profile trains enough to learn: far better than chance (90 % error) on
+    the generated data, whose classes differ in colour and stripes."""
+    log = json.loads((run_folder / "log.json").read_text(encoding="utf-8"))
+    assert len(log["val_er"]) == grid.SMOKE["epochs"]
+    assert log["val_er"][-1] < 50, f"{run_folder.name} did not learn: {log['val_er']}"
+
+
 def smoke_runs(experiment):
     return [experiment.run_name(m, experiment.sizes[0], experiment.seeds[0])
             for m in experiment.models]
@@ -56,6 +64,7 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
     runs = smoke_runs(experiment)
     for run in runs:
         assert (tmp_path / grid.EXP_DATA / run / "model.pt").is_file()
+        assert_learned(tmp_path / grid.EXP_DATA / run)
 
     run_script(f"{name}/exe_eval_{name}.py", tmp_path, env=smoke_env)
     results = pd.read_csv(tmp_path / "results.csv")
@@ -87,6 +96,7 @@ def test_smoke_flow_seed_variance(tmp_path, smoke_env):
                   "Median min:"):
         assert label in text
     (run,) = smoke_runs(grid.EXP_10_1)
+    assert_learned(tmp_path / grid.EXP_DATA / run)
     last = json.loads((tmp_path / grid.EXP_DATA / run / "log.json").read_text())["val_er"][-1]
     assert f"Median last: {last:.3f}" in text
     assert (tmp_path / "images" / "error_curves.png").stat().st_size > 1000

@@ -4,11 +4,12 @@ and test error curves against He et al.'s 6.97 % and report.md."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from errors import run_main  # noqa: E402
-from experiments.evaluation import eval_cli, evaluate_seed_variance  # noqa: E402
+from experiments import cli  # noqa: E402
+from experiments.evaluation import evaluate_seed_variance  # noqa: E402
 from experiments.grid import EXP_10_1  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_main(eval_cli(EXP_10_1, evaluate_seed_variance, __doc__)))
+    sys.exit(run_main(cli.evaluate(EXP_10_1, evaluate_seed_variance, __doc__)))

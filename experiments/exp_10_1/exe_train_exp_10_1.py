@@ -10,7 +10,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from errors import run_main  # noqa: E402
-from experiments import grid, launch  # noqa: E402
+from experiments import cli  # noqa: E402
+from experiments.grid import EXP_10_1  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_main(lambda argv: launch.train_main(grid.EXP_10_1, argv)))
+    sys.exit(run_main(cli.train(EXP_10_1)))

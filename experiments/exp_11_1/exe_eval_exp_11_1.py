@@ -4,11 +4,12 @@ report.md."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from errors import run_main  # noqa: E402
-from experiments.evaluation import eval_cli, evaluate_experiment  # noqa: E402
+from experiments import cli  # noqa: E402
+from experiments.evaluation import evaluate_experiment  # noqa: E402
 from experiments.grid import EXP_11_1  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_main(eval_cli(EXP_11_1, evaluate_experiment, __doc__)))
+    sys.exit(run_main(cli.evaluate(EXP_11_1, evaluate_experiment, __doc__)))

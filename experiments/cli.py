@@ -1,0 +1,185 @@
+"""The command lines of the exe_ scripts: each script is one declaration,
+
+    sys.exit(run_main(cli.train(EXP_10)))
+
+and `cli.train(experiment)` / `cli.jpeg_tests(experiment)` return its `main(argv) -> int`.
+"""
+import argparse
+from pathlib import Path
+
+import config
+import run_folder as rf
+from errors import UserError
+from experiments import commands, grid, jobs, prediction_kinds
+from experiments.launch import launch
+from experiments.summary import counted
+
+LAUNCHERS = ("local", "slurm")
+
+
+def build_parser(experiment: grid.Experiment, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=description,
+        usage="%(prog)s [options] [-- options passed on to each run's script]",
+        epilog="Arguments after `--` are passed to every launched script: for training, "
+               "e.g. `-- --amp bf16 --compile` (they become part of each run's opt.json: "
+               "resume a run with the same ones); for predictions, e.g. `-- --bs 500`.")
+    a = p.add_argument
+    smoke = grid.SMOKE
+    a("--profile", choices=grid.PROFILES, default="paper",
+      help=f"paper: the paper's grid under experiments/<exp>/; smoke: one seed, the smallest "
+           f"size, {smoke['epochs']} epochs on {smoke['train_subset']} images, under "
+           "experiments/<exp>/smoke/")
+    a("--base_folder", type=Path, default=None,
+      help=f"write under this folder instead of the profile's ({experiment.base_folder()})")
+    a("--seeds", type=int, nargs="+", help=f"only these seeds of {list(experiment.seeds)}")
+    a("--models", nargs="+", help=f"only these models of {list(experiment.models)}")
+    a("--sizes", type=int, nargs="+", help=f"only these sizes of {list(experiment.sizes)}")
+    a("--dry-run", action="store_true",
+      help="list the runs and what would happen to each (start, resume, skip); run nothing")
+    a("--launcher", choices=LAUNCHERS, default="local")
+    a("--debug", action="store_true", help="show full tracebacks")
+
+    local = p.add_argument_group("local launcher")
+    local.add_argument("--gpus", type=int, nargs="+", default=None,
+                       help="ids of the GPUs to use (default: every visible GPU; the CPU when "
+                            "there is none)")
+    local.add_argument("--cpu", action="store_true", help="run on the CPU even if there are GPUs")
+    local.add_argument("--jobs-per-gpu", type=int, default=1,
+                       help="runs sharing one GPU (or the CPU) at a time (default 1)")
+
+    slurm = p.add_argument_group("Slurm launcher (submitit; one job per run)")
+    slurm.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
+    slurm.add_argument("--time", type=int, default=24 * 60,
+                       help="time limit of each job in minutes; a run that needs longer is "
+                            "requeued and resumes (default 1440)")
+    slurm.add_argument("--gpus-per-job", type=int, default=1, help="0 runs on the CPU (default 1)")
+    slurm.add_argument("--cpus-per-task", type=int, default=4)
+    slurm.add_argument("--mem", type=float, default=16, help="memory per job in GB (default 16)")
+    slurm.add_argument("--no-wait", action="store_true",
+                       help="submit and return, instead of following the jobs to a summary")
+    slurm.add_argument("--submitit-cluster", choices=("slurm", "local"), default="slurm",
+                       help="local: run the jobs on this machine through submitit's local "
+                            "executor, to try the Slurm path without a cluster")
+    return p
+
+
+def parse_args(parser: argparse.ArgumentParser, argv):
+    """Options, and the arguments after `--` that go to every launched script."""
+    argv = list(argv)
+    extra = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    return parser.parse_args(argv), extra
+
+
+def base_folder_of(experiment: grid.Experiment, args) -> Path:
+    folder = args.base_folder or experiment.base_folder(args.profile)
+    return Path(folder).expanduser().resolve()
+
+
+def select(experiment: grid.Experiment, args, base_folder: Path) -> list:
+    return grid.select_runs(experiment, args.profile, seeds=args.seeds, models=args.models,
+                            sizes=args.sizes, base_folder=base_folder)
+
+
+def train(experiment: grid.Experiment):
+    """main(argv) of exe_train_<exp>.py: train (start, resume or skip) every run."""
+    def main(argv) -> int:
+        parser = build_parser(experiment, f"Train the runs of {experiment.name} "
+                                          "(docs/reference.md §3), each a subprocess of "
+                                          "run_training.py.")
+        args, extra = parse_args(parser, argv)
+        base_folder = base_folder_of(experiment, args)
+        runs = select(experiment, args, base_folder)
+        print(f"{experiment.name} ({args.profile}): {counted(len(runs), 'runs')} in "
+              f"{base_folder / grid.EXP_DATA}", flush=True)
+        from datasets.cifar10 import ensure_cifar10
+
+        # Download once, here (a cluster's login node has the network its jobs may lack),
+        # rather than in every parallel run.
+        return launch(jobs.training_jobs(runs, base_folder / grid.LOGS), args, extra, "runs",
+                      prepare=ensure_cifar10)
+    return main
+
+
+def jpeg_tests(experiment: grid.Experiment):
+    """main(argv) of exe_<exp>_jpeg_tests.py: (with --run-predictions) compute the JPEG
+    predictions of every finished run, then evaluate the predictions that exist."""
+    def main(argv) -> int:
+        from datasets.jpeg import PROTOCOLS
+
+        parser = build_parser(experiment, f"JPEG robustness test of {experiment.name} "
+                                          "(docs/reference.md §5): evaluate the predictions "
+                                          "in jpeg_model_predictions/, computing them first "
+                                          "with --run-predictions.")
+        parser.add_argument("--run-predictions", action="store_true",
+                            help="compute the predictions of every finished run that has none "
+                                 "(each a subprocess of run_jpeg_robustness_test.py)")
+        parser.add_argument("--protocol", choices=PROTOCOLS, default="paper",
+                            help="paper: the authors' JPEG test set (docs/reference.md §5); "
+                                 "rgb: standard RGB JPEGs, with their own test set, "
+                                 "prediction files and tables")
+        args, extra = parse_args(parser, argv)
+        base_folder = base_folder_of(experiment, args)
+        code = 0
+        if args.run_predictions:
+            subset = grid.SMOKE["test_subset"] if args.profile == "smoke" else None
+            kind = prediction_kinds.jpeg(args.protocol, subset)
+            code = run_predictions(experiment, kind, args, extra, base_folder,
+                                   prepare=lambda: ensure_jpeg_test_set(args.protocol))
+            if args.launcher == "slurm" and args.no_wait and not args.dry_run:
+                print("the predictions are computed in Slurm jobs; once they are done, run "
+                      "this again without --run-predictions to evaluate them")
+                return code
+        if args.dry_run:
+            return code
+        from experiments.jpeg_eval import evaluate_jpeg
+
+        # The evaluation runs even when a prediction job failed: the others' tables count.
+        evaluated = evaluate_jpeg(experiment.evaluated_grid(args.profile, base_folder),
+                                  base_folder, args.protocol, profile=args.profile)
+        return code or evaluated
+    return main
+
+
+def evaluate(experiment: grid.Experiment, evaluate_grid, description: str):
+    """main(argv) of exe_eval_<exp>.py: `evaluate_grid(grid, base folder, profile=...)`
+    over the runs of the profile's base folder (--profile, --base_folder)."""
+    def main(argv) -> int:
+        parser = argparse.ArgumentParser(description=description)
+        parser.add_argument("--profile", choices=grid.PROFILES, default="paper",
+                            help="which base folder to evaluate (default: paper)")
+        parser.add_argument("--base_folder", type=Path, default=None,
+                            help="evaluate this folder instead of the profile's "
+                                 f"(default: {experiment.base_folder('paper')})")
+        parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+        args = parser.parse_args(argv)
+        base_folder = args.base_folder or experiment.base_folder(args.profile)
+        return evaluate_grid(experiment.evaluated_grid(args.profile, base_folder),
+                             base_folder, profile=args.profile)
+    return main
+
+
+def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=None) -> int:
+    """--run-predictions of any prediction kind: a job per finished run of the
+    selection; with nothing trained, one line saying where no model.pt was found."""
+    runs = select(experiment, args, base_folder)
+    planned = jobs.prediction_jobs(kind, runs, base_folder, base_folder / grid.LOGS)
+    if jobs.untrained(planned) and not args.dry_run:
+        raise UserError(
+            f"no trained model.pt in any of the {len(runs)} run folders under "
+            f"{base_folder / grid.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
+            f"them first: {commands.command(experiment, 'train', args.profile, base_folder)}")
+    return launch(planned, args, extra, "predictions", prepare=prepare)
+
+
+def ensure_jpeg_test_set(protocol: str = "paper") -> None:
+    """Create the JPEG test set once, here, rather than in every parallel prediction job."""
+    from datasets import jpeg
+
+    if not all(path.is_file() for path in jpeg.stack_paths(None, protocol)):
+        print(f"creating the JPEG test set ({protocol} protocol) in {config.DATA_FOLDER}",
+              flush=True)
+        jpeg.create_jpeg_test_set(protocol=protocol)
