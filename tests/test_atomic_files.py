@@ -3,7 +3,6 @@ writer's temporary file is removed by the next write of the same file."""
 import errno
 import io
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 import atomic_files
 from atomic_files import DiskFull
+from tmpfs import mount_tmpfs_and_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,24 +40,6 @@ def test_a_write_into_a_full_disk_is_one_line_naming_the_file_and_keeps_the_old_
     assert str(path) in message and "no space left" in message and "\n" not in message
     assert path.read_text() == "old contents" and temps(path) == []
     assert caught.value.exit_code != 0
-
-
-def mount_tmpfs_and_run(mountpoint: Path, size: str, script: str, copy_to: Path):
-    """Run `script` (sh) with a `size` tmpfs at `mountpoint`, in a mount namespace of
-    its own; what is under the mount is copied to `copy_to` before the namespace ends.
-    Skips where this machine allows no such mount (unprivileged, no unshare)."""
-    if shutil.which("unshare") is None:
-        pytest.skip("no unshare here to mount a small tmpfs")
-    mountpoint.mkdir()
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=16k none "
-                            f"{mountpoint}"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("mounting a tmpfs is not allowed here")
-    body = (f"mount -t tmpfs -o size={size} none {mountpoint} && cd {REPO_ROOT} && "
-            f"{{ {script} ; }} ; status=$? ; cp -a {mountpoint}/. {copy_to}/ ; exit $status")
-    copy_to.mkdir()
-    return subprocess.run(["unshare", "-rm", "sh", "-c", body], capture_output=True,
-                          text=True, timeout=600)
 
 
 def test_a_real_full_disk_is_named_for_every_writer(tmp_path):

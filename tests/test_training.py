@@ -406,3 +406,81 @@ def test_densenet_gradient_checkpointing_changes_no_number(tmp_path, data_env):
     # Running statistics were updated once per step, not twice (the authors' side effect).
     steps = -(-192 // 64)
     assert int(a["features.denseblock1.start_block.norm1.num_batches_tracked"]) == steps
+
+
+def test_a_second_process_on_a_busy_run_folder_is_refused_before_writing(tmp_path, data_env):
+    """One process per run folder, for a fresh run, --resume and --do_overwrite alike."""
+    folder = tmp_path / "busy"
+    holder = subprocess.Popen([sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)],
+                              env=data_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while holder.poll() is None and rf.lock_holder(folder) != holder.pid:
+            time.sleep(0.01)
+        assert holder.poll() is None, "the first run ended before it was seen holding the lock"
+        holder.send_signal(signal.SIGSTOP)  # it keeps the lock, and changes nothing meanwhile
+        before = snapshot(folder)
+        for extra in ([], ["--resume"], ["--do_overwrite"]):
+            result = train(folder, *extra, env=data_env, check=False)
+            assert result.returncode == 2, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+            assert str(folder) in result.stderr and f"pid {holder.pid}" in result.stderr
+            assert snapshot(folder) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel dropped the killed holder's lock: the folder can be resumed now.
+    assert rf.refuse_if_busy(folder) is None
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path, data_env):
+    """The run folder on a tmpfs with room for one checkpoint, not two (about 0.6 MB each):
+    the second checkpoint's write fails, named in one line, and the first one stays."""
+    from tmpfs import mount_tmpfs_and_run
+
+    mount = tmp_path / "small"
+    command = (f"DATA_FOLDER={data_env['DATA_FOLDER']} OMP_NUM_THREADS=2 {sys.executable} "
+               f"{RUN_TRAINING} {' '.join(map(repr, QUICK))} --folder {mount}/run")
+    result = mount_tmpfs_and_run(mount, "1000k", command, tmp_path / "after")
+    assert result.returncode == 2, result.stdout + result.stderr
+    last_line = result.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert last_line.startswith("error: no space left") and "checkpoint.pt" in last_line
+    assert "Traceback" not in result.stderr
+    after = tmp_path / "after" / "run"
+    assert torch.load(after / rf.CHECKPOINT_FILE, weights_only=True)["epoch"] == 1
+    assert not list(after.glob(".*.tmp"))
+
+
+def test_a_lost_or_truncated_opt_json_is_rebuilt_from_the_checkpoint(finished_run, tmp_path,
+                                                                     data_env):
+    reference, _ = finished_run
+    folder = tmp_path / "truncated"
+    shutil.copytree(reference, folder)
+    (folder / rf.MODEL_FILE).unlink()  # killed after its last checkpoint
+    original = json.loads((folder / rf.OPT_FILE).read_text())
+    (folder / rf.OPT_FILE).write_text(json.dumps(original)[:40])
+    assert rf.read_opt(folder)["model_kw"] == original["model_kw"]
+    assert rf.run_state(folder) == rf.UNFINISHED
+
+    result = train(folder, "--resume", env=data_env)
+    assert "resuming at epoch 3" in result.stdout
+    rebuilt = json.loads((folder / rf.OPT_FILE).read_text())
+    assert rebuilt["start_time"] == original["start_time"]
+    assert {k: v for k, v in rebuilt.items() if k not in ("folder", "resumed_at", "resume")} == \
+        {k: v for k, v in original.items() if k not in ("folder", "resumed_at", "resume")}
+    # Deleted altogether, it comes back from the checkpoint as well.
+    (folder / rf.OPT_FILE).unlink()
+    assert rf.run_state(folder) == rf.FINISHED
+
+
+def test_a_run_with_no_finished_epoch_is_restarted_and_says_so(tmp_path, data_env):
+    folder = tmp_path / "run"
+    tiny = ["--epochs", "1", "--fixed_steps", "--train_subset", "128", "--test_subset", "64"]
+    train(folder, *tiny, env=data_env)
+    # As if killed during its first epoch: opt.json and an empty log, no checkpoint.
+    for name in (rf.CHECKPOINT_FILE, rf.MODEL_FILE):
+        (folder / name).unlink()
+    (folder / rf.LOG_FILE).write_text(json.dumps(rf.new_log()))
+    assert rf.run_state(folder) == rf.STARTED
+    result = train(folder, *tiny, "--resume", env=data_env)
+    assert "restarting at epoch 0" in result.stdout and "resuming" not in result.stdout
+    assert rf.run_state(folder) == rf.FINISHED

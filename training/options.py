@@ -191,7 +191,7 @@ def parse_options(argv) -> dict:
     opt["cudnn_benchmark"] = opt["cudnn_benchmark"] and device_type(opt["device"]) == "cuda"
     # A resumed run keeps its first start_time and lists this one in resumed_at
     # (training.run_plan.recorded_options).
-    opt.update(torch_version=torch.__version__,
+    opt.update(torch_version=str(torch.__version__),
                start_time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                resumed_at=[], git_commit=git_commit())
     return opt

@@ -13,6 +13,7 @@ started with, so a run killed at any moment and resumed ends with the same weigh
 uninterrupted one (on the CPU; cuDNN's autotuned kernels are not bitwise deterministic).
 """
 import contextlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ def save_checkpoint(folder: Path, session: Session, epoch: int, opt: dict) -> No
     rf.save_checkpoint(folder, {
         "model": plain_state_dict(session.model), "optimizer": session.optimizer.state_dict(),
         "scheduler": session.scheduler.state_dict(), "scaler": session.scaler.state_dict(),
-        "epoch": epoch + 1, "log": session.log, "opt": opt,
+        # opt as plain JSON values, which torch.load(weights_only=True) accepts.
+        "epoch": epoch + 1, "log": session.log, "opt": json.loads(json.dumps(opt)),
         "rng": {"torch": torch.get_rng_state()}})
 
 
