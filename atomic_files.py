@@ -2,23 +2,116 @@
 
 A rename within one file system is atomic, so a reader (or a resumed run) sees either
 the old file or the complete new one, never a half-written file under the final name.
+
+Two failures get special care:
+- a full disk (or quota) is reported as DiskFull, one line naming the file, and the
+  previous file stays as it was;
+- a writer killed mid-write leaves its temporary file behind. Temporary names carry the
+  host and the writer's pid (`.<name>.<host>-<pid>.<random>.tmp`), so the next write of
+  the same file removes the ones whose writer, on this host, is gone.
 """
 import contextlib
+import errno
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
+
+from errors import UserError
+
+# errno values that mean "no room": the disk is full, or the user's quota is.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+# What torch.save's C++ writer says when a write of its zip archive fails.
+_TORCH_WRITE_FAILURES = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
+_NEARLY_FULL_BYTES = 64 << 20
+
+
+class DiskFull(UserError):
+    """A write failed for lack of space; the previous file is unchanged."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        super().__init__(f"no space left on the device to write {path} (the previous version, "
+                         "if any, is kept); free some space and run the same command again")
+
+
+def _host() -> str:
+    # The separator of the temporary names' fields must not occur in the host name.
+    return socket.gethostname().replace("-", "_").replace("/", "_") or "host"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _writer_of(temp: Path, path: Path):
+    """(host, pid) of the writer that named `temp`, or None for another kind of name."""
+    middle = temp.name[len(_temp_prefix(path)):-len(".tmp")]
+    writer, _, _random = middle.rpartition(".")
+    host, _, pid = writer.rpartition("-")
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def remove_stale_temp_files(path) -> list:
+    """Delete the temporary files of earlier writes of `path` whose writer, a process on
+    this host, has ended (killed mid-write). Returns the removed paths."""
+    path = Path(path)
+    host, removed = _host(), []
+    for temp in path.parent.glob(f"{_temp_prefix(path)}*.tmp"):
+        writer = _writer_of(temp, path)
+        if writer is None or writer[0] != host or _alive(writer[1]):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed.append(temp)
+    return removed
+
+
+def _no_space(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write failed for lack of space. torch.save's C++ writer and
+    numpy's tofile report a short write without an errno; those count when the disk is
+    (nearly) full at the moment of the failure, before the temporary file is removed."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno in _NO_SPACE
+    short_write = isinstance(error, OSError) or (
+        isinstance(error, RuntimeError) and any(s in str(error) for s in _TORCH_WRITE_FAILURES))
+    if not short_write:
+        return False
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < _NEARLY_FULL_BYTES
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to `path`; on success it replaces `path`.
 
-    On an exception the temporary file is removed and `path` is left as it was.
+    On an exception the temporary file is removed and `path` is left as it was; a failure
+    for lack of space becomes DiskFull naming `path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temp_files(path)
+    prefix = f"{_temp_prefix(path)}{_host()}-{os.getpid()}."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise DiskFull(path) from None
+        raise
     os.close(fd)
     # mkstemp makes the file private (0600); give it the permissions a plain open() would.
     umask = os.umask(0)
@@ -29,15 +122,18 @@ def atomic_path(path):
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        no_space = _no_space(error, path.parent)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if no_space:
+            raise DiskFull(path) from None
         raise
 
 
 def write_bytes(path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(data)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def write_text(path, text: str) -> None:

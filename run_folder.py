@@ -1,7 +1,11 @@
-"""The files of one run folder and what state the run is in.
+"""The run folder's format, in one place: its file names, reading and writing its files,
+and what state the run is in. Imports nothing of models/, training/ or experiments/,
+which all build on it.
 
-A run folder holds (SPEC §4): opt.json, log.json, model_specs.json, model.pt, and our
-resume checkpoint `checkpoint.pt`. The authors' published folders have the first four.
+A run folder holds (SPEC §4): opt.json (the options), log.json (per-epoch metrics),
+model_specs.json (parameter counts), model.pt (the final weights), and our resume
+checkpoint `checkpoint.pt`, which also holds the options, so that a lost opt.json can be
+rebuilt from it. The authors' published folders have the first four.
 """
 import contextlib
 import fcntl
@@ -9,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import atomic_files
 from errors import UserError
 
 OPT_FILE = "opt.json"
@@ -16,33 +21,29 @@ LOG_FILE = "log.json"
 SPECS_FILE = "model_specs.json"
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
+RUN_FILES = (OPT_FILE, LOG_FILE, SPECS_FILE, MODEL_FILE, CHECKPOINT_FILE)
 
-ABSENT, UNFINISHED, FINISHED = "absent", "unfinished", "finished"
+# ABSENT: nothing there. STARTED: opt.json written, but no epoch finished and no
+# checkpoint: there is nothing to resume, a relaunch restarts it from epoch 0.
+# UNFINISHED: some epochs done (or unreadable files). FINISHED: all epochs, model.pt saved.
+ABSENT, STARTED, UNFINISHED, FINISHED = "absent", "started", "unfinished", "finished"
 # Files the trainer writes atomically (plus its write test); a process killed during such
-# a write leaves `.<name>.<random>.tmp` behind (atomic_files.atomic_path).
-WRITTEN_FILES = (OPT_FILE, LOG_FILE, SPECS_FILE, MODEL_FILE, CHECKPOINT_FILE, ".write_test")
+# a write leaves `.<name>.<...>.tmp` behind (atomic_files.atomic_path).
+WRITTEN_FILES = (*RUN_FILES, ".write_test")
+
+# log.json's keys (SPEC §4). epoch, sec and lr get an entry per phase (training, then
+# validation, where lr is -1); the others one entry per epoch, from its phase.
+LOG_KEYS = ("epoch", "loss", "sec", "lr", "num_samples", "acc", "er",
+            "val_loss", "val_num_samples", "val_acc", "val_er")
 
 
-def read_json(path) -> dict:
-    """Read a JSON object; a missing or malformed file is a UserError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
-    try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not valid JSON ({e}); restore or delete it") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path} should hold a JSON object, found {type(value).__name__}")
-    return value
+def new_log() -> dict:
+    return {key: [] for key in LOG_KEYS}
 
 
-def read_opt(folder) -> dict:
-    return read_json(Path(folder) / OPT_FILE)
-
-
-def read_log(folder) -> dict:
-    return read_json(Path(folder) / LOG_FILE)
+def append_to_log(log: dict, entries: dict) -> None:
+    for key, value in entries.items():
+        log[key].append(value)
 
 
 def epochs_done(log: dict) -> int:
@@ -50,24 +51,123 @@ def epochs_done(log: dict) -> int:
     return len(log.get("val_er", []))
 
 
-def run_state(folder) -> str:
-    """ABSENT (no opt.json), FINISHED (all epochs of opt.json logged, model.pt saved)
-    or UNFINISHED (anything in between, including unreadable files)."""
+# ------------------------------------------------------------------------ reading
+
+def read_json(path) -> dict:
+    """Read a JSON object; a missing or malformed file is a UserError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({e}); restore or delete it") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} should hold a JSON object, found {type(value).__name__}")
+    return value
+
+
+def read_checkpoint(folder) -> dict:
+    """The resume checkpoint (weights, optimizer, schedule, epoch, RNG, log, options)."""
+    import torch
+
+    path = Path(folder) / CHECKPOINT_FILE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any failure to unpickle means the same: unusable file
+        raise UserError(f"{path} is unreadable ({type(e).__name__}); delete it to restart the "
+                        "run from epoch 0, or use --do_overwrite") from None
+
+
+def _opt_from_checkpoint(folder: Path):
+    """The options saved in the checkpoint, or None. Checkpoints written before they held
+    all of opt.json hold its configuration part, which builds the model and resumes."""
+    if not (folder / CHECKPOINT_FILE).is_file():
+        return None
+    try:
+        opt = read_checkpoint(folder).get("opt")
+    except (UserError, AttributeError):
+        return None
+    return dict(opt, folder=str(folder)) if isinstance(opt, dict) and opt else None
+
+
+def read_opt(folder) -> dict:
+    """opt.json; when it is missing or unreadable, the options kept in checkpoint.pt (the
+    trainer writes opt.json again from them when it resumes the run)."""
     folder = Path(folder)
-    if not (folder / OPT_FILE).is_file():
+    try:
+        return read_json(folder / OPT_FILE)
+    except UserError as error:
+        opt = _opt_from_checkpoint(folder)
+        if opt is not None:
+            return opt
+        present = [name for name in RUN_FILES if (folder / name).exists()]
+        if not present:
+            raise
+        raise UserError(f"{error}; no {CHECKPOINT_FILE} holds the run's options to rebuild it "
+                        f"from: delete {', '.join(present)} in {folder} to start the run over"
+                        ) from None
+
+
+def read_log(folder) -> dict:
+    return read_json(Path(folder) / LOG_FILE)
+
+
+def run_state(folder) -> str:
+    """ABSENT, STARTED, UNFINISHED or FINISHED (see above); unreadable files count as
+    UNFINISHED, which a resume reports with the file to repair."""
+    folder = Path(folder)
+    if not ((folder / OPT_FILE).is_file() or (folder / CHECKPOINT_FILE).is_file()):
         return ABSENT
     try:
-        opt, log = read_opt(folder), read_log(folder)
+        opt = read_opt(folder)
+        log = read_log(folder) if (folder / LOG_FILE).exists() else new_log()
     except UserError:
         return UNFINISHED
-    if (folder / MODEL_FILE).is_file() and epochs_done(log) >= int(opt.get("epochs", 0)):
+    done = epochs_done(log)
+    if (folder / MODEL_FILE).is_file() and done >= int(opt.get("epochs", 0)):
         return FINISHED
+    if done == 0 and not (folder / CHECKPOINT_FILE).is_file():
+        return STARTED
     return UNFINISHED
 
 
+# ------------------------------------------------------------------------ writing
+# All through atomic_files: a reader sees the old file or the new one, never half of it.
+
+def write_opt(folder, opt: dict) -> None:
+    atomic_files.write_json(Path(folder) / OPT_FILE, opt, indent=1)
+
+
+def write_log(folder, log: dict) -> None:
+    atomic_files.write_json(Path(folder) / LOG_FILE, log)
+
+
+def write_specs(folder, num_params: int) -> None:
+    # The authors' file counts trainable and all parameters; in these models they are equal.
+    atomic_files.write_json(Path(folder) / SPECS_FILE, {"num_trainable": float(num_params),
+                                                        "num_params": float(num_params)})
+
+
+def save_checkpoint(folder, checkpoint: dict) -> None:
+    atomic_files.torch_save(Path(folder) / CHECKPOINT_FILE, checkpoint)
+
+
+def save_model(folder, state_dict: dict) -> None:
+    atomic_files.torch_save(Path(folder) / MODEL_FILE, state_dict)
+
+
+def discard_weights(folder) -> None:
+    """Remove the weights of an earlier run (--do_overwrite); the other files are replaced
+    as the new run writes them. The lock file stays: its holder is the new run."""
+    for name in (CHECKPOINT_FILE, MODEL_FILE):
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
 def remove_temp_files(folder) -> list:
-    """Delete the temporary files of writes that a killed run left in `folder`; only
-    those of the run's own files, so nothing else in the folder is touched."""
+    """Delete the temporary files of writes that a killed run left in `folder`, of any
+    age and naming; only those of the run's own files, so nothing else in the folder is
+    touched. Call it holding the folder's lock: then no live writer owns them."""
     removed = []
     for name in WRITTEN_FILES:
         for path in Path(folder).glob(f".{name}.*.tmp"):
@@ -119,6 +219,26 @@ def _inherited_lock(path: Path):
     if (held.st_dev, held.st_ino) != (wanted.st_dev, wanted.st_ino):
         return None
     return int(fd)
+
+
+def refuse_if_busy(folder) -> None:
+    """Raise RunFolderBusy when another process holds the folder's lock; changes nothing
+    (no folder or lock file is created, the lock file is not written)."""
+    path = Path(folder) / LOCK_FILE
+    if not path.is_file() or _inherited_lock(path) is not None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise RunFolderBusy(folder, lock_holder(folder)) from None
+    except OSError:
+        pass  # no locks on this file system
+    finally:
+        os.close(fd)  # closing drops the probe's own lock
 
 
 @contextlib.contextmanager

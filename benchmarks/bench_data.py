@@ -27,20 +27,16 @@ from datasets.cifar10 import synthetic_cifar10  # noqa: E402
 from benchmarks.authors_pipeline import authors_train_loader  # noqa: E402
 from datasets.loader import TrainBatches  # noqa: E402
 from errors import UserError, run_main  # noqa: E402
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from training.devices import synchronize  # noqa: E402
 
 
 def timed_epoch(batches, device) -> float:
     """images/s of one pass over `batches`, a callable returning a fresh iterator."""
-    sync(device)
+    synchronize(device)
     start, seen = time.perf_counter(), 0
     for x, y in batches():
         seen += len(y)
-    sync(device)
+    synchronize(device)
     return seen / (time.perf_counter() - start)
 
 

@@ -25,7 +25,9 @@ from datasets.cifar10 import synthetic_cifar10  # noqa: E402
 from benchmarks.authors_pipeline import authors_train_loader  # noqa: E402
 from datasets.loader import TrainBatches  # noqa: E402
 from models import get_model  # noqa: E402
-from training.trainer import autocast_context, train_epoch  # noqa: E402
+from errors import UserError, run_main  # noqa: E402
+from training.devices import synchronize  # noqa: E402
+from training.epoch import autocast_context, train_epoch  # noqa: E402
 
 
 def parse_model(text):
@@ -35,26 +37,22 @@ def parse_model(text):
     return name, kw
 
 
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def ours(name, kw, images, labels, args):
     torch.manual_seed(0)
     model = get_model(name, **kw).to(args.device, memory_format=torch.channels_last)
     step_model = torch.compile(model) if args.compile else model
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     scaler = torch.amp.GradScaler(torch.device(args.device).type, enabled=args.amp == "fp16")
-    opt = {"print_freq": 100, "amp": args.amp}
-    autocast = autocast_context(opt, args.device)
+    autocast = autocast_context(args.amp, args.device)
     warm = TrainBatches(images[:args.bs * 3], labels[:args.bs * 3], args.bs, args.device, seed=1)
-    train_epoch(model, step_model, warm, 0, optimizer, scaler, autocast, opt)  # compile, autotune
+    # compile, autotune
+    train_epoch(model, step_model, warm, 0, optimizer, scaler, autocast, print_freq=100)
     batches = TrainBatches(images, labels, args.bs, args.device, seed=0)
-    sync(args.device)
+    synchronize(args.device)
     start = time.perf_counter()
-    _, _, seen = train_epoch(model, step_model, batches, 1, optimizer, scaler, autocast, opt)
-    sync(args.device)
+    _, _, seen = train_epoch(model, step_model, batches, 1, optimizer, scaler, autocast,
+                             print_freq=100)
+    synchronize(args.device)
     return seen / (time.perf_counter() - start)
 
 
@@ -68,7 +66,7 @@ def reference(name, kw, images, labels, args):
     seen, start = 0, None
     for step, (x, y) in enumerate(loader):
         if step == 3:  # the same warm-up as ours
-            sync(args.device)
+            synchronize(args.device)
             start, seen = time.perf_counter(), 0
         x, y = x.to(args.device), y.to(args.device)
         loss = F.cross_entropy(model(x), y)
@@ -77,11 +75,11 @@ def reference(name, kw, images, labels, args):
         optimizer.step()
         seen += len(y)
         loss.item()  # the authors' loop read the loss every step
-    sync(args.device)
+    synchronize(args.device)
     return seen / (time.perf_counter() - start)
 
 
-def main():
+def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["CifarMinFP-LS:N=3"],
                    help="model_type:key=value,... e.g. CifarDenseNet:n_blocks=100")
@@ -93,7 +91,11 @@ def main():
     p.add_argument("--compile", action="store_true")
     p.add_argument("--epoch", action="store_true",
                    help="time one 50,000-image epoch on our path only (no reference)")
-    args = p.parse_args()
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {args.device} asked for, but PyTorch sees no CUDA GPU; "
+                        "use --device cpu")
     n = 50_000 if args.epoch else (args.n or (50_000 if args.device.startswith("cuda") else 1_920))
     images, labels, _, _ = synthetic_cifar10(n, 0, seed=0)
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
@@ -114,4 +116,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -86,7 +86,15 @@ def read_batch(path: Path):
     try:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="latin1")
-        data = np.asarray(batch["data"], dtype=np.uint8)
+        data = np.asarray(batch["data"])
+    except Exception as e:
+        raise UserError(f"{path} is truncated or not a CIFAR-10 batch ({type(e).__name__}); "
+                        "delete the folder and download CIFAR-10 again") from None
+    if data.dtype != np.uint8:
+        # A cast would wrap values above 255 silently; the official files hold uint8 pixels.
+        raise UserError(f"{path} holds {data.dtype} images, not uint8 pixels (0-255) as "
+                        "CIFAR-10's batches do; delete the folder and download CIFAR-10 again")
+    try:
         labels = np.asarray(batch.get("labels", batch.get("fine_labels")), dtype=np.int64)
         images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     except Exception as e:

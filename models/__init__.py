@@ -266,13 +266,13 @@ def _mismatch(model, state_dict: dict) -> str:
 def load_trained_model(folder, device="cpu"):
     """The trained model of a run folder (ours or the authors'), in eval mode on `device`.
 
-    Built from folder/opt.json, weights loaded strictly from folder/model.pt (a plain
+    Built from folder/opt.json (or the options in its checkpoint.pt), weights loaded strictly from folder/model.pt (a plain
     state_dict; prefixes of nn.DataParallel and torch.compile are removed).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such run folder; check the path")
-    if not (folder / run_folder.OPT_FILE).is_file():
+    if run_folder.run_state(folder) == run_folder.ABSENT:  # no opt.json, nor a checkpoint
         raise UserError(f"{folder}: no {run_folder.OPT_FILE}, so this is not a run folder "
                         f"(it needs {run_folder.OPT_FILE} and {run_folder.MODEL_FILE}); "
                         "check the path")

@@ -82,6 +82,13 @@ class CifarDenseNet(nn.Module):
         self.features = nn.Sequential(features)
         self.classifier = nn.Linear(channels, out_dim)
 
+    def set_grad_checkpointing(self, enabled: bool) -> None:
+        """Recompute the dense layers' bottlenecks in the backward pass (less memory,
+        the same numbers) or store them (faster)."""
+        for module in self.modules():
+            if isinstance(module, DenseLayer):
+                module.efficient = bool(enabled)
+
     def forward(self, x):                          # (b, in_dim, 32, 32)
         x = self.features(x)                       # (b, c, 8, 8)
         x = x.mean((2, 3))                         # (b, c) global average pool

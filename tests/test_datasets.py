@@ -108,6 +108,18 @@ def test_corrupt_batch_is_a_user_error_naming_the_file(copied_folder, damage):
     load_cifar10("test", copied_folder)  # the other split is unaffected
 
 
+def test_a_batch_whose_pixels_are_not_uint8_is_refused_naming_the_file(copied_folder):
+    path = copied_folder / "cifar-10-batches-py" / "data_batch_2"
+    batch = pickle.loads(path.read_bytes())
+    batch["data"] = batch["data"].astype(np.float64) * 2.0  # values up to 510
+    path.write_bytes(pickle.dumps(batch))
+    with pytest.raises(UserError) as info:
+        load_cifar10("train", copied_folder)
+    message = str(info.value)
+    assert str(path) in message and "float64" in message and "uint8" in message
+    assert "\n" not in message
+
+
 # ---------------------------------------------------------------------- augmentation
 
 def position_coded_image() -> np.ndarray:

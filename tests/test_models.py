@@ -599,3 +599,27 @@ def test_channels_last_and_autocast(model_type, device):
     loss.backward()
     assert out.shape == (4, 10) and torch.isfinite(out.float()).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_models_imports_nothing_of_training_or_experiments():
+    """models/ is definitions plus loading: it sits below training/ and experiments/."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import models; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('training', 'experiments')))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT)], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_set_grad_checkpointing_switches_every_dense_layer_and_no_resnet_breaks():
+    from models.blocks import DenseLayer
+
+    densenet = get_model("CifarDenseNet", n_blocks=10, efficient=True)
+    densenet.set_grad_checkpointing(False)
+    layers = [m for m in densenet.modules() if isinstance(m, DenseLayer)]
+    assert layers and not any(layer.efficient for layer in layers)
+    densenet.set_grad_checkpointing(True)
+    assert all(layer.efficient for layer in layers)
+    for model_type in MODEL_TYPES:
+        assert callable(getattr(get_model(model_type, **({"n_blocks": 10} if "Dense" in model_type
+                                                          else {"N": 1})),
+                                "set_grad_checkpointing"))

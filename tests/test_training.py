@@ -27,6 +27,11 @@ QUICK = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--bs",
          "--print_freq", "5"]
 
 
+# The thread count of the reference run, set explicitly: the CPU's sums, and so the
+# weights, depend on it.
+THREADS_ENV = {"OMP_NUM_THREADS": "2"}
+
+
 def train(folder, *extra, env, check=True, **kw):
     cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder), *extra]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, **kw)
@@ -57,7 +62,8 @@ def finished_run(tmp_path_factory, cifar_folder):
     """One finished quick run, shared by the tests that only read or refuse to touch it."""
     import os
 
-    env = dict(os.environ, DATA_FOLDER=str(cifar_folder), PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, DATA_FOLDER=str(cifar_folder), PYTHONPATH=str(REPO_ROOT),
+               **THREADS_ENV)
     folder = tmp_path_factory.mktemp("runs") / "quick"
     result = train(folder, env=env)
     return folder, result
@@ -87,7 +93,10 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
     assert opt["torch_version"] == torch.__version__ and opt["start_time"]
     assert opt["resumed_at"] == []
     assert opt["git_commit"] is None or re.fullmatch("[0-9a-f]{40}", opt["git_commit"])
-    assert opt["channels_last"] is True and opt["cudnn_benchmark"] is True  # the defaults
+    assert opt["channels_last"] is True  # the default
+    # cuDNN autotuning is on by default, but a CPU run has no cuDNN and records so.
+    assert opt["cudnn_benchmark"] is False
+    assert opt["num_threads"] == 2  # OMP_NUM_THREADS of THREADS_ENV
     # stderr is a pipe here, as under nohup: the bar is drawn when an epoch starts and
     # then at most every 60 s, not at each of the 4 updates of its loss per epoch.
     for epoch in range(epochs):
@@ -118,30 +127,34 @@ def test_model_pt_loads_with_load_trained_model_and_reproduces_the_test_error(fi
     assert 100 * (1 - correct / len(y)) == pytest.approx(log["val_er"][-1], abs=1e-9)
 
 
+def kill_after_first_checkpoint(folder: Path, env: dict) -> int:
+    """Start the quick run into `folder`, SIGKILL it once its first checkpoint is written;
+    returns the number of epochs its checkpoint holds. The run is frozen (SIGSTOP) the
+    moment the checkpoint is seen, so the kill lands wherever it is then, whatever the
+    machine's speed; every epoch count is a valid place to resume from."""
+    cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not (folder / rf.CHECKPOINT_FILE).exists():
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before its first checkpoint was seen"
+        proc.send_signal(signal.SIGSTOP)
+        epoch = torch.load(folder / rf.CHECKPOINT_FILE, weights_only=True)["epoch"]
+    finally:
+        proc.kill()
+        proc.wait()
+    return epoch
+
+
 def test_resume_after_sigkill_gives_identical_weights(finished_run, tmp_path, data_env):
+    """Killed at whatever moment after its first checkpoint, and resumed under another
+    thread count than it started with: the weights equal the uninterrupted run's."""
     reference, _ = finished_run
     folder = tmp_path / "killed"
-    cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)]
-    proc = subprocess.Popen(cmd, env=data_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    # Kill it in the middle of epoch 1: after the first checkpoint, before the second. The
-    # wait after the first checkpoint is a quarter of epoch 0's training time, so it lands
-    # inside epoch 1 (training, then evaluation) however fast the machine is.
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if (folder / rf.CHECKPOINT_FILE).exists():
-            log = json.loads((folder / rf.LOG_FILE).read_text())
-            if len(log["val_er"]) == 1:
-                time.sleep(0.25 * log["sec"][0])
-                break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    epochs = kill_after_first_checkpoint(folder, dict(data_env, **THREADS_ENV))
+    assert 1 <= epochs <= 3
     assert rf.run_state(folder) == rf.UNFINISHED
     assert not (folder / rf.MODEL_FILE).exists()
-    # Killed within epoch 1: the checkpoint on disk is still the one of epoch 0.
-    assert torch.load(folder / rf.CHECKPOINT_FILE, weights_only=True)["epoch"] == 1
     # No temporary file was left under a final name: every file present parses.
     json.loads((folder / rf.LOG_FILE).read_text())
     first_start = json.loads((folder / rf.OPT_FILE).read_text())["start_time"]
@@ -150,10 +163,12 @@ def test_resume_after_sigkill_gives_identical_weights(finished_run, tmp_path, da
     leftover.write_bytes(b"half a checkpoint")
     (folder / "notes.txt").write_text("the user's")
 
-    result = train(folder, "--resume", env=data_env)
-    assert "resuming at epoch 1" in result.stdout
+    resumed_env = dict(data_env, OMP_NUM_THREADS="1")  # the resume keeps opt.json's count
+    result = train(folder, "--resume", env=resumed_env)
+    assert f"resuming at epoch {epochs}" in result.stdout and "2 CPU threads" in result.stdout
     assert not leftover.exists() and (folder / "notes.txt").read_text() == "the user's"
     opt = json.loads((folder / rf.OPT_FILE).read_text())
+    assert opt["num_threads"] == 2
     assert opt["start_time"] == first_start and len(opt["resumed_at"]) == 1
     assert opt["resumed_at"][0] >= first_start  # ISO 8601 in UTC: sorts as time does
     expected = torch.load(reference / rf.MODEL_FILE, weights_only=True)
@@ -199,11 +214,11 @@ def unfinished_copy(reference: Path, folder: Path, device: str) -> Path:
 
 def test_resume_on_another_kind_of_device_is_refused(finished_run, tmp_path, capsys):
     """A run started on the GPU is not resumed on the CPU (and, checked without CUDA on
-    prepare_folder itself, not the other way round); another GPU is fine. On a machine
+    plan_run itself, not the other way round); another GPU is fine. On a machine
     without CUDA, --device cuda is refused before that (resolve_device)."""
     from run_training import main
     from training.options import parse_options
-    from training.trainer import prepare_folder
+    from training.run_plan import RESUME, plan_run
 
     reference, _ = finished_run
     folder = unfinished_copy(reference, tmp_path / "gpu_run", "cuda:0")
@@ -215,13 +230,13 @@ def test_resume_on_another_kind_of_device_is_refused(finished_run, tmp_path, cap
     assert snapshot(folder) == before
 
     opt = parse_options([*QUICK, "--folder", str(folder), "--resume"])
-    checkpoint = prepare_folder(dict(opt, device="cuda:1"))  # another GPU: resumed
-    assert checkpoint["epoch"] == 3
+    plan = plan_run(dict(opt, device="cuda:1"))  # another GPU: resumed
+    assert plan.action == RESUME and rf.read_checkpoint(folder)["epoch"] == 3
 
     folder = unfinished_copy(reference, tmp_path / "cpu_run", "cpu")
     opt = parse_options([*QUICK, "--folder", str(folder), "--resume"])
     with pytest.raises(UserError, match="was started on cpu.*--device cpu"):
-        prepare_folder(dict(opt, device="cuda"))
+        plan_run(dict(opt, device="cuda"))
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path,
@@ -363,7 +378,7 @@ def test_speed_switches_run_on_cpu(switches, tmp_path, data_env):
     opt = json.loads((folder / rf.OPT_FILE).read_text())
     assert opt["amp"] == ("bf16" if "--amp" in switches else "off")
     assert opt["channels_last"] is ("--no_channels_last" not in switches)
-    assert opt["cudnn_benchmark"] is ("--no_cudnn_benchmark" not in switches)
+    assert opt["cudnn_benchmark"] is False  # a CPU run, whatever the switch
 
 
 @pytest.mark.slow
@@ -391,3 +406,81 @@ def test_densenet_gradient_checkpointing_changes_no_number(tmp_path, data_env):
     # Running statistics were updated once per step, not twice (the authors' side effect).
     steps = -(-192 // 64)
     assert int(a["features.denseblock1.start_block.norm1.num_batches_tracked"]) == steps
+
+
+def test_a_second_process_on_a_busy_run_folder_is_refused_before_writing(tmp_path, data_env):
+    """One process per run folder, for a fresh run, --resume and --do_overwrite alike."""
+    folder = tmp_path / "busy"
+    holder = subprocess.Popen([sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)],
+                              env=data_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while holder.poll() is None and rf.lock_holder(folder) != holder.pid:
+            time.sleep(0.01)
+        assert holder.poll() is None, "the first run ended before it was seen holding the lock"
+        holder.send_signal(signal.SIGSTOP)  # it keeps the lock, and changes nothing meanwhile
+        before = snapshot(folder)
+        for extra in ([], ["--resume"], ["--do_overwrite"]):
+            result = train(folder, *extra, env=data_env, check=False)
+            assert result.returncode == 2, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+            assert str(folder) in result.stderr and f"pid {holder.pid}" in result.stderr
+            assert snapshot(folder) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel dropped the killed holder's lock: the folder can be resumed now.
+    assert rf.refuse_if_busy(folder) is None
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path, data_env):
+    """The run folder on a tmpfs with room for one checkpoint, not two (about 0.6 MB each):
+    the second checkpoint's write fails, named in one line, and the first one stays."""
+    from tmpfs import mount_tmpfs_and_run
+
+    mount = tmp_path / "small"
+    command = (f"DATA_FOLDER={data_env['DATA_FOLDER']} OMP_NUM_THREADS=2 {sys.executable} "
+               f"{RUN_TRAINING} {' '.join(map(repr, QUICK))} --folder {mount}/run")
+    result = mount_tmpfs_and_run(mount, "1000k", command, tmp_path / "after")
+    assert result.returncode == 2, result.stdout + result.stderr
+    last_line = result.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert last_line.startswith("error: no space left") and "checkpoint.pt" in last_line
+    assert "Traceback" not in result.stderr
+    after = tmp_path / "after" / "run"
+    assert torch.load(after / rf.CHECKPOINT_FILE, weights_only=True)["epoch"] == 1
+    assert not list(after.glob(".*.tmp"))
+
+
+def test_a_lost_or_truncated_opt_json_is_rebuilt_from_the_checkpoint(finished_run, tmp_path,
+                                                                     data_env):
+    reference, _ = finished_run
+    folder = tmp_path / "truncated"
+    shutil.copytree(reference, folder)
+    (folder / rf.MODEL_FILE).unlink()  # killed after its last checkpoint
+    original = json.loads((folder / rf.OPT_FILE).read_text())
+    (folder / rf.OPT_FILE).write_text(json.dumps(original)[:40])
+    assert rf.read_opt(folder)["model_kw"] == original["model_kw"]
+    assert rf.run_state(folder) == rf.UNFINISHED
+
+    result = train(folder, "--resume", env=data_env)
+    assert "resuming at epoch 3" in result.stdout
+    rebuilt = json.loads((folder / rf.OPT_FILE).read_text())
+    assert rebuilt["start_time"] == original["start_time"]
+    assert {k: v for k, v in rebuilt.items() if k not in ("folder", "resumed_at", "resume")} == \
+        {k: v for k, v in original.items() if k not in ("folder", "resumed_at", "resume")}
+    # Deleted altogether, it comes back from the checkpoint as well.
+    (folder / rf.OPT_FILE).unlink()
+    assert rf.run_state(folder) == rf.FINISHED
+
+
+def test_a_run_with_no_finished_epoch_is_restarted_and_says_so(tmp_path, data_env):
+    folder = tmp_path / "run"
+    tiny = ["--epochs", "1", "--fixed_steps", "--train_subset", "128", "--test_subset", "64"]
+    train(folder, *tiny, env=data_env)
+    # As if killed during its first epoch: opt.json and an empty log, no checkpoint.
+    for name in (rf.CHECKPOINT_FILE, rf.MODEL_FILE):
+        (folder / name).unlink()
+    (folder / rf.LOG_FILE).write_text(json.dumps(rf.new_log()))
+    assert rf.run_state(folder) == rf.STARTED
+    result = train(folder, *tiny, "--resume", env=data_env)
+    assert "restarting at epoch 0" in result.stdout and "resuming" not in result.stdout
+    assert rf.run_state(folder) == rf.FINISHED

@@ -13,6 +13,7 @@ import torch
 
 import config
 from errors import UserError
+from training.devices import device_type
 
 OPTIMIZERS = ("SGD",)
 DATASETS = ("cifar_10",)
@@ -21,11 +22,12 @@ AMP_MODES = ("off", "bf16", "fp16")
 # Keys of opt.json that describe the run's circumstances, not its configuration: a
 # resumed run may differ in these from the run it continues (the folder may have been
 # moved or be named by another path; a requeued job may land on another GPU, though not
-# on another kind of device: see trainer.prepare_folder). cudnn_benchmark only picks
-# kernels, and opt.json files written before it existed lack it.
+# on another kind of device: see training.run_plan). cudnn_benchmark only picks kernels,
+# and opt.json files written before it existed lack it. num_threads: a resumed run uses
+# the count it recorded, whatever this launch asks for (training.run_plan).
 NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "device", "print_freq",
                      "nw", "comment", "torch_version", "start_time", "resumed_at",
-                     "git_commit", "cudnn_benchmark")
+                     "git_commit", "cudnn_benchmark", "num_threads")
 OPT_KW_KEYS = ("nesterov", "dampening")
 
 
@@ -77,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
            "whatever model_kw's 'efficient' says (faster, more memory, the same numbers)")
     a("--no_cudnn_benchmark", dest="cudnn_benchmark", action="store_false",
       help="CUDA: turn off cuDNN's autotuning of convolution kernels (on by default)")
+    a("--num_threads", type=int, default=None,
+      help="CPU threads of torch's operations (default: torch's, which follows "
+           "OMP_NUM_THREADS); recorded in opt.json, and a resumed run uses the recorded count "
+           "so that it ends with the uninterrupted run's weights")
     a("--train_subset", type=int, default=None, help="train on the first N images only")
     a("--test_subset", type=int, default=None, help="evaluate on the first N test images only")
     a("--debug", action="store_true", help="show full tracebacks")
@@ -143,9 +149,9 @@ def validate(opt: dict) -> None:
     if bad_steps:
         raise UserError(f"--fixed_steps {bad_steps} outside 1...{opt['epochs']} "
                         "(the epochs at which the learning rate drops)")
-    for key in ("train_subset", "test_subset"):
+    for key in ("train_subset", "test_subset", "num_threads"):
         if opt[key] is not None and opt[key] < 1:
-            raise UserError(f"--{key} must be a positive number of images, got {opt[key]}")
+            raise UserError(f"--{key} must be a positive number, got {opt[key]}")
     if opt["dataset"] == "cifar_10" and not (opt["in_dim"] == 3 and opt["out_dim"] >= 10):
         raise UserError(f"cifar_10 has 3 input channels and 10 classes: use --in_dim 3 and "
                         f"--out_dim 10 or more (got --in_dim {opt['in_dim']}, "
@@ -176,19 +182,16 @@ def git_commit():
         return None
 
 
-def device_type(device) -> str:
-    """'cuda:1' -> 'cuda', 'cpu' -> 'cpu'."""
-    return str(device).split(":")[0]
-
-
 def parse_options(argv) -> dict:
     """argv -> the opt dict saved as opt.json (validated, device resolved)."""
     opt = vars(build_parser().parse_args(argv))
     opt["device"] = resolve_device(opt["device"])
     validate(opt)
+    # cuDNN exists on CUDA only: a CPU run records that it used no autotuning.
+    opt["cudnn_benchmark"] = opt["cudnn_benchmark"] and device_type(opt["device"]) == "cuda"
     # A resumed run keeps its first start_time and lists this one in resumed_at
-    # (trainer.prepare_folder).
-    opt.update(torch_version=torch.__version__,
+    # (training.run_plan.recorded_options).
+    opt.update(torch_version=str(torch.__version__),
                start_time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                resumed_at=[], git_commit=git_commit())
     return opt
