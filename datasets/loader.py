@@ -129,10 +129,8 @@ class TrainBatches:
             yield self.normalize(crops, self.channels_last), self.labels[index]
 
 
-class TestBatches:
+class EvalBatches:
     """Test batches in order, normalised, no augmentation; the last partial batch is kept."""
-
-    __test__ = False  # a data class, not a pytest test class despite its name
 
     def __init__(self, images, labels, batch_size: int, device, channels_last: bool = True):
         images = _as_images(images)

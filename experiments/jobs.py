@@ -59,6 +59,9 @@ def training_jobs(runs, log_folder: Path, script: Path = RUN_TRAINING) -> list:
             action, note = SKIP, "finished"
         elif state == rf.UNFINISHED:
             action, note = RESUME, _progress(run.folder)
+        elif state == rf.STARTED:
+            # Nothing to resume from: the run starts again at epoch 0.
+            action, note = START, "restart (no finished epoch)"
         else:
             action, note = START, "new"
         jobs.append(Job(run.name, Path(script), run.argv, log_folder / f"{run.name}.log",

@@ -121,7 +121,7 @@ def collect_runs(experiment, base_folder: Path) -> Runs:
     for model_type, size, seed in experiment.points():
         name = experiment.run_name(model_type, size, seed)
         folder = exp_data / name
-        if not (folder / rf.OPT_FILE).is_file():
+        if rf.run_state(folder) == rf.ABSENT:
             runs.missing.append(name)
             continue
         try:

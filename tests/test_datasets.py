@@ -12,7 +12,7 @@ from torchvision import transforms
 
 import datasets.cifar10 as cifar10
 from datasets.cifar10 import load_cifar10, synthetic_cifar10, write_cifar10_batches
-from datasets.loader import MEAN, STD, TestBatches, TrainBatches
+from datasets.loader import MEAN, STD, EvalBatches, TrainBatches
 from errors import UserError
 
 
@@ -235,7 +235,7 @@ def test_channels_last_off_gives_contiguous_nchw_with_the_same_values():
 
 def test_test_batches_are_in_order_unaugmented_and_normalised_like_torchvision():
     _, _, images, labels = synthetic_cifar10(0, 70, seed=3)
-    batches = TestBatches(images, labels, 32, "cpu")
+    batches = EvalBatches(images, labels, 32, "cpu")
     assert len(batches) == 3
     out = list(batches)
     assert [len(y) for _, y in out] == [32, 32, 6]
@@ -245,7 +245,7 @@ def test_test_batches_are_in_order_unaugmented_and_normalised_like_torchvision()
     expected = torch.stack([torchvision_normalised(Image.fromarray(im)) for im in images])
     assert torch.equal(x, expected)  # bit-identical to ToTensor + Normalize
     assert torch.equal(y, torch.from_numpy(labels))
-    x_nchw, _ = next(iter(TestBatches(images, labels, 32, "cpu", channels_last=False)))
+    x_nchw, _ = next(iter(EvalBatches(images, labels, 32, "cpu", channels_last=False)))
     assert x_nchw.is_contiguous() and torch.equal(x_nchw, expected[:32])
 
 
@@ -253,7 +253,7 @@ def test_bad_input_shapes_are_rejected():
     with pytest.raises(ValueError, match="uint8"):
         TrainBatches(np.zeros((4, 32, 32, 3), np.float32), np.zeros(4), 2, "cpu", seed=0)
     with pytest.raises(ValueError, match="labels"):
-        TestBatches(np.zeros((4, 32, 32, 3), np.uint8), np.zeros(3), 2, "cpu")
+        EvalBatches(np.zeros((4, 32, 32, 3), np.uint8), np.zeros(3), 2, "cpu")
 
 
 def test_archive_constants_match_torchvision():

@@ -14,7 +14,7 @@ import datasets.jpeg as jpeg
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
 from datasets.jpeg import (QUALITIES, JpegStackBatches, create_jpeg_test_set, jpeg_roundtrip,
                            jpeg_stacks, load_jpeg_test_set, stack_file_names)
-from datasets.loader import TestBatches
+from datasets.loader import EvalBatches
 from errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -296,7 +296,7 @@ def test_jpeg_stack_batches_hold_the_10_versions_of_each_image_in_consecutive_ro
     assert y.dtype == torch.int64 and torch.equal(y, torch.from_numpy(labels))
     # Row 10 i + v is version v of image i, normalised exactly like the test set.
     flat = np.asarray(stacks).reshape(-1, 32, 32, 3)
-    expected = torch.cat([xb for xb, _ in TestBatches(flat, np.zeros(len(flat)), 100, "cpu")])
+    expected = torch.cat([xb for xb, _ in EvalBatches(flat, np.zeros(len(flat)), 100, "cpu")])
     assert torch.equal(x, expected)
     x_nchw, _ = next(iter(JpegStackBatches(stacks, labels, 16, "cpu", channels_last=False)))
     assert x_nchw.is_contiguous() and torch.equal(x_nchw, expected[:160])

@@ -112,7 +112,7 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
 def test_model_pt_loads_with_load_trained_model_and_reproduces_the_test_error(finished_run,
                                                                              cifar_folder):
     from datasets.cifar10 import load_cifar10
-    from datasets.loader import TestBatches
+    from datasets.loader import EvalBatches
     from models import load_trained_model
 
     folder, _ = finished_run
@@ -121,7 +121,7 @@ def test_model_pt_loads_with_load_trained_model_and_reproduces_the_test_error(fi
     x, y = load_cifar10("test", cifar_folder)
     correct = 0
     with torch.inference_mode():
-        for xb, yb in TestBatches(x, y, 100, "cpu"):
+        for xb, yb in EvalBatches(x, y, 100, "cpu"):
             correct += (model(xb).argmax(1) == yb).sum().item()
     log = json.loads((folder / rf.LOG_FILE).read_text())
     assert 100 * (1 - correct / len(y)) == pytest.approx(log["val_er"][-1], abs=1e-9)

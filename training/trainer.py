@@ -24,7 +24,7 @@ import torch
 import atomic_files
 import run_folder as rf
 from datasets.cifar10 import load_cifar10
-from datasets.loader import TestBatches, TrainBatches
+from datasets.loader import EvalBatches, TrainBatches
 from errors import UserError
 from models import build_model_from_opt, count_parameters
 from training.devices import synchronize
@@ -44,7 +44,7 @@ def load_data(opt: dict):
     test_x, test_y = test_x[:opt["test_subset"]], test_y[:opt["test_subset"]]
     train = TrainBatches(train_x, train_y, opt["bs"], opt["device"], seed=opt["seed"],
                          channels_last=opt["channels_last"])
-    test = TestBatches(test_x, test_y, opt["bs"], opt["device"],
+    test = EvalBatches(test_x, test_y, opt["bs"], opt["device"],
                        channels_last=opt["channels_last"])
     return train, test
 
