@@ -109,7 +109,7 @@ def place(pairs, report: Report, dry_run: bool) -> None:
 
 
 def predictions_problem(path: Path) -> str:
-    """'' for a predictions file of the expected form (SPEC §5), else what is wrong."""
+    """'' for a predictions file of the expected form (docs/reference.md §5), else what is wrong."""
     from experiments.predictions import BadPredictions, load_predictions
 
     try:

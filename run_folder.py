@@ -2,7 +2,7 @@
 and what state the run is in. Imports nothing of models/, training/ or experiments/,
 which all build on it.
 
-A run folder holds (SPEC §4): opt.json (the options), log.json (per-epoch metrics),
+A run folder holds (docs/reference.md §4): opt.json (the options), log.json (per-epoch metrics),
 model_specs.json (parameter counts), model.pt (the final weights), and our resume
 checkpoint `checkpoint.pt`, which also holds the options, so that a lost opt.json can be
 rebuilt from it. The authors' published folders have the first four.
@@ -31,7 +31,7 @@ ABSENT, STARTED, UNFINISHED, FINISHED = "absent", "started", "unfinished", "fini
 # a write leaves `.<name>.<...>.tmp` behind (atomic_files.atomic_path).
 WRITTEN_FILES = (*RUN_FILES, ".write_test")
 
-# log.json's keys (SPEC §4). epoch, sec and lr get an entry per phase (training, then
+# log.json's keys (docs/reference.md §4). epoch, sec and lr get an entry per phase (training, then
 # validation, where lr is -1); the others one entry per epoch, from its phase.
 LOG_KEYS = ("epoch", "loss", "sec", "lr", "num_samples", "acc", "er",
             "val_loss", "val_num_samples", "val_acc", "val_er")

@@ -1,4 +1,4 @@
-"""CIFAR-10 python batches on disk <-> uint8 arrays (SPEC §2).
+"""CIFAR-10 python batches on disk <-> uint8 arrays (docs/reference.md §2).
 
 Reading does not check md5 sums, so any files in the official format load (our tests
 write such files). Missing files are downloaded with torchvision, which verifies the

@@ -1,4 +1,4 @@
-"""Write the JPEG-compressed CIFAR-10 test set into the data folder (SPEC §5).
+"""Write the JPEG-compressed CIFAR-10 test set into the data folder (docs/reference.md §5).
 
     python datasets/ds_cifar10_compression_test.py                    # the paper's protocol
     python datasets/ds_cifar10_compression_test.py --protocol rgb     # standard RGB JPEG

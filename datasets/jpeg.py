@@ -1,4 +1,4 @@
-"""The JPEG robustness test set (SPEC §5): two JPEG protocols, stack creation, stack loader.
+"""The JPEG robustness test set (docs/reference.md §5): two JPEG protocols, stack creation, stack loader.
 
 A stack holds 10 versions of one CIFAR-10 test image: the original, then JPEG at quality
 90, 80, ..., 10.

@@ -14,7 +14,7 @@ of airbench):
 - normalise: ToTensor's division by 255 then Normalize's subtraction and division, the same
   float32 operations in the same order, so the values equal torchvision's bit for bit.
 
-SPEC §2's augmentation is zero-pad 4, random 32x32 crop (offsets uniform over the 9x9
+docs/reference.md §2's augmentation is zero-pad 4, random 32x32 crop (offsets uniform over the 9x9
 positions), horizontal flip with p = 1/2: torchvision's RandomCrop(32, padding=4) and
 RandomHorizontalFlip(). The order, offsets and flips of an epoch come from a CPU
 torch.Generator seeded from (seed, epoch) alone, so the batches do not depend on the global

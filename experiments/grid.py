@@ -1,4 +1,4 @@
-"""The paper's three experiments as data (SPEC §3), their run names (SPEC §4) and where
+"""The paper's three experiments as data (docs/reference.md §3), their run names (docs/reference.md §4) and where
 each profile writes.
 
 `paper` reproduces the paper under experiments/<exp>/; `smoke` is a few-minute check of
@@ -122,7 +122,7 @@ EXPERIMENTS = {e.name: e for e in (EXP_10, EXP_10_1, EXP_11_1)}
 # (launch helper) What the launchers and the evaluation need to find a run: its folder
 # under the profile's base folder, and the run_training.py options that make it.
 
-EXP_DATA = "exp_data"   # B/exp_data/<run name>/: the run folders (SPEC §4)
+EXP_DATA = "exp_data"   # B/exp_data/<run name>/: the run folders (docs/reference.md §4)
 LOGS = "logs"           # B/logs/<run name>.log: output of the launched subprocesses
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _selected(what: str, requested, valid: tuple) -> tuple:
 
 def training_argv(experiment: Experiment, model_type: str, size: int, seed: int,
                   folder: Path, profile: str = "paper") -> tuple:
-    """run_training.py's options for one run of the grid (SPEC §3), with --resume so that
+    """run_training.py's options for one run of the grid (docs/reference.md §3), with --resume so that
     launching the grid again continues every unfinished run."""
     recipe = dict(experiment.recipe)
     if profile == "smoke":

@@ -1,4 +1,4 @@
-"""Prediction files of the JPEG test (SPEC §5): where a run's file lives and whether a
+"""Prediction files of the JPEG test (docs/reference.md §5): where a run's file lives and whether a
 file can be used.
 
 One file per run, `B/jpeg_model_predictions/<run name>.npy`: an (n, 11) integer array
@@ -20,7 +20,7 @@ PREDICTIONS_FOLDERS = {"paper": "jpeg_model_predictions", "rgb": "jpeg_model_pre
 
 
 def predictions_file(base_folder, run_name: str, protocol: str = "paper") -> Path:
-    """B/jpeg_model_predictions/<run name>.npy (SPEC §5); the rgb protocol's elsewhere."""
+    """B/jpeg_model_predictions/<run name>.npy (docs/reference.md §5); the rgb protocol's elsewhere."""
     if protocol not in PREDICTIONS_FOLDERS:
         raise ValueError(f"unknown JPEG protocol {protocol!r}; use one of {list(PREDICTIONS_FOLDERS)}")
     return Path(base_folder) / PREDICTIONS_FOLDERS[protocol] / f"{run_name}.npy"

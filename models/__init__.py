@@ -5,7 +5,7 @@
     build_model_from_opt(opt)                             from an opt.json dict
     load_trained_model(run_folder)                        opt.json + model.pt, eval mode
 
-The authors stored model options as a `model_kw` string (SPEC §4); parse_model_kw and
+The authors stored model options as a `model_kw` string (docs/reference.md §4); parse_model_kw and
 format_model_kw are the one reader and writer of that format. Every option goes
 through MODEL_KW_RULES, which says its type and its allowed values.
 """
@@ -34,7 +34,7 @@ MODEL_TYPES = {
 SIZE_KEYS = {"CifarResNet": "N", "CifarPyrResNet": "N", "CifarMinFP-LS": "N",
              "CifarMinFP-LS-RNBasic": "N", "CifarDenseNet": "n_blocks", "CifarDenseMin": "n_blocks"}
 
-# The authors' model_specs.json (SPEC §1): (model type, N or depth L) -> parameters.
+# The authors' model_specs.json (docs/reference.md §1): (model type, N or depth L) -> parameters.
 # The DenseNets have growth rate 12.
 PAPER_PARAMETER_COUNTS = {
     ("CifarResNet", 3): 269_722, ("CifarResNet", 5): 464_154,

@@ -1,5 +1,5 @@
 """python -m models: our parameter count of every configuration of the paper next to the
-authors' (SPEC §1). Exit status 1 if any differs."""
+authors' (docs/reference.md §1). Exit status 1 if any differs."""
 import sys
 from pathlib import Path
 

@@ -1,8 +1,8 @@
-"""The building blocks of SPEC §1: residual blocks (basic, pyramid, min) and DenseNet-BC's
+"""The building blocks of docs/reference.md §1: residual blocks (basic, pyramid, min) and DenseNet-BC's
 dense layer and transition.
 
 Module attribute names are not free: they reproduce the keys of the authors' published
-`model.pt` files (shared/reference/authors_checkpoint_layout.json), so that those weights
+`model.pt` files (tests/fixtures/authors_checkpoint_layout.json), so that those weights
 load strictly. Inside an nn.Sequential the index is part of the key, which is why the
 ReLUs sit exactly where they do (e.g. a BasicBlock's second conv is `block.3`).
 

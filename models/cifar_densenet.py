@@ -1,4 +1,4 @@
-"""DenseNet-BC for CIFAR and DenseMin, its min-unit variant (SPEC §1).
+"""DenseNet-BC for CIFAR and DenseMin, its min-unit variant (docs/reference.md §1).
 
 Depth L = 6n + 4 gives n dense layers per block (each layer: two convs; plus the stem
 conv, two transition convs and the classifier). With growth rate k = 12, L = 22:

@@ -1,4 +1,4 @@
-"""The four CIFAR ResNets of size N (SPEC §1): one skeleton, four choices of blocks and
+"""The four CIFAR ResNets of size N (docs/reference.md §1): one skeleton, four choices of blocks and
 initialisation.
 
     stem   conv3x3 -> BN -> ReLU                      (b, 16, 32, 32)

@@ -1,4 +1,4 @@
-"""CIFAR-10 batches on disk, and the device-side training / test batches (SPEC §2)."""
+"""CIFAR-10 batches on disk, and the device-side training / test batches (docs/reference.md §2)."""
 import math
 import pickle
 import shutil

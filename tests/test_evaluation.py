@@ -1,9 +1,9 @@
 """experiments/evaluation.py and the exe_eval scripts, on run folders in the authors' format.
 
-The generator below writes run folders exactly as the authors published them (SPEC §4:
+The generator below writes run folders exactly as the authors published them (docs/reference.md §4:
 opt.json with `"fixed_steps": ["100", "150"]` and a model_kw string; log.json whose
 `epoch`, `sec`, `lr` hold two entries per epoch) with last test errors chosen to have the
-mean and std of the paper's tables (SPEC §6), and checks that the evaluation prints them.
+mean and std of the paper's tables (docs/reference.md §6), and checks that the evaluation prints them.
 """
 import json
 import math
@@ -24,7 +24,7 @@ from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# SPEC §6: last test error, mean and std over seeds.
+# docs/reference.md §6: last test error, mean and std over seeds.
 PAPER_EXP_10 = {  # N: (Min-Net CifarMinFP-LS, ResNet CifarPyrResNet)
     3: ((8.048, 0.216), (8.324, 0.384)), 5: ((6.860, 0.228), (7.198, 0.056)),
     7: ((6.188, 0.097), (6.780, 0.145)), 9: ((5.988, 0.110), (6.268, 0.127))}
@@ -129,7 +129,7 @@ PARAMS = {("CifarMinFP-LS", 3): 217082, ("CifarMinFP-LS", 5): 411962,
 
 
 def write_paper_runs(base_folder, experiment, paper):
-    """Every run of the grid, the last test errors per model and size as in SPEC §6."""
+    """Every run of the grid, the last test errors per model and size as in docs/reference.md §6."""
     for size, per_model in paper.items():
         for model_type, (mean, std) in zip(experiment.models, per_model):
             for seed, value in zip(experiment.seeds,
@@ -235,7 +235,7 @@ def grid_valued_solution(n, printed, ddof, fixed=(), bounds=None, seed=0, trials
 
 @pytest.mark.parametrize("ddof", [0, 1])
 def test_the_papers_numbers_allow_either_ddof(ddof):
-    """Why STD_DDOF is a choice: for every mean ± std of SPEC §6, test errors that a
+    """Why STD_DDOF is a choice: for every mean ± std of docs/reference.md §6, test errors that a
     10,000-image test set can produce exist with that printed mean and std under ddof 0
     and under ddof 1, so the published numbers cannot tell which the authors used."""
     cases = [(5, {"mean": (m, 3), "std": (s, 3)}) for pair in PAPER_EXP_10.values()

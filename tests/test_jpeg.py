@@ -1,4 +1,4 @@
-"""The JPEG robustness test set (SPEC §5): protocols, stack files, CLI, stack loader."""
+"""The JPEG robustness test set (docs/reference.md §5): protocols, stack files, CLI, stack loader."""
 import io
 import os
 import subprocess

@@ -1,6 +1,6 @@
 """experiments/jpeg_eval.py on prediction files built to have chosen error rates.
 
-A prediction file (SPEC §5) is an int array (n, 11): the label, then the predicted class
+A prediction file (docs/reference.md §5) is an int array (n, 11): the label, then the predicted class
 for the original image and its JPEG versions at quality 90 … 10. `predictions` below
 builds one with exactly `wrong[v]` wrong predictions in version v and a chosen number of
 changed predictions, so every cell of the LaTeX tables is known in advance.
@@ -42,7 +42,7 @@ def predictions(wrong, also_changed, seed=0, n=N_TEST):
 
 
 # Counts of wrong predictions (of 10,000) for versions 0…9; the paper's N = 9 numbers at
-# quality 90, 50 and 10 (SPEC §6: Min-Net 10.1 / 24.2 / 58.8, ResNet 10.9 / 25.6 / 59.1).
+# quality 90, 50 and 10 (docs/reference.md §6: Min-Net 10.1 / 24.2 / 58.8, ResNet 10.9 / 25.6 / 59.1).
 MIN_NET_WRONG = [599, 1010, 1300, 1620, 1980, 2420, 2950, 3640, 4530, 5880]
 RESNET_WRONG = [627, 1090, 1400, 1750, 2130, 2560, 3090, 3790, 4670, 5910]
 SPREAD = (-20, -10, 0, 10, 20)   # per seed; means over the five seeds stay as above
@@ -50,7 +50,7 @@ SPREAD = (-20, -10, 0, 10, 20)   # per seed; means over the five seeds stay as a
 
 def write_exp_10_n9(base_folder, models=("CifarMinFP-LS", "CifarPyrResNet"),
                     predictions_folder=PREDICTIONS):
-    """Prediction files and logs of exp_10's N = 9 runs (last val_er as in SPEC §6)."""
+    """Prediction files and logs of exp_10's N = 9 runs (last val_er as in docs/reference.md §6)."""
     for model_type, wrong, step, (mean, std) in zip(
             ("CifarMinFP-LS", "CifarPyrResNet"), (MIN_NET_WRONG, RESNET_WRONG), (50, 30),
             PAPER_EXP_10[9]):

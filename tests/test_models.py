@@ -1,4 +1,4 @@
-"""models/: the architectures of SPEC §1, the model_kw format, and loading run folders."""
+"""models/: the architectures of docs/reference.md §1, the model_kw format, and loading run folders."""
 import json
 import math
 import subprocess
@@ -20,7 +20,6 @@ from models.blocks import (BasicBlock, DenseLayer, MinBlock, MinResidual, Pyrami
 from models.cifar_densenet import DenseBlock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# In CI, shared/ sits beside the clone; on the team machine it is /work/shared.
 # The state_dict keys and shapes of the authors' published checkpoints, for all 22
 # configurations of the paper (docs/reference.md §1).
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "authors_checkpoint_layout.json"
@@ -376,7 +375,7 @@ def test_build_model_from_opt():
 # ------------------------------------------------------------------------ run folders
 
 def authors_opt(model_type, model_kw, folder):
-    """opt.json exactly as the authors wrote it (SPEC §4)."""
+    """opt.json exactly as the authors wrote it (docs/reference.md §4)."""
     return {"lr": 0.1, "wd": 0.0001, "mom": 0.9, "bs": 128, "opt": "SGD",
             "opt_kw": None if "N:" in model_kw else "nesterov: True;", "seed": 9,
             "folder": str(folder), "in_dim": 3, "out_dim": 10, "model_type": model_type,

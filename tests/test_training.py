@@ -73,7 +73,7 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
     folder, result = finished_run
     log = json.loads((folder / rf.LOG_FILE).read_text())
     epochs = 3
-    # SPEC §4: epoch, sec and lr get one entry per phase (train, then validation).
+    # docs/reference.md §4: epoch, sec and lr get one entry per phase (train, then validation).
     assert log["epoch"] == [0, 0, 1, 1, 2, 2]
     assert len(log["sec"]) == len(log["lr"]) == 2 * epochs
     assert log["lr"][1::2] == [-1.0] * epochs

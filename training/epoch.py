@@ -1,5 +1,5 @@
 """One pass over the data: a training epoch and an evaluation, as the recipe has them
-(SPEC §3): cross-entropy, one optimizer step per batch, metrics summed on the device."""
+(docs/reference.md §3): cross-entropy, one optimizer step per batch, metrics summed on the device."""
 import ctypes
 import math
 import sys

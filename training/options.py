@@ -1,4 +1,4 @@
-"""Command-line options of run_training.py: the authors' names (SPEC §4) plus ours.
+"""Command-line options of run_training.py: the authors' names (docs/reference.md §4) plus ours.
 
 Everything parsed here is saved to the run folder's opt.json, so a run folder alone says
 how it was made. `validate` turns every bad value into one UserError line before any

@@ -1,6 +1,6 @@
 """One training run, top to bottom: plan, lock the folder, build, restore, train, save.
 
-The recipe is the authors' (SPEC §3): cross-entropy, SGD with momentum (Nesterov when
+The recipe is the authors' (docs/reference.md §3): cross-entropy, SGD with momentum (Nesterov when
 asked) and weight decay, the learning rate multiplied by 0.1 at each of `fixed_steps`
 (MultiStepLR stepped once per epoch), the test set evaluated after every epoch, the
 final weights saved (no model selection).
@@ -155,7 +155,7 @@ def timed(device, work):
 
 
 def train_phase(session: Session, batches, epoch: int, opt: dict) -> dict:
-    """One training epoch; its log entries (SPEC §4)."""
+    """One training epoch; its log entries (docs/reference.md §4)."""
     lr = session.optimizer.param_groups[0]["lr"]
     (loss, acc, n), sec = timed(opt["device"], lambda: train_epoch(
         session.model, session.step_model, batches, epoch, session.optimizer, session.scaler,
