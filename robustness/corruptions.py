@@ -73,7 +73,8 @@ def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size
     The images cross to the device once; each batch is normalised there (as in training)
     and fed in channels_last memory."""
     device = torch.device(device)
-    images = torch.from_numpy(np.ascontiguousarray(images_uint8_nhwc)).to(device)
+    # np.array copies a read-only memory map into memory (torch refuses read-only arrays).
+    images = torch.from_numpy(np.array(images_uint8_nhwc, copy=True, order="C")).to(device)
     normalize = Normalize(device)
     model.eval()
     out = torch.empty(len(images), dtype=torch.uint8, device=device)
