@@ -32,12 +32,12 @@ def trained():
     """A tiny CNN trained for a few epochs on learnable synthetic data, and its test images
     in [0, 1]."""
     torch.manual_seed(0)
-    train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=1000, n_test=N_IMAGES, seed=2)
+    train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=400, n_test=N_IMAGES, seed=2)
     model = TinyNet()
     x = Normalize("cpu")(torch.from_numpy(train_x), channels_last=False)
     y = torch.from_numpy(train_y)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(8):
+    for _ in range(10):
         for i in range(0, len(y), 100):
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(x[i:i + 100]), y[i:i + 100]).backward()
@@ -67,7 +67,7 @@ def test_autoattack_sees_inputs_in_0_1_and_its_checks_pass(trained, caplog, tmp_
     try:
         with caplog.at_level(logging.WARNING, logger="auto-attack"):
             flags = adversarial.robust_at_eps(wrapped, x, y, np.ones(len(y), bool), 8 / 255,
-                                              AttackSettings(n_images=N_IMAGES), "cpu",
+                                              cheap(), "cpu",
                                               tmp_path, batch_size=N_IMAGES,
                                               log=lambda line: None)
     finally:
@@ -78,6 +78,7 @@ def test_autoattack_sees_inputs_in_0_1_and_its_checks_pass(trained, caplog, tmp_
     assert flags.dtype == bool and len(flags) == len(y)
 
 
+@pytest.mark.slow
 def test_robust_error_does_not_fall_with_eps(trained, tmp_path):
     wrapped, x, y = trained
     output = tmp_path / "run.json"
@@ -113,6 +114,7 @@ def test_an_interrupted_evaluation_resumes_per_eps(trained, tmp_path):
     assert rows[1]["er"] < 100.0 and rows[1]["n"] == N_IMAGES - 1
 
 
+@pytest.mark.slow
 def test_an_interrupted_attack_keeps_what_it_had_broken(trained, tmp_path):
     """Within an eps: our progress file (after APGD-CE) and AutoAttack's state file (in
     the middle of APGD-T) are both taken up again."""
@@ -121,16 +123,17 @@ def test_an_interrupted_attack_keeps_what_it_had_broken(trained, tmp_path):
     eps = 1 / 255
     start = np.ones(N_IMAGES, bool)
     progress = tmp_path / f"progress_{eps:.10g}.json"
-    survivors = np.arange(N_IMAGES) >= 30          # pretend APGD-CE broke images 0..29
+    # Few images left, so that the slow attacks (FAB-T, Square) take seconds on a CPU.
+    survivors = np.arange(N_IMAGES) >= N_IMAGES - 3  # pretend APGD-CE broke all but 3
     progress.write_text(json.dumps({"robust": adversarial.flags_text(survivors),
                                     "attacks_done": ["apgd-ce"]}))
-    # ... and APGD-T, interrupted, had broken the first two of the ten left.
+    # ... and APGD-T, interrupted, had broken the first of the three left.
     package_state = tmp_path / f"autoattack_{eps:.10g}_apgd-t.json"
-    package_state.write_text(json.dumps({"_robust_flags": [False, False] + [True] * 8}))
+    package_state.write_text(json.dumps({"_robust_flags": [False, True, True]}))
     logged = []
     flags = adversarial.robust_at_eps(wrapped, x, y, start, eps, settings, "cpu", tmp_path,
                                       batch_size=N_IMAGES, log=logged.append)
-    assert not flags[:32].any()
+    assert not flags[:N_IMAGES - 2].any()
     assert [line.split("after ")[1].split(":")[0] for line in logged] == ["apgd-t", "fab-t",
                                                                            "square"]
     assert json.loads(progress.read_text())["attacks_done"] == adversarial.attack_names(settings)
