@@ -4,6 +4,7 @@ Shared by the corruption and adversarial evaluations (experiments/corruption_eva
 experiments/adversarial_eval.py).
 """
 import math
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -23,7 +24,10 @@ def welch_difference(a, b, confidence: float = CONFIDENCE) -> dict:
         return out
     if a.var() == 0 and b.var() == 0:
         return dict(out, ci_low=difference, ci_high=difference)
-    interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    with warnings.catch_warnings():
+        # scipy warns of precision loss when one side has no spread; the interval is right.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
     return dict(out, ci_low=float(interval.low), ci_high=float(interval.high))
 
 
