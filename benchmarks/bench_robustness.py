@@ -1,0 +1,81 @@
+"""Throughput of the corruption predictions: robustness.corruptions.predict_images against a
+per-image loop (the shape of a DataLoader with batch size 1), in the same run.
+
+    python benchmarks/bench_robustness.py                     # CPU, 2,000 images
+    python benchmarks/bench_robustness.py --device cuda --n 50000
+
+A CIFAR-10-C run is 19 corruptions x 50,000 images. The model is an untrained
+CifarMinFP-LS of --size (the speed does not depend on the weights), in channels_last as
+the prediction script uses it. Each variant is timed once after a warm-up, ended by a
+device synchronisation; img/s are printed. Asserts nothing.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from datasets.loader import Normalize  # noqa: E402
+from errors import run_main  # noqa: E402
+from models import build_model_from_opt  # noqa: E402
+from robustness.corruptions import predict_images  # noqa: E402
+from training.options import resolve_device  # noqa: E402
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def per_image(model, images, device) -> np.ndarray:
+    """The baseline: one image at a time, moved to the device and normalised there."""
+    normalize = Normalize(device)
+    out = []
+    with torch.inference_mode():
+        for image in images:
+            x = normalize(torch.from_numpy(image[None]).to(device), channels_last=True)
+            out.append(int(model(x).argmax(1)))
+    return np.asarray(out, dtype=np.uint8)
+
+
+def rate(function, n: int, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    function()
+    sync(device)
+    return n / (time.perf_counter() - start)
+
+
+def main(argv) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default=None)
+    p.add_argument("--n", type=int, default=2000, help="images per timing")
+    p.add_argument("--baseline_n", type=int, default=300, help="images for the per-image loop")
+    p.add_argument("--batch_size", type=int, default=1000)
+    p.add_argument("--size", type=int, default=3, help="N of the CifarMinFP-LS")
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    model = build_model_from_opt({"model_type": "CifarMinFP-LS",
+                                  "model_kw": f"q: 2;k: 3;N: {args.size};"})
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    images = np.random.default_rng(0).integers(0, 256, (args.n, 32, 32, 3), dtype=np.uint8)
+    predict_images(model, images[:args.batch_size], device, args.batch_size)   # warm-up
+    per_image(model, images[:10], device)
+    batched = rate(lambda: predict_images(model, images, device, args.batch_size), args.n, device)
+    single = rate(lambda: per_image(model, images[:args.baseline_n], device), args.baseline_n,
+                  device)
+    print(f"device {device}, CifarMinFP-LS N={args.size}, threads {torch.get_num_threads()}")
+    print(f"batched ({args.batch_size}/batch): {batched:,.0f} img/s; per image: {single:,.0f} "
+          f"img/s; ratio {batched / single:.1f}x")
+    print(f"one run of CIFAR-10-C (950,000 images) at that rate: "
+          f"{950_000 / batched / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,274 @@
+"""Robust error of one trained model under AutoAttack (Croce & Hein 2020), per eps.
+
+The attack runs on `NormalizedModel`, which takes images in [0, 1] and normalises them
+inside, so that eps is measured in pixel units (1/255 = one grey level). Every run is
+attacked on the same images, the first n of the CIFAR-10 test set.
+
+One result file per run and attack setting, B/adversarial_predictions/<norm>_<attacks>/
+<run name>.json: the settings, and per eps (0 = no attack) which of the n images are
+still classified correctly (a string of 0/1) and the robust error in %. An image broken
+at some eps is counted as broken at every larger eps too (the same perturbation is
+allowed there), so the curve never falls; and each eps only attacks the images that
+survived the next smaller one, which saves most of the work.
+
+Resuming. The file is rewritten (atomically) after every eps. Within an eps, our own
+progress file records the images left after every finished attack, and AutoAttack's
+`state_path` file records the images broken so far within the running attack (it is
+rewritten after every batch). pyautoattack 0.2.0 cannot restore its own state file (it
+stores the set of attacks as text, so `from_disk` never matches, and the restore branch
+leaves `y_adv` unset), so we read that file ourselves, keep the images it found broken,
+and start the attack afresh on the rest.
+"""
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import atomic_files
+from datasets.loader import MEAN, STD
+from errors import UserError
+
+RESULTS_FOLDER = "adversarial_predictions"
+NORMS = ("Linf", "L2")
+ATTACK_CHOICES = ("standard", "apgd-ce")   # AutoAttack's standard version, or its first attack
+# eps in units of 1/255. L-inf: networks without adversarial training are broken at the
+# usual 8/255, so the curve starts far below. L2: the same idea around the usual 0.5.
+DEFAULT_EPS_255 = {"Linf": (0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                   "L2": (4.0, 8.0, 16.0, 32.0, 64.0, 128.0)}
+DEFAULT_N_IMAGES = 1000
+FORMAT = 1
+
+
+class NormalizedModel(torch.nn.Module):
+    """A trained model that takes NCHW float images in [0, 1]: the training normalisation
+    happens inside, and the model stays in eval mode (batch-norm statistics fixed)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        device = next(model.parameters()).device
+        self.register_buffer("mean", torch.tensor(MEAN, device=device).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD, device=device).view(1, 3, 1, 1))
+        self.eval()
+
+    def train(self, mode: bool = True):
+        # An attack must never update batch-norm statistics: always eval mode.
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    norm: str = "Linf"
+    attacks: str = "standard"
+    n_images: int = DEFAULT_N_IMAGES
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.norm not in NORMS:
+            raise UserError(f"unknown norm {self.norm!r}; use one of {' '.join(NORMS)}")
+        if self.attacks not in ATTACK_CHOICES:
+            raise UserError(f"unknown attacks {self.attacks!r}; use one of "
+                            f"{' '.join(ATTACK_CHOICES)}")
+        if self.n_images < 1:
+            raise UserError("--n-images must be positive")
+
+    @property
+    def tag(self) -> str:
+        return f"{self.norm}_{self.attacks}"
+
+
+def results_path(base_folder, run_name: str, settings: AttackSettings) -> Path:
+    return Path(base_folder) / RESULTS_FOLDER / settings.tag / f"{run_name}.json"
+
+
+def test_subset(n_images: int, data_folder=None):
+    """The first n CIFAR-10 test images as float NCHW in [0, 1], and their labels."""
+    from datasets.cifar10 import load_cifar10
+
+    images, labels = load_cifar10("test", data_folder)
+    images, labels = images[:n_images], labels[:n_images]
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+    return x.contiguous(), torch.from_numpy(labels)
+
+
+def make_autoattack(model: NormalizedModel, settings: AttackSettings, eps: float, device):
+    """AutoAttack with the standard version's parameters (attacks are chosen per call)."""
+    from pyautoattack import AutoAttack
+
+    return AutoAttack(model, norm=settings.norm, eps=eps, version="standard",
+                      seed=settings.seed, device=device)
+
+
+def attack_names(settings: AttackSettings) -> list:
+    if settings.attacks == "apgd-ce":
+        return ["apgd-ce"]
+    return ["apgd-ce", "apgd-t", "fab-t", "square"]   # AutoAttack's standard version
+
+
+# ------------------------------------------------------------------ flags <-> text
+
+def flags_text(flags) -> str:
+    return "".join("1" if f else "0" for f in np.asarray(flags, dtype=bool))
+
+
+def text_flags(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8) == ord("1")
+
+
+def predictions(model: torch.nn.Module, x: torch.Tensor, device, batch_size: int) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
+                          for i in range(0, len(x), batch_size)])
+
+
+# ------------------------------------------------------------------ one eps
+
+def _read_package_state(path: Path):
+    """The robust flags in AutoAttack's state file (written during an attack), or None
+    when there is none or it was cut short while being written."""
+    try:
+        flags = json.loads(path.read_text(encoding="utf-8")).get("_robust_flags")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None if flags is None else np.asarray(flags, dtype=bool)
+
+
+def _read_progress(path: Path, n: int, attacks: list):
+    try:
+        progress = json.loads(path.read_text(encoding="utf-8"))
+        flags = text_flags(progress["robust"])
+        done = list(progress["attacks_done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(flags) != n or done != attacks[:len(done)]:
+        return None
+    return flags, done
+
+
+def robust_at_eps(model, x, y, start_flags, eps: float, settings: AttackSettings, device,
+                  state_folder: Path, batch_size: int = 250, log=print) -> np.ndarray:
+    """Which images survive every attack at `eps`, of those True in `start_flags`.
+
+    Resumable: progress goes to state_folder/progress_<eps>.json after every attack and
+    AutoAttack's state file after every batch of the running attack."""
+    attacks = attack_names(settings)
+    key = f"{eps:.10g}"
+    progress_file = state_folder / f"progress_{key}.json"
+    resumed = _read_progress(progress_file, len(y), attacks)
+    flags, done = resumed if resumed else (np.asarray(start_flags, dtype=bool).copy(), [])
+    for attack in attacks[len(done):]:
+        package_state = state_folder / f"autoattack_{key}_{attack}.json"
+        index = np.flatnonzero(flags)
+        partial = _read_package_state(package_state)
+        if partial is not None and len(partial) == len(index):
+            flags[index[~partial]] = False   # broken before the interruption
+            atomic_files.write_json(progress_file, dict(robust=flags_text(flags),
+                                                        attacks_done=done))
+            index = np.flatnonzero(flags)
+        package_state.unlink(missing_ok=True)
+        if len(index):
+            adversary = make_autoattack(model, settings, eps, device)
+            adversary.attacks_to_run = [attack]
+            state_folder.mkdir(parents=True, exist_ok=True)
+            _, y_adv = adversary.run_standard_evaluation(
+                x[index], y[index], batch_size=batch_size, state_path=package_state.resolve())
+            flags[index] = (y_adv.cpu() == y[index]).numpy()
+        done = done + [attack]
+        atomic_files.write_json(progress_file, dict(robust=flags_text(flags), attacks_done=done))
+        package_state.unlink(missing_ok=True)
+        log(f"  eps {eps * 255:g}/255 after {attack}: {int(flags.sum())} of {len(flags)} robust")
+    return flags
+
+
+# ------------------------------------------------------------------ one run
+
+def _read_results(path: Path, settings: AttackSettings) -> dict:
+    """{eps_255: robust flags} of a result file made with the same settings, or {}."""
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        same = saved["settings"] == asdict(settings) and saved["format"] == FORMAT
+        found = {float(r["eps_255"]): text_flags(r["robust"]) for r in saved["results"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        print(f"warning: {path} cannot be read; computing it again", file=sys.stderr, flush=True)
+        return {}
+    if not same or any(len(f) != settings.n_images for f in found.values()):
+        print(f"warning: {path} was made with other settings; computing it again",
+              file=sys.stderr, flush=True)
+        return {}
+    return found
+
+
+def result_rows(flags_by_eps: dict, settings: AttackSettings) -> list:
+    """Per eps (ascending), n and the robust error in %, an image broken at a smaller eps
+    counting as broken."""
+    rows, robust = [], None
+    for eps_255 in sorted(flags_by_eps):
+        robust = flags_by_eps[eps_255] if robust is None else robust & flags_by_eps[eps_255]
+        rows.append(dict(eps_255=eps_255, eps=eps_255 / 255, n=len(robust),
+                         er=100.0 * (1.0 - float(robust.mean())),
+                         robust=flags_text(flags_by_eps[eps_255])))
+    return rows
+
+
+def write_results(path: Path, flags_by_eps: dict, settings: AttackSettings) -> None:
+    import pyautoattack
+
+    atomic_files.write_json(path, dict(
+        format=FORMAT, settings=asdict(settings), package=f"pyautoattack {pyautoattack.__version__}",
+        results=result_rows(flags_by_eps, settings)), indent=1)
+
+
+def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSettings, output,
+                 device, batch_size: int = 250, log=print) -> list:
+    """Robust error of `model` on (x, y) at eps 0 and every eps of `eps_255_list` (in
+    units of 1/255) into `output`, keeping the eps already there. Returns its rows."""
+    output = Path(output)
+    if len(y) != settings.n_images:
+        raise ValueError(f"{len(y)} images given, the settings say {settings.n_images}")
+    flags_by_eps = _read_results(output, settings)
+    state_folder = output.with_suffix(".state")
+    if 0.0 not in flags_by_eps:
+        flags_by_eps[0.0] = (predictions(model, x, device, batch_size) == y).numpy()
+        write_results(output, flags_by_eps, settings)
+    log(f"clean error {100 * (1 - flags_by_eps[0.0].mean()):.2f} % on {len(y)} images")
+    for eps_255 in sorted(float(e) for e in eps_255_list):
+        if eps_255 in flags_by_eps or eps_255 <= 0:
+            continue
+        # Start from the survivors of the largest smaller eps already done.
+        start = flags_by_eps[max(e for e in flags_by_eps if e < eps_255)]
+        flags_by_eps[eps_255] = robust_at_eps(model, x, y, start, eps_255 / 255, settings,
+                                              device, state_folder, batch_size, log)
+        write_results(output, flags_by_eps, settings)
+        (state_folder / f"progress_{eps_255 / 255:.10g}.json").unlink(missing_ok=True)
+    if state_folder.is_dir() and not any(state_folder.iterdir()):
+        state_folder.rmdir()
+    rows = result_rows(flags_by_eps, settings)
+    for row in rows:
+        log(f"eps {row['eps_255']:g}/255: robust error {row['er']:.2f} %")
+    return rows
+
+
+def read_results(path) -> dict:
+    """The settings and rows (eps_255, eps, n, er) of a result file; UserError if unusable."""
+    path = Path(path)
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        rows = [dict(eps_255=float(r["eps_255"]), eps=float(r["eps"]), n=int(r["n"]),
+                     er=float(r["er"])) for r in saved["results"]]
+        settings = AttackSettings(**saved["settings"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is not an adversarial result file ({type(e).__name__}); "
+                        "delete it and compute it again") from None
+    if not rows or any(not math.isfinite(r["er"]) for r in rows):
+        raise UserError(f"{path} holds no results; delete it and compute it again")
+    return dict(settings=settings, rows=rows)

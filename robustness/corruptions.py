@@ -1,0 +1,141 @@
+"""Predictions of one trained model on every CIFAR-10-C corruption, resumable.
+
+One file per run, B/corruption_predictions/<run name>.npz, holding
+  n            int64 scalar: images per severity (10,000, or the subset's m)
+  labels       uint8 (5 n,): the true classes, severity 1's block first
+  <corruption> uint8 (5 n,): the predicted classes, one array per corruption done
+It is rewritten (atomically) after every corruption, so an interrupted job keeps what it
+finished and the next one computes only the missing corruptions. A file that cannot be
+read, or was made on other images (another n or other labels), is computed afresh.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import atomic_files
+from datasets import cifar10c
+from datasets.loader import Normalize
+from errors import UserError
+
+PREDICTIONS_FOLDER = "corruption_predictions"
+NUM_CLASSES = 10
+N_KEY, LABELS_KEY = "n", "labels"
+
+
+def predictions_path(base_folder, run_name: str) -> Path:
+    return Path(base_folder) / PREDICTIONS_FOLDER / f"{run_name}.npz"
+
+
+class BadCorruptionPredictions(UserError):
+    """A corruption prediction file that cannot be used; the message says why."""
+
+
+def read_predictions(path) -> dict:
+    """{'n': int, 'labels': uint8 (5 n,), 'predictions': {corruption: uint8 (5 n,)}} of
+    a prediction file, checked; BadCorruptionPredictions if it cannot be used."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, KeyError) as e:
+        raise BadCorruptionPredictions(f"{path} cannot be read ({type(e).__name__}); delete "
+                                       "it to compute it again") from None
+    if N_KEY not in arrays or LABELS_KEY not in arrays:
+        raise BadCorruptionPredictions(f"{path} lacks '{N_KEY}' or '{LABELS_KEY}'")
+    n, labels = int(arrays.pop(N_KEY)), arrays.pop(LABELS_KEY)
+    predictions = {}
+    for name in cifar10c.CORRUPTIONS:
+        if name not in arrays:
+            continue
+        array = arrays.pop(name)
+        if array.shape != (5 * n,) or array.dtype != np.uint8 or array.max(initial=0) >= NUM_CLASSES:
+            raise BadCorruptionPredictions(f"{path}: '{name}' is {array.dtype} {array.shape}, "
+                                           f"expected uint8 ({5 * n},) of classes 0-9")
+        predictions[name] = array
+    if n < 1 or labels.shape != (5 * n,) or labels.dtype != np.uint8 or arrays:
+        raise BadCorruptionPredictions(f"{path} is not a corruption prediction file (n={n}, "
+                                       f"labels {labels.shape}, unknown keys {sorted(arrays)})")
+    return dict(n=n, labels=labels, predictions=predictions)
+
+
+def write_predictions(path, n: int, labels, predictions: dict) -> None:
+    arrays = {N_KEY: np.int64(n), LABELS_KEY: np.asarray(labels, dtype=np.uint8)}
+    arrays.update({name: np.asarray(p, dtype=np.uint8) for name, p in predictions.items()})
+    with atomic_files.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size: int) -> np.ndarray:
+    """Predicted classes, uint8 (len(images),), of a trained model on uint8 NHWC images.
+
+    The images cross to the device once; each batch is normalised there (as in training)
+    and fed in channels_last memory."""
+    device = torch.device(device)
+    # np.array copies a read-only memory map into memory (torch refuses read-only arrays).
+    images = torch.from_numpy(np.array(images_uint8_nhwc, copy=True, order="C")).to(device)
+    normalize = Normalize(device)
+    model.eval()
+    out = torch.empty(len(images), dtype=torch.uint8, device=device)
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            x = normalize(images[start:start + batch_size], channels_last=True)
+            out[start:start + batch_size] = model(x).argmax(1).to(torch.uint8)
+    return out.cpu().numpy()
+
+
+def _usable_existing(path: Path, n: int, labels: np.ndarray) -> dict:
+    """The corruptions already predicted in `path` on these very images, or {}."""
+    if not path.is_file():
+        return {}
+    try:
+        existing = read_predictions(path)
+    except BadCorruptionPredictions as e:
+        print(f"warning: {e}; computing it again", file=sys.stderr, flush=True)
+        return {}
+    if existing["n"] != n or not np.array_equal(existing["labels"], labels):
+        print(f"warning: {path} was made on other images (n={existing['n']}, not {n}); "
+              "computing it again", file=sys.stderr, flush=True)
+        return {}
+    return existing["predictions"]
+
+
+def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
+                        corruptions=None, subset=None, log=print) -> dict:
+    """Predict every requested corruption present in CIFAR-10-C `folder` (default: all
+    present) into `output`, keeping those already there. Returns {corruption: test
+    error in % over all severities} of the corruptions now in the file."""
+    folder, output = Path(folder), Path(output)
+    full_labels, full_n = cifar10c.load_labels(folder)
+    labels, n = full_labels, full_n
+    if subset is not None:
+        labels, n = cifar10c.first_of_each_severity(labels, n, subset), min(subset, n)
+    labels = labels.astype(np.uint8)
+    names = list(corruptions) if corruptions else cifar10c.present_corruptions(folder)
+    if not names:
+        raise UserError(f"no corruption files in {folder}; {cifar10c.redownload_hint(folder)}")
+    predictions = _usable_existing(output, n, labels)
+    for name in names:
+        if name in predictions:
+            continue
+        images = cifar10c.open_corruption(folder, name, full_n)
+        if subset is not None:
+            images = cifar10c.first_of_each_severity(images, full_n, subset)
+        predictions[name] = predict_images(model, images, device, batch_size)
+        write_predictions(output, n, labels, predictions)
+        log(f"{name}: error {100.0 * (predictions[name] != labels).mean():.2f} % "
+            f"over {len(labels):,} images")
+    return {name: 100.0 * float((p != labels).mean()) for name, p in predictions.items()}
+
+
+def errors_by_severity(predictions: dict) -> list:
+    """Rows (corruption, severity, n, er in %) of a read prediction file."""
+    n, labels = predictions["n"], predictions["labels"]
+    rows = []
+    for name, predicted in predictions["predictions"].items():
+        for severity in cifar10c.SEVERITIES:
+            rows_ = cifar10c.severity_rows(n, severity)
+            er = 100.0 * float((predicted[rows_] != labels[rows_]).mean())
+            rows.append(dict(corruption=name, severity=severity, n=n, er=er))
+    return rows

@@ -1,0 +1,86 @@
+"""Robust error of one trained model under AutoAttack, at several eps.
+
+    python run_adversarial_test.py --model_folder experiments/exp_10/exp_data/<run> \
+        [--base_folder experiments/exp_10] [--norm Linf|L2] [--attacks standard|apgd-ce] \
+        [--eps 0.25 0.5 1 2 4 8] [--n-images 1000]
+
+writes B/adversarial_predictions/<norm>_<attacks>/<run>.json (robustness/adversarial.py
+describes it): per eps (in units of 1/255; 0 = the clean images) the robust error on the
+first --n-images CIFAR-10 test images. Running the command again after an interruption
+continues where it stopped; eps already in the file are not attacked again.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from errors import run_main  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from robustness.adversarial import ATTACK_CHOICES, DEFAULT_EPS_255, DEFAULT_N_IMAGES, NORMS
+
+    p = argparse.ArgumentParser(description="Write the AutoAttack robust errors of one trained "
+                                            "run folder.")
+    p.add_argument("--model_folder", type=Path, required=True,
+                   help="the run folder (opt.json and model.pt)")
+    p.add_argument("--base_folder", type=Path, default=None,
+                   help="the experiment folder receiving adversarial_predictions/ (default: "
+                        "the folder above the run's exp_data/)")
+    p.add_argument("--norm", choices=NORMS, default="Linf", help="threat model (default Linf)")
+    p.add_argument("--attacks", choices=ATTACK_CHOICES, default="standard",
+                   help="AutoAttack's standard version (default) or only APGD-CE (cheaper)")
+    p.add_argument("--eps", type=float, nargs="+", default=None,
+                   help="eps in units of 1/255 (default: Linf "
+                        f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['Linf'])}; L2 "
+                        f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['L2'])})")
+    p.add_argument("--n-images", dest="n_images", type=int, default=DEFAULT_N_IMAGES,
+                   help=f"attack the first N test images (default {DEFAULT_N_IMAGES})")
+    p.add_argument("--seed", type=int, default=0, help="AutoAttack's random seed")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--batch_size", type=int, default=250, help="images per attack batch")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return p
+
+
+def main(argv) -> int:
+    import torch
+
+    from errors import UserError
+    from models import load_trained_model
+    from robustness import adversarial
+    from run_corruption_test import output_folder
+    from training.options import resolve_device
+
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        raise UserError("--batch_size must be positive")
+    eps = args.eps or adversarial.DEFAULT_EPS_255[args.norm]
+    if any(e <= 0 for e in eps):
+        raise UserError("every --eps must be positive (eps 0, the clean error, is always "
+                        "computed)")
+    settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images, args.seed)
+    model_folder = args.model_folder.expanduser().resolve()
+    output = adversarial.results_path(output_folder(model_folder, args.base_folder),
+                                      model_folder.name, settings)
+    device = resolve_device(args.device)
+
+    model = load_trained_model(model_folder, device).to(memory_format=torch.channels_last)
+    wrapped = adversarial.NormalizedModel(model)
+    x, y = adversarial.test_subset(args.n_images)
+    if len(y) < args.n_images:
+        raise UserError(f"the test set has only {len(y)} images; use --n-images {len(y)} or "
+                        "fewer")
+    print(f"{model_folder.name}: AutoAttack {settings.attacks} ({settings.norm}) on the first "
+          f"{len(y)} test images, eps {' '.join(f'{e:g}' for e in eps)}/255, on {device}",
+          flush=True)
+    adversarial.evaluate_run(wrapped, x, y, eps, settings, output, device, args.batch_size,
+                             log=lambda line: print(line, flush=True))
+    print(f"-> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,83 @@
+"""Predict the classes of every CIFAR-10-C corruption with one trained model.
+
+    python run_corruption_test.py --model_folder experiments/exp_10/exp_data/<run> \
+        [--base_folder experiments/exp_10] [--corruptions fog snow] [--subset 100]
+
+writes B/corruption_predictions/<run>.npz (robustness/corruptions.py describes it): the
+predicted class of every image of every corruption and severity, with the labels. The
+file grows one corruption at a time, so running the command again after an interruption
+computes only the missing corruptions. CIFAR-10-C is downloaded into
+DATA_FOLDER/CIFAR-10-C/ first if it is missing (2.9 GB).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from errors import run_main  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from datasets.cifar10c import CORRUPTIONS
+
+    p = argparse.ArgumentParser(description="Write the CIFAR-10-C predictions of one trained "
+                                            "run folder.")
+    p.add_argument("--model_folder", type=Path, required=True,
+                   help="the run folder (opt.json and model.pt)")
+    p.add_argument("--base_folder", type=Path, default=None,
+                   help="the experiment folder receiving corruption_predictions/ (default: "
+                        "the folder above the run's exp_data/)")
+    p.add_argument("--corruptions", nargs="+", choices=CORRUPTIONS, default=None,
+                   metavar="NAME", help="only these corruptions (default: every file present)")
+    p.add_argument("--subset", type=int, default=None,
+                   help="only the first M images of every severity (the smoke profile)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--batch_size", type=int, default=1000, help="images per forward pass")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return p
+
+
+def output_folder(model_folder: Path, base_folder) -> Path:
+    """The experiment folder B of a run folder B/exp_data/<run>, unless given."""
+    from errors import UserError
+    from experiments.grid import EXP_DATA
+
+    if base_folder is not None:
+        return Path(base_folder)
+    if model_folder.parent.name != EXP_DATA:
+        raise UserError(f"{model_folder} is not in an {EXP_DATA}/ folder; say where the "
+                        "predictions go with --base_folder")
+    return model_folder.parent.parent
+
+
+def main(argv) -> int:
+    import torch
+
+    from datasets.cifar10c import ensure_cifar10c
+    from errors import UserError
+    from models import load_trained_model
+    from robustness.corruptions import predict_corruptions, predictions_path
+    from training.options import resolve_device
+
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1 or (args.subset is not None and args.subset < 1):
+        raise UserError("--batch_size and --subset must be positive")
+    model_folder = args.model_folder.expanduser().resolve()
+    output = predictions_path(output_folder(model_folder, args.base_folder), model_folder.name)
+    device = resolve_device(args.device)
+    folder = ensure_cifar10c()
+
+    model = load_trained_model(model_folder, device).to(memory_format=torch.channels_last)
+    print(f"{model_folder.name}: CIFAR-10-C from {folder} on {device}", flush=True)
+    errors = predict_corruptions(model, folder, output, device, args.batch_size,
+                                 args.corruptions, args.subset,
+                                 log=lambda line: print(line, flush=True))
+    mean = sum(errors.values()) / len(errors)
+    print(f"{len(errors)} corruptions, mean error {mean:.2f} % -> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,120 @@
+"""The corruption and adversarial evaluations on hand-made result files of a small grid."""
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import atomic_files
+from datasets.cifar10c import BENCHMARK_CORRUPTIONS
+from errors import UserError
+from experiments import adversarial_eval, corruption_eval
+from experiments.grid import EXP_10, EXP_DATA
+from robustness import adversarial, corruptions
+
+GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507, 723))
+N = 4                                    # images per severity
+LABELS = np.tile(np.arange(N, dtype=np.uint8), 5)
+
+
+def finished_run(base, name):
+    folder = base / EXP_DATA / name
+    folder.mkdir(parents=True)
+    (folder / "opt.json").write_text(json.dumps({"epochs": 1}), encoding="utf-8")
+    (folder / "log.json").write_text(json.dumps({"val_er": [10.0]}), encoding="utf-8")
+    (folder / "model.pt").write_bytes(b"weights")
+
+
+def wrong(count):
+    """Predictions with `count` of the N images of every severity wrong."""
+    predicted = LABELS.copy()
+    for severity in range(5):
+        predicted[severity * N:severity * N + count] += 1
+    return predicted
+
+
+@pytest.fixture
+def grid_folder(tmp_path):
+    """Min-Net: 1 of 4 wrong; ResNet: 2 of 4 wrong (one seed 3 of 4) on every corruption."""
+    for model_type, size, seed in GRID.points():
+        name = GRID.run_name(model_type, size, seed)
+        finished_run(tmp_path, name)
+        count = 1 if model_type == "CifarMinFP-LS" else (3 if seed == 723 else 2)
+        names = BENCHMARK_CORRUPTIONS if seed != 507 else BENCHMARK_CORRUPTIONS + ("saturate",)
+        corruptions.write_predictions(corruptions.predictions_path(tmp_path, name), N, LABELS,
+                                      {c: wrong(count) for c in names})
+    return tmp_path
+
+
+def test_corruption_tables_from_hand_made_files(grid_folder):
+    runs, missing = corruption_eval.collect_corruptions(GRID, grid_folder)
+    assert missing == [] and len(runs) == 6 * 15 * 5 + 2 * 5
+    table = corruption_eval.error_table(runs, GRID)
+    assert "saturate" not in table.columns           # not every run has it
+    assert table.model_type.tolist() == ["CifarMinFP-LS", "CifarPyrResNet"]
+    assert table.loc[0, "fog"] == pytest.approx(25.0)
+    assert table.loc[1, "mCE"] == pytest.approx((50 + 50 + 75) / 3)
+    diffs = corruption_eval.differences(runs, GRID)
+    mce = diffs[diffs.corruption == "mCE"].iloc[0]
+    assert mce.difference == pytest.approx(25 - 175 / 3)
+    # By hand: the baseline's sd 14.434 over 3 seeds, se 8.333, Welch df 2, t 4.3027.
+    assert mce.ci_low == pytest.approx(-33.3333 - 35.8556, abs=1e-3)
+    assert mce.ci_high == pytest.approx(-33.3333 + 35.8556, abs=1e-3)
+    text = corruption_eval.write_corruption_results(GRID, grid_folder)
+    assert "mCE" in text and "missing" not in text
+    csv = pd.read_csv(grid_folder / corruption_eval.CSV_FILE)
+    assert list(csv.columns) == ["name", "model_type", "N", "seed", "corruption", "severity",
+                                 "n", "er"]
+    assert (grid_folder / corruption_eval.SECTION_FILE).read_text(encoding="utf-8") == text
+    assert (grid_folder / "images" / "corruption_severity_N3.png").is_file()
+    assert (grid_folder / "images" / "corruption_difference.pdf").is_file()
+
+
+def test_without_all_benchmark_corruptions_the_missing_ones_are_named(grid_folder):
+    for model_type, size, seed in GRID.points():
+        path = corruptions.predictions_path(grid_folder, GRID.run_name(model_type, size, seed))
+        kept = corruptions.read_predictions(path)
+        del kept["predictions"]["snow"], kept["predictions"]["fog"]
+        corruptions.write_predictions(path, N, LABELS, kept["predictions"])
+    # An unfinished run and a run without a file.
+    (grid_folder / EXP_DATA / GRID.run_name("CifarMinFP-LS", 3, 9) / "model.pt").unlink()
+    (corruptions.predictions_path(grid_folder, GRID.run_name("CifarPyrResNet", 3, 9))).unlink()
+    text = corruption_eval.write_corruption_results(GRID, grid_folder)
+    assert "are missing" in text and "snow, fog" in text
+    assert "CifarPyrResNet_s9_N3" in text and "CifarMinFP-LS_s9_N3" not in text
+    table = corruption_eval.error_table(corruption_eval.collect_corruptions(GRID, grid_folder)[0],
+                                        GRID)
+    assert table["mCE"].isna().all()
+
+
+def test_no_files_is_one_line_naming_the_command(tmp_path):
+    finished_run(tmp_path, GRID.run_name("CifarMinFP-LS", 3, 9))
+    with pytest.raises(UserError, match="run_corruption_test.py --model_folder"):
+        corruption_eval.write_corruption_results(GRID, tmp_path)
+
+
+def test_adversarial_tables_from_hand_made_files(tmp_path):
+    settings = adversarial.AttackSettings(norm="Linf", attacks="apgd-ce", n_images=4)
+    for model_type, size, seed in GRID.points():
+        name = GRID.run_name(model_type, size, seed)
+        finished_run(tmp_path, name)
+        broken = 1 if model_type == "CifarMinFP-LS" else 2 + (seed == 723)
+        flags = {0.0: np.array([False, True, True, True]),
+                 1.0: np.arange(4) >= broken, 8.0: np.zeros(4, bool)}
+        adversarial.write_results(adversarial.results_path(tmp_path, name, settings), flags,
+                                  settings)
+    runs, missing = adversarial_eval.collect_adversarial(GRID, tmp_path)
+    assert missing == [] and len(runs) == 6 * 3
+    minnet = runs[(runs.model_type == "CifarMinFP-LS") & (runs.eps == 1.0)]
+    assert minnet.er.tolist() == [25.0] * 3
+    table = adversarial_eval.comparison_table(runs, GRID)
+    row = table[table["eps (/255)"] == 1.0].iloc[0]
+    assert row["Min-Net"] == "25.00 ± 0.00" and row["ResNet"].startswith("58.33 ± ")
+    assert row["difference, 95% CI"].startswith("-33.33 [")
+    text = adversarial_eval.write_adversarial_results(GRID, tmp_path)
+    assert "Adversarial robustness" in text
+    csv = pd.read_csv(tmp_path / adversarial_eval.CSV_FILE)
+    assert list(csv.columns) == ["name", "model_type", "N", "seed", "attack", "norm", "eps", "n",
+                                 "er"]
+    assert (tmp_path / "images" / "adversarial_Linf_apgd-ce.png").is_file()
