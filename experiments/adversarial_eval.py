@@ -16,10 +16,11 @@ import atomic_files
 import run_folder as rf
 from errors import UserError
 from experiments import report
-from experiments.evaluation import min_net_and_baseline, size_label, warn
+from experiments.run_table import size_label, warn
+from experiments.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
+from experiments.tables import interval_text
 from experiments.grid import DISPLAY_NAMES, EXP_DATA, Experiment
 from robustness.adversarial import RESULTS_FOLDER, read_results
-from robustness.comparison import CONFIDENCE, interval_text, welch_difference
 
 CSV_FILE = "adversarial_results.csv"
 SECTION_FILE = "adversarial_results.md"
@@ -69,7 +70,7 @@ def comparison_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame
                 report.mean_std(v.mean(), v.std() if len(v) > 1 else None, DIGITS)
                 if len(v) else "–")
         if pair:
-            row[f"difference, {CONFIDENCE:.0%} CI"] = interval_text(welch_difference(*values))
+            row[f"difference, {CONFIDENCE:.0%} CI"] = interval_text(welch_interval(*values))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -23,9 +23,10 @@ from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     missing_benchmark_corruptions
 from errors import UserError
 from experiments import report
-from experiments.evaluation import min_net_and_baseline, size_label, warn
+from experiments.run_table import size_label, warn
+from experiments.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
+from experiments.tables import interval_text
 from experiments.grid import DISPLAY_NAMES, EXP_DATA, Experiment
-from robustness.comparison import CONFIDENCE, interval_text, welch_difference
 from robustness.corruptions import PREDICTIONS_FOLDER, errors_by_severity, predictions_path, \
     read_predictions
 
@@ -110,7 +111,7 @@ def differences(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
                                   & (per_run.corruption == corruption), "er"] for m in pair]
             if len(values[0]) and len(values[1]):
                 rows.append(dict(size=size, corruption=corruption,
-                                 **welch_difference(*values)))
+                                 **welch_interval(*values)))
     return pd.DataFrame(rows)
 
 

@@ -81,6 +81,15 @@ def differences_table(differences: pd.DataFrame, experiment, names: str) -> pd.D
         "df": [report.number(d, 1) for d in differences.df]})
 
 
+def interval_text(row: dict, digits: int = 2) -> str:
+    """'-1.23 [-2.00, -0.46]', or just the difference when there is no interval."""
+    if math.isnan(row["difference"]):
+        return "–"
+    if math.isnan(row["ci_low"]):
+        return f"{row['difference']:+.{digits}f} (no CI: fewer than 2 seeds)"
+    return f"{row['difference']:+.{digits}f} [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
+
+
 # --------------------------------------------------------------------------- exp_10_1
 
 def results_txt(summary: dict, runs: int) -> str:
