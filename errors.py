@@ -5,6 +5,8 @@ raises `UserError` with a message that names the problem and the fix. Entry poin
 through `run_main`, which prints that message as a single line and exits non-zero;
 `--debug` on the command line shows the full traceback instead.
 """
+import argparse
+import os
 import sys
 
 
@@ -12,6 +14,21 @@ class UserError(Exception):
     """Bad input or environment; the message says what is wrong and how to fix it."""
 
     exit_code = 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors (a bad type, a missing option) are UserErrors, so that
+    `run_main` prints them as the project's one line with exit 2 instead of argparse's
+    usage block. The message points at the script's --help, named as it was run."""
+
+    def __init__(self, *args, **kwargs):
+        script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else ""
+        if script and "prog" not in kwargs:
+            kwargs["prog"] = f"python {os.path.relpath(script)}"
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        raise UserError(f"{message}; see {self.prog} --help")
 
 
 def run_main(main, argv=None) -> int:

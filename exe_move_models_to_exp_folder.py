@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import config  # noqa: E402
 import run_folder as rf  # noqa: E402
-from errors import UserError, run_main  # noqa: E402
+from errors import ArgumentParser, UserError, run_main  # noqa: E402
 from experiments.grid import PROFILES  # noqa: E402
 
 # What a downloaded run folder may hold, besides model.pt, that we copy along.
@@ -35,7 +35,7 @@ RUN_FILES = (rf.OPT_FILE, rf.LOG_FILE, rf.SPECS_FILE)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Copy the authors' extracted model.pt files and JPEG "
+    p = ArgumentParser(description="Copy the authors' extracted model.pt files and JPEG "
                                             "predictions into the experiment folders.")
     p.add_argument("--models_folder", type=Path, default=None,
                    help=f"the extracted models archive (default {config.DOWNLOADED_MODELS})")

@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from errors import run_main  # noqa: E402
+from errors import ArgumentParser, run_main  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     from robustness.adversarial import ATTACK_CHOICES, DEFAULT_EPS_255, DEFAULT_N_IMAGES, NORMS
 
-    p = argparse.ArgumentParser(description="Write the AutoAttack robust errors of one trained "
+    p = ArgumentParser(description="Write the AutoAttack robust errors of one trained "
                                             "run folder.")
     p.add_argument("--model_folder", type=Path, required=True,
                    help="the run folder (opt.json and model.pt)")
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="AutoAttack's random seed")
     p.add_argument("--device", default=None,
                    help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--batch_size", type=int, default=250, help="images per attack batch")
+    p.add_argument("--bs", type=int, default=250, help="images per attack batch")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
 
@@ -55,8 +55,8 @@ def main(argv) -> int:
     from training.options import resolve_device
 
     args = build_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise UserError("--batch_size must be positive")
+    if args.bs < 1:
+        raise UserError("--bs must be positive")
     eps = args.eps or adversarial.DEFAULT_EPS_255[args.norm]
     if any(e <= 0 for e in eps):
         raise UserError("every --eps must be positive (eps 0, the clean error, is always "
@@ -76,7 +76,7 @@ def main(argv) -> int:
     print(f"{model_folder.name}: AutoAttack {settings.attacks} ({settings.norm}) on the first "
           f"{len(y)} test images, eps {' '.join(f'{e:g}' for e in eps)}/255, on {device}",
           flush=True)
-    adversarial.evaluate_run(wrapped, x, y, eps, settings, output, device, args.batch_size,
+    adversarial.evaluate_run(wrapped, x, y, eps, settings, output, device, args.bs,
                              log=lambda line: print(line, flush=True))
     print(f"-> {output}")
     return 0

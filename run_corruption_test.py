@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from errors import run_main  # noqa: E402
+from errors import ArgumentParser, run_main  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     from datasets.cifar10c import CORRUPTIONS
 
-    p = argparse.ArgumentParser(description="Write the CIFAR-10-C predictions of one trained "
+    p = ArgumentParser(description="Write the CIFAR-10-C predictions of one trained "
                                             "run folder.")
     p.add_argument("--model_folder", type=Path, required=True,
                    help="the run folder (opt.json and model.pt)")
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only the first M images of every severity (the smoke profile)")
     p.add_argument("--device", default=None,
                    help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--batch_size", type=int, default=1000, help="images per forward pass")
+    p.add_argument("--bs", type=int, default=1000, help="images per forward pass")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
 
@@ -62,8 +62,8 @@ def main(argv) -> int:
     from training.options import resolve_device
 
     args = build_parser().parse_args(argv)
-    if args.batch_size < 1 or (args.subset is not None and args.subset < 1):
-        raise UserError("--batch_size and --subset must be positive")
+    if args.bs < 1 or (args.subset is not None and args.subset < 1):
+        raise UserError("--bs and --subset must be positive")
     model_folder = args.model_folder.expanduser().resolve()
     output = predictions_path(output_folder(model_folder, args.base_folder), model_folder.name)
     device = resolve_device(args.device)
@@ -71,7 +71,7 @@ def main(argv) -> int:
 
     model = load_trained_model(model_folder, device).to(memory_format=torch.channels_last)
     print(f"{model_folder.name}: CIFAR-10-C from {folder} on {device}", flush=True)
-    errors = predict_corruptions(model, folder, output, device, args.batch_size,
+    errors = predict_corruptions(model, folder, output, device, args.bs,
                                  args.corruptions, args.subset,
                                  log=lambda line: print(line, flush=True))
     mean = sum(errors.values()) / len(errors)

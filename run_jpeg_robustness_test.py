@@ -17,11 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from datasets.jpeg import PROTOCOLS  # noqa: E402
-from errors import run_main  # noqa: E402
+from errors import ArgumentParser, run_main  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Write the JPEG robustness predictions of one "
+    p = ArgumentParser(description="Write the JPEG robustness predictions of one "
                                             "trained run folder.")
     p.add_argument("--model_folder", type=Path, required=True,
                    help="the run folder (opt.json and model.pt)")

@@ -14,11 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import argparse  # noqa: E402
 import os  # noqa: E402
 
 from datasets.jpeg import PROTOCOLS, create_jpeg_test_set  # noqa: E402
-from errors import UserError, run_main  # noqa: E402
+from errors import ArgumentParser, UserError, run_main  # noqa: E402
 
 
 def usable_cores() -> int:
@@ -29,7 +28,7 @@ def usable_cores() -> int:
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--protocol", choices=PROTOCOLS, default="paper",
                         help="paper: bit-identical to the authors' OpenCV call on RGB arrays "
                              "(channels swapped); rgb: standard RGB JPEG (default: paper)")

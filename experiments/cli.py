@@ -2,15 +2,17 @@
 
     sys.exit(run_main(cli.train(EXP_10)))
 
-and `cli.train(experiment)` / `cli.jpeg_tests(experiment)` return its `main(argv) -> int`.
+and `cli.train(experiment)`, `cli.evaluate(...)`, `cli.jpeg_tests(experiment)`,
+`cli.corruption_tests(experiment)` and `cli.adversarial_tests(experiment)` return its
+`main(argv) -> int`.
 """
 import argparse
 from pathlib import Path
 
-import config
 import run_folder as rf
-from errors import UserError
-from experiments import commands, grid, jobs, prediction_kinds
+from errors import ArgumentParser, UserError
+from experiments import commands, grid, jobs
+from experiments import robustness_suite as suite
 from experiments.launch import launch
 from experiments.summary import counted
 
@@ -18,7 +20,7 @@ LAUNCHERS = ("local", "slurm")
 
 
 def build_parser(experiment: grid.Experiment, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description=description,
         usage="%(prog)s [options] [-- options passed on to each run's script]",
         epilog="Arguments after `--` are passed to every launched script: for training, "
@@ -104,51 +106,53 @@ def train(experiment: grid.Experiment):
     return main
 
 
-def jpeg_tests(experiment: grid.Experiment):
-    """main(argv) of exe_<exp>_jpeg_tests.py: (with --run-predictions) compute the JPEG
-    predictions of every finished run, then evaluate the predictions that exist."""
+def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
+    """main(argv) of exe_<exp>_<test>_tests.py: with --run-predictions, compute the test's
+    predictions of every finished run that has none (a job per run); then evaluate the
+    predictions that exist, even when a job failed (the others' tables count)."""
     def main(argv) -> int:
-        from datasets.jpeg import PROTOCOLS
-
-        parser = build_parser(experiment, f"JPEG robustness test of {experiment.name} "
-                                          "(docs/reference.md §5): evaluate the predictions "
-                                          "in jpeg_model_predictions/, computing them first "
-                                          "with --run-predictions.")
+        parser = build_parser(experiment, f"{test.title} of {experiment.name}: evaluate the "
+                                          f"predictions in {test.reads}, computing them "
+                                          "first with --run-predictions.")
         parser.add_argument("--run-predictions", action="store_true",
                             help="compute the predictions of every finished run that has none "
-                                 "(each a subprocess of run_jpeg_robustness_test.py)")
-        parser.add_argument("--protocol", choices=PROTOCOLS, default="paper",
-                            help="paper: the authors' JPEG test set (docs/reference.md §5); "
-                                 "rgb: standard RGB JPEGs, with their own test set, "
-                                 "prediction files and tables")
+                                 f"(each a subprocess of {test.script})")
+        test.add_options(parser)
         args, extra = parse_args(parser, argv)
         base_folder = base_folder_of(experiment, args)
         code = 0
         if args.run_predictions:
-            subset = grid.SMOKE["test_subset"] if args.profile == "smoke" else None
-            kind = prediction_kinds.jpeg(args.protocol, subset)
-            code = run_predictions(experiment, kind, args, extra, base_folder,
-                                   prepare=lambda: ensure_jpeg_test_set(args.protocol))
+            code = run_predictions(experiment, test.kind(args), args, extra, base_folder,
+                                   prepare=lambda: test.prepare(args))
             if args.launcher == "slurm" and args.no_wait and not args.dry_run:
                 print("the predictions are computed in Slurm jobs; once they are done, run "
                       "this again without --run-predictions to evaluate them")
                 return code
         if args.dry_run:
             return code
-        from experiments.jpeg_eval import evaluate_jpeg
-
-        # The evaluation runs even when a prediction job failed: the others' tables count.
-        evaluated = evaluate_jpeg(experiment.evaluated_grid(args.profile, base_folder),
-                                  base_folder, args.protocol, profile=args.profile)
+        evaluated = test.evaluate(experiment.evaluated_grid(args.profile, base_folder),
+                                  base_folder, args)
         return code or evaluated
     return main
+
+
+def jpeg_tests(experiment: grid.Experiment):
+    return robustness_tests(experiment, suite.JPEG)
+
+
+def corruption_tests(experiment: grid.Experiment):
+    return robustness_tests(experiment, suite.CORRUPTIONS)
+
+
+def adversarial_tests(experiment: grid.Experiment):
+    return robustness_tests(experiment, suite.ADVERSARIAL)
 
 
 def evaluate(experiment: grid.Experiment, evaluate_grid, description: str):
     """main(argv) of exe_eval_<exp>.py: `evaluate_grid(grid, base folder, profile=...)`
     over the runs of the profile's base folder (--profile, --base_folder)."""
     def main(argv) -> int:
-        parser = argparse.ArgumentParser(description=description)
+        parser = ArgumentParser(description=description)
         parser.add_argument("--profile", choices=grid.PROFILES, default="paper",
                             help="which base folder to evaluate (default: paper)")
         parser.add_argument("--base_folder", type=Path, default=None,
@@ -173,13 +177,3 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
             f"{base_folder / grid.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
             f"them first: {commands.command(experiment, 'train', args.profile, base_folder)}")
     return launch(planned, args, extra, "predictions", prepare=prepare)
-
-
-def ensure_jpeg_test_set(protocol: str = "paper") -> None:
-    """Create the JPEG test set once, here, rather than in every parallel prediction job."""
-    from datasets import jpeg
-
-    if not all(path.is_file() for path in jpeg.stack_paths(None, protocol)):
-        print(f"creating the JPEG test set ({protocol} protocol) in {config.DATA_FOLDER}",
-              flush=True)
-        jpeg.create_jpeg_test_set(protocol=protocol)

@@ -13,15 +13,17 @@ SCRIPTS = {
     "eval": "experiments/{name}/exe_eval_{name}.py",
 }
 MOVE_AUTHORS_RUNS = "python exe_move_models_to_exp_folder.py"
-JPEG_SCRIPTS = {"exp_10": "experiments/exp_10/exe_exp10_jpeg_tests.py",
-                "exp_11_1": "experiments/exp_11_1/exe_exp_11_1_jpeg_tests.py"}
+# The robustness tests of exp_10 and exp_11_1 (the JPEG ones keep the authors' names).
+TEST_SCRIPTS = {kind: {"exp_10": f"experiments/exp_10/exe_exp10_{kind}_tests.py",
+                       "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{kind}_tests.py"}
+                for kind in ("jpeg", "corruption", "adversarial")}
 
 
 def script(experiment, kind: str) -> str:
     """The path of an experiment's exe_ script, relative to the repository root; kind is
-    "train", "eval" or "jpeg"."""
-    if kind == "jpeg":
-        return JPEG_SCRIPTS[experiment.name]
+    "train", "eval", "jpeg", "corruption" or "adversarial"."""
+    if kind in TEST_SCRIPTS:
+        return TEST_SCRIPTS[kind][experiment.name]
     return SCRIPTS[kind].format(name=experiment.name)
 
 
@@ -36,7 +38,6 @@ def command(experiment, kind: str, profile: str = "paper", base_folder=None, *op
         words += ["--base_folder", str(base_folder)]
     words += list(options)
     return shlex.join(words)
-
 
 
 def infer_profile(experiment, base_folder) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import torch
 
 import config
-from errors import UserError
+from errors import ArgumentParser, UserError
 from training.devices import device_type
 
 OPTIMIZERS = ("SGD",)
@@ -31,16 +31,9 @@ NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "device", "pri
 OPT_KW_KEYS = ("nesterov", "dampening")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors (a bad type, a missing option) are UserErrors: errors.run_main
-    prints them as the project's one line with exit 2, not argparse's usage block."""
-
-    def error(self, message):
-        raise UserError(f"{message}; see python run_training.py --help")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
+        prog="python run_training.py",
         description="Train one model on CIFAR-10 into one run folder (opt.json, log.json, "
                     "model_specs.json, model.pt and a resume checkpoint).")
     a = p.add_argument

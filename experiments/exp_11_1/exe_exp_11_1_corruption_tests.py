@@ -1,0 +1,20 @@
+"""Common corruptions (CIFAR-10-C, 15 corruptions + 4 extra at 5 severities) of exp_11_1:
+evaluate experiments/exp_11_1/corruption_predictions/.
+
+    python experiments/exp_11_1/exe_exp_11_1_corruption_tests.py [--run-predictions] [--profile smoke] \
+        [--corruptions NAME ...]
+
+--run-predictions first computes the predictions of every finished run that has none;
+--help lists all options.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+
+from errors import run_main  # noqa: E402
+from experiments import cli  # noqa: E402
+from experiments.grid import EXP_11_1  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_main(cli.corruption_tests(EXP_11_1)))
