@@ -6,14 +6,13 @@ archive; offline, the error says which files to put where.
 """
 import os
 import pickle
-import socket
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 import config
 from atomic_files import write_bytes
+from datasets.download import extracted_archive
 from errors import UserError
 
 BATCHES_FOLDER = "cifar-10-batches-py"
@@ -23,7 +22,6 @@ TEST_BATCHES = ("test_batch",)
 ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
-DOWNLOAD_TIMEOUT_S = 60
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")
 
@@ -44,29 +42,13 @@ def download(data_folder=None) -> None:
     """
     root = Path(data_folder or config.DATA_FOLDER)
     folder = root / BATCHES_FOLDER
-    previous_timeout = socket.getdefaulttimeout()
-    try:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        root.mkdir(parents=True, exist_ok=True)
-        # torchvision's urlopen has no timeout: on a network that drops packets instead of
-        # refusing, it would wait for ever. The limit applies per read, not to the download.
-        if previous_timeout is None:
-            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-        with tempfile.TemporaryDirectory(prefix=".cifar-10-extract.", dir=root) as tmp:
-            download_and_extract_archive(ARCHIVE_URL, str(root), extract_root=tmp,
-                                         filename=ARCHIVE_NAME, md5=ARCHIVE_MD5)
-            folder.mkdir(exist_ok=True)
-            for extracted in (Path(tmp) / BATCHES_FOLDER).iterdir():
-                os.replace(extracted, folder / extracted.name)
-    except Exception as e:  # network errors come in many types
-        raise UserError(
-            f"CIFAR-10 is not in {folder} and downloading it failed ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else 'no details'}); download "
-            f"{ARCHIVE_URL}, extract it so that {folder} holds data_batch_1..5 and "
-            "test_batch, or set DATA_FOLDER to a folder that has them") from None
-    finally:
-        socket.setdefaulttimeout(previous_timeout)
+    with extracted_archive(
+            ARCHIVE_URL, root, ARCHIVE_NAME, ARCHIVE_MD5, f"CIFAR-10 is not in {folder}",
+            f"download {ARCHIVE_URL}, extract it so that {folder} holds data_batch_1..5 and "
+            "test_batch, or set DATA_FOLDER to a folder that has them") as extracted:
+        folder.mkdir(exist_ok=True)
+        for path in (extracted / BATCHES_FOLDER).iterdir():
+            os.replace(path, folder / path.name)
     if _missing_files(folder):
         raise UserError(f"the downloaded archive did not provide {_missing_files(folder)} in "
                         f"{folder}; delete {root / ARCHIVE_NAME} and try again")

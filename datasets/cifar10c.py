@@ -11,13 +11,12 @@ memory maps, so checking a shape costs nothing and a truncated file is found bef
 image is read.
 """
 import os
-import socket
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 import config
+from datasets.download import extracted_archive
 from errors import UserError
 
 FOLDER = "CIFAR-10-C"
@@ -40,7 +39,6 @@ ARCHIVE_MD5 = "56bf5dcef84df0e2308c6dcbcbbd8499"
 ARCHIVE_BYTES = 2_918_471_680
 # A mirror (or, in the tests, an unreachable address) instead of Zenodo.
 URL_ENV = "CIFAR10C_URL"
-DOWNLOAD_TIMEOUT_S = 60
 
 
 def corruption_folder(data_folder=None) -> Path:
@@ -129,28 +127,13 @@ def download(data_folder=None, url=None) -> Path:
     root = Path(data_folder or config.DATA_FOLDER)
     folder = root / FOLDER
     url = url or os.environ.get(URL_ENV) or ARCHIVE_URL
-    previous_timeout = socket.getdefaulttimeout()
-    try:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        root.mkdir(parents=True, exist_ok=True)
-        # torchvision's urlopen has no timeout of its own (see datasets/cifar10.py).
-        if previous_timeout is None:
-            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-        with tempfile.TemporaryDirectory(prefix=".cifar-10-c-extract.", dir=root) as tmp:
-            download_and_extract_archive(url, str(root), extract_root=tmp,
-                                         filename=ARCHIVE_NAME, md5=ARCHIVE_MD5)
-            os.replace(Path(tmp) / FOLDER, folder)
-    except Exception as e:  # network and archive errors come in many types
-        reason = str(e).splitlines()[0] if str(e) else "no details"
-        raise UserError(
-            f"CIFAR-10-C is not in {folder} and downloading it failed ({type(e).__name__}: "
-            f"{reason}); download {ARCHIVE_URL} ({ARCHIVE_BYTES:,} bytes, md5 {ARCHIVE_MD5}) "
-            f"and extract it in {root} so that {folder} holds labels.npy and the "
+    with extracted_archive(
+            url, root, ARCHIVE_NAME, ARCHIVE_MD5, f"CIFAR-10-C is not in {folder}",
+            f"download {ARCHIVE_URL} ({ARCHIVE_BYTES:,} bytes, md5 {ARCHIVE_MD5}) and "
+            f"extract it in {root} so that {folder} holds labels.npy and the "
             "<corruption>.npy files, or set DATA_FOLDER to a folder that has CIFAR-10-C/"
-        ) from None
-    finally:
-        socket.setdefaulttimeout(previous_timeout)
+    ) as extracted:
+        os.replace(extracted / FOLDER, folder)
     return folder
 
 

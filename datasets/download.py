@@ -1,0 +1,43 @@
+"""Downloading a data set's archive: one way for CIFAR-10 and CIFAR-10-C.
+
+torchvision downloads (with a progress bar) and checks the archive's md5; the archive is
+extracted into a temporary folder beside its destination, from which the caller renames
+the files into place, so an interrupted download or extraction never leaves a
+half-filled data set under its real name. Any failure becomes one line saying what to
+download by hand and where to put it.
+"""
+import contextlib
+import socket
+import tempfile
+from pathlib import Path
+
+from errors import UserError
+
+# torchvision's urlopen has no timeout: on a network that drops packets instead of
+# refusing, it would wait for ever. The limit applies per read, not to the download.
+DOWNLOAD_TIMEOUT_S = 60
+
+
+@contextlib.contextmanager
+def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_hand: str):
+    """Download `url` to root/filename, extract it into a temporary folder under `root`
+    and yield that folder. A failure, in the download or in the caller's moving of the
+    files, is a UserError: "`what` ... downloading it failed (reason); `by_hand`"."""
+    root = Path(root)
+    previous_timeout = socket.getdefaulttimeout()
+    try:
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        root.mkdir(parents=True, exist_ok=True)
+        if previous_timeout is None:
+            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+        with tempfile.TemporaryDirectory(prefix=f".{filename}.extract.", dir=root) as tmp:
+            download_and_extract_archive(url, str(root), extract_root=tmp, filename=filename,
+                                         md5=md5)
+            yield Path(tmp)
+    except Exception as e:  # network and archive errors come in many types
+        reason = str(e).splitlines()[0] if str(e) else "no details"
+        raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
+                        f"{by_hand}") from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
