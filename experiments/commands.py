@@ -15,13 +15,19 @@ SCRIPTS = {
 MOVE_AUTHORS_RUNS = "python exe_move_models_to_exp_folder.py"
 JPEG_SCRIPTS = {"exp_10": "experiments/exp_10/exe_exp10_jpeg_tests.py",
                 "exp_11_1": "experiments/exp_11_1/exe_exp_11_1_jpeg_tests.py"}
+CORRUPTION_SCRIPTS = {"exp_10": "experiments/exp_10/exe_exp10_corruption_tests.py",
+                      "exp_11_1": "experiments/exp_11_1/exe_exp_11_1_corruption_tests.py"}
+ADVERSARIAL_SCRIPTS = {"exp_10": "experiments/exp_10/exe_exp10_adversarial_tests.py",
+                       "exp_11_1": "experiments/exp_11_1/exe_exp_11_1_adversarial_tests.py"}
+TEST_SCRIPTS = {"jpeg": JPEG_SCRIPTS, "corruption": CORRUPTION_SCRIPTS,
+                "adversarial": ADVERSARIAL_SCRIPTS}
 
 
 def script(experiment, kind: str) -> str:
     """The path of an experiment's exe_ script, relative to the repository root; kind is
-    "train", "eval" or "jpeg"."""
-    if kind == "jpeg":
-        return JPEG_SCRIPTS[experiment.name]
+    "train", "eval", "jpeg", "corruption" or "adversarial"."""
+    if kind in TEST_SCRIPTS:
+        return TEST_SCRIPTS[kind][experiment.name]
     return SCRIPTS[kind].format(name=experiment.name)
 
 
