@@ -21,7 +21,8 @@ import atomic_files
 
 IMAGES = "images"                                   # B/images: plots and LaTeX tables
 # The section files, in the order report.md shows them.
-SECTION_FILES = ("results.md", "jpeg_results.md", "jpeg_results_rgb.md")
+SECTION_FILES = ("results.md", "jpeg_results.md", "jpeg_results_rgb.md",
+                 "corruption_results.md", "adversarial_results.md")
 REPORT_FILE = "report.md"
 
 # One colour per model across every plot of the project (matplotlib's tab10 order):
