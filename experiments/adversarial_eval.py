@@ -108,8 +108,8 @@ def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: s
     return ("\n".join(lines) + "\n\n"
             + report.with_note("Robust error (%) per attack setting, size and eps:", note)
             + "\n\n" + report.markdown_table(comparison_table(runs, experiment))
-            + "\n" + "".join(report.image_link(png, "robust error against eps") + "\n"
-                             for png in pngs)
+            + "\n" + "\n".join(report.image_link(png, "robust error against eps")
+                               for png in pngs)
             + f"\nPer run and eps: [{CSV_FILE}]({CSV_FILE}).\n")
 
 

@@ -264,7 +264,8 @@ def corruption_figures(files: outputs.Outputs, runs: pd.DataFrame, diffs: pd.Dat
                              plot_severity(runs, experiment, size, note))
             for size in experiment.sizes if (runs["size"] == size).any()]
     if not diffs.empty:
-        pngs.append(files.add_figure(f"{PLOTS}difference", plot_differences(diffs, experiment, note)))
+        pngs.append(files.add_figure(f"{PLOTS}difference",
+                                     plot_differences(diffs, experiment, note)))
     return pngs
 
 
@@ -298,7 +299,7 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
                      "Min-Net − baseline error (points; below 0 the Min-Net is better), "
                      f"{CONFIDENCE:.0%} Welch interval over seeds:", note) + "\n\n"
                  + differences_markdown(diffs, experiment))
-    text += "\n" + "".join(report.image_link(png, "corruption plot") + "\n" for png in pngs)
+    text += "\n" + "\n".join(report.image_link(png, "corruption plot") for png in pngs)
     return text + f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
 
 
