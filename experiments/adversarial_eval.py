@@ -1,60 +1,56 @@
 """Adversarial robustness (AutoAttack): tables, a plot and a report section from the
 per-run result files (robustness/adversarial.py) of an experiment's grid.
 
+Writes under the base folder B, as one set (experiments.outputs):
+
   adversarial_results.csv  one row per run x attack setting x eps: name, model_type,
                            N or L, seed, attack, norm, eps (in 1/255), n, er (robust
                            error in %; eps 0 is the clean error on the same images)
   adversarial_results.md   per setting, size and eps: Min-Net and baseline mean ± std over
-                           seeds and the difference with a 95 % Welch interval; the plot
+                           seeds and the difference with a 95 % Welch interval; the plots
+                           (report.md's section)
   images/adversarial_<norm>_<attack>.{png,pdf}: robust error against eps
+
+Only finished runs count; an unfinished run's files are left out and named.
 """
 from pathlib import Path
 
 import pandas as pd
 
-import atomic_files
-import run_folder as rf
 from errors import UserError
-from experiments import report
-from experiments.run_table import size_label, warn
+from experiments import commands, outputs, report, tables
+from experiments.corruption_eval import ResultFiles, collect_results, left_out_lines, \
+    prediction_command
+from experiments.run_table import run_scope, size_label
 from experiments.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
 from experiments.tables import interval_text
-from experiments.grid import DISPLAY_NAMES, EXP_DATA, Experiment
+from experiments.grid import DISPLAY_NAMES, Experiment
 from robustness.adversarial import RESULTS_FOLDER, read_results
 
 CSV_FILE = "adversarial_results.csv"
 SECTION_FILE = "adversarial_results.md"
+PLOTS = f"{report.IMAGES}/adversarial_"
+OWNED = (CSV_FILE, f"{PLOTS}*.png", f"{PLOTS}*.pdf")
 DIGITS = 2
 COLUMNS = ["name", "model_type", "size", "seed", "attack", "norm", "eps", "n", "er"]
 
 
-def collect_adversarial(experiment: Experiment, base_folder) -> tuple:
-    """(rows of every result file of a finished run, finished runs without any file)."""
+def result_rows(path: Path) -> list:
+    """The rows (attack, norm, eps, n, er) of one result file; a UserError if unusable."""
+    result = read_results(path)
+    settings = result["settings"]
+    return [dict(attack=settings.attacks, norm=settings.norm, eps=r["eps_255"], n=r["n"],
+                 er=r["er"]) for r in result["rows"]]
+
+
+def collect_adversarial(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
+    """Rows of every usable result file (any attack setting) of the finished runs, and
+    the runs left out."""
     base_folder = Path(base_folder)
     settings_folders = sorted(p for p in (base_folder / RESULTS_FOLDER).glob("*") if p.is_dir())
-    rows, missing = [], []
-    for model_type, size, seed in experiment.points():
-        name = experiment.run_name(model_type, size, seed)
-        if rf.run_state(base_folder / EXP_DATA / name) != rf.FINISHED:
-            continue
-        found = False
-        for folder in settings_folders:
-            path = folder / f"{name}.json"
-            if not path.is_file():
-                continue
-            try:
-                result = read_results(path)
-            except UserError as e:
-                warn(f"{e}; left out")
-                continue
-            found = True
-            settings = result["settings"]
-            rows += [dict(name=name, model_type=model_type, size=size, seed=seed,
-                          attack=settings.attacks, norm=settings.norm, eps=r["eps_255"],
-                          n=r["n"], er=r["er"]) for r in result["rows"]]
-        if not found:
-            missing.append(name)
-    return pd.DataFrame(rows, columns=COLUMNS), missing
+    return collect_results(experiment, base_folder,
+                           lambda name: [folder / f"{name}.json" for folder in settings_folders],
+                           result_rows, COLUMNS, fix_command)
 
 
 def comparison_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
@@ -76,9 +72,9 @@ def comparison_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame
 
 
 def plot_curves(runs: pd.DataFrame, experiment: Experiment, attack: str, norm: str,
-                stem: Path) -> list:
+                note: str = ""):
     """Robust error against eps: one line per model and size, mean over seeds."""
-    fig, axes = report.new_figure(width=6.0, height=4.2)
+    fig, axes = report.new_figure(width=6.0, height=4.2, note=note)
     ax = axes[0]
     chosen = runs[(runs.attack == attack) & (runs.norm == norm)]
     styles = dict(zip(experiment.sizes, ("-", "--", ":", "-.")))
@@ -94,33 +90,53 @@ def plot_curves(runs: pd.DataFrame, experiment: Experiment, attack: str, norm: s
     ax.set_title(f"{experiment.name}: AutoAttack {attack}, {norm}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return report.save_figure(fig, stem)
+    return fig
 
 
-def write_adversarial_results(experiment: Experiment, base_folder) -> str:
-    """Write the CSV, the plots and adversarial_results.md; return the section's text.
-    UserError when no run has a usable result file."""
-    base_folder = Path(base_folder)
-    runs, missing = collect_adversarial(experiment, base_folder)
-    if runs.empty:
-        raise UserError(f"no usable adversarial result files of {experiment.name} in "
-                        f"{base_folder / RESULTS_FOLDER}; compute them with "
-                        "python run_adversarial_test.py --model_folder <run folder>")
-    label = size_label(experiment)
-    atomic_files.write_text(base_folder / CSV_FILE, runs.rename(columns={"size": label})
-                            .round({"er": 4}).to_csv(index=False))
-    pngs = [plot_curves(runs, experiment, attack, norm,
-                        base_folder / report.IMAGES / f"adversarial_{norm}_{attack}")[0]
-            for attack, norm in runs[["attack", "norm"]].drop_duplicates().itertuples(index=False)]
-    lines = ["## Adversarial robustness (AutoAttack)", "",
-             f"{runs.name.nunique()} runs attacked on the first {runs.n.max():,} test images. "
-             "Robust error in % (eps 0: the clean error on the same images), mean ± std over "
-             "seeds; the difference is Min-Net − baseline with a Welch interval."]
-    if missing:
-        lines.append(f"Finished runs without results (left out): {', '.join(missing)}.")
-    text = ("\n".join(lines) + "\n\n" + report.markdown_table(comparison_table(runs, experiment))
-            + "\n" + "".join(report.image_link(base_folder, p, "robust error against eps")
-                             + "\n" for p in pngs)
+def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: str,
+                 fix_command: str) -> str:
+    """adversarial_results.md: the summary, the comparison table, the plots."""
+    runs = found.table
+    lines = ["## Adversarial robustness (AutoAttack)", ""]
+    if note:
+        lines += [f"**{report.with_note('', note).strip()}**", ""]
+    lines.append(f"{report.counted(runs.name.nunique(), 'run')} attacked on the first "
+                 f"{runs.n.max():,} test images. Robust error in % (eps 0: the clean error on "
+                 "the same images), mean ± std over seeds; the difference is Min-Net − "
+                 "baseline with a Welch interval.")
+    lines += left_out_lines(found, fix_command)
+    return ("\n".join(lines) + "\n\n"
+            + report.with_note("Robust error (%) per attack setting, size and eps:", note)
+            + "\n\n" + report.markdown_table(comparison_table(runs, experiment))
+            + "\n" + "\n".join(report.image_link(png, "robust error against eps")
+                               for png in pngs)
             + f"\nPer run and eps: [{CSV_FILE}]({CSV_FILE}).\n")
-    atomic_files.write_text(base_folder / SECTION_FILE, text)
-    return text
+
+
+def evaluate_adversarial(experiment: Experiment, base_folder, profile: str = None) -> int:
+    """The CSV, table, plots and report section of the AutoAttack test. `profile`
+    (default: inferred from the folder) is named in the hints. Returns 0; a UserError
+    when no finished run has a usable result file."""
+    base_folder = Path(base_folder)
+    profile = profile or commands.infer_profile(experiment, base_folder)
+    fix = prediction_command(experiment, "adversarial", profile, base_folder)
+    found = collect_adversarial(experiment, base_folder, fix)
+    if found.table.empty:
+        raise UserError(f"no usable adversarial result files of {experiment.name} (of "
+                        f"finished runs) in {base_folder / RESULTS_FOLDER}: compute them "
+                        f"with {fix}")
+    runs = found.table
+    note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))
+
+    files = outputs.Outputs(section=SECTION_FILE, owned=OWNED)
+    files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
+    settings = runs[["attack", "norm"]].drop_duplicates().itertuples(index=False)
+    pngs = [files.add_figure(f"{PLOTS}{norm}_{attack}",
+                             plot_curves(runs, experiment, attack, norm, note))
+            for attack, norm in settings]
+    text = section_text(found, experiment, pngs, note, fix)
+    report_path = outputs.publish(files, base_folder, text, experiment.name, note)
+
+    report.show(f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report_path.name} and "
+                f"{len(pngs)} plots (PNG and PDF)")
+    return 0

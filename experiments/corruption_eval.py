@@ -1,29 +1,33 @@
 """Robustness to common corruptions (CIFAR-10-C): tables, plots and a report section from
 the per-run prediction files (robustness/corruptions.py) of an experiment's grid.
 
+Writes under the base folder B, as one set (experiments.outputs):
+
   corruption_results.csv  one row per run x corruption x severity: name, model_type,
                           N or L, seed, corruption, severity, n, er (test error in %)
   corruption_results.md   per model and size the error per corruption (mean over
                           severities and seeds), the mean corruption error over the 15
                           benchmark corruptions (only when all 15 are there), the Min-Net
                           - baseline differences with 95 % Welch intervals, the plots
+                          (report.md's section)
   images/corruption_severity_<N|L><size>.{png,pdf}, images/corruption_difference.{png,pdf}
 
-`collect_corruptions` and the table and plot functions return data; `write_corruption_results`
-writes everything atomically and returns the section text, which report.md takes up.
+Only finished runs count: the files of an unfinished run are left out and named, as in
+the other tables. `collect_results` and `left_out_lines` serve the adversarial
+evaluation (experiments.adversarial_eval) too.
 """
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import atomic_files
 import run_folder as rf
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     missing_benchmark_corruptions
 from errors import UserError
-from experiments import report
-from experiments.run_table import size_label, warn
+from experiments import commands, outputs, report, tables
+from experiments.run_table import asked_epochs, run_scope, size_label, warn
 from experiments.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
 from experiments.tables import interval_text
 from experiments.grid import DISPLAY_NAMES, EXP_DATA, Experiment
@@ -32,33 +36,98 @@ from robustness.corruptions import PREDICTIONS_FOLDER, errors_by_severity, predi
 
 CSV_FILE = "corruption_results.csv"
 SECTION_FILE = "corruption_results.md"
+PLOTS = f"{report.IMAGES}/corruption_"
+OWNED = (CSV_FILE, f"{PLOTS}severity_*", f"{PLOTS}difference.*")
 DIGITS = 2
 MEAN_COLUMN = "mCE"     # the mean corruption error over the 15 benchmark corruptions
+RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 
 
-def collect_corruptions(experiment: Experiment, base_folder) -> tuple:
-    """(rows as a frame: name, model_type, size, seed, corruption, severity, n, er;
-    names of the finished runs without a usable prediction file)."""
-    base_folder = Path(base_folder)
-    rows, missing = [], []
+# --------------------------------------------------------------------------- the files
+
+@dataclass
+class ResultFiles:
+    """The rows of the usable result files of a grid's finished runs, and the runs left out."""
+    table: pd.DataFrame
+    missing: list = field(default_factory=list)     # finished runs without a usable file
+    unfinished: list = field(default_factory=list)  # "name (k/E epochs)": files left out
+
+
+def unfinished_progress(folder: Path) -> str:
+    """'' when the run's log holds every epoch its opt.json asks for, else how far it got
+    ('3/200 epochs'); a run whose files cannot be read does not count as finished."""
+    try:
+        done = rf.epochs_done(rf.read_log(folder))
+        asked = asked_epochs(rf.read_opt(folder), folder)
+    except UserError:
+        return "no readable opt.json and log.json"
+    return f"{done}/{asked} epochs" if done < asked else ""
+
+
+def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of, columns,
+                    fix_command: str) -> ResultFiles:
+    """One row per number of the grid's result files. `paths_of(name)`: a run's possible
+    files; `rows_of(path)`: a file's rows (a UserError when it is unusable, warned and
+    left out). An unfinished run's files are left out, named; a finished run (with its
+    weights) without a usable file is named as missing."""
+    found, rows = ResultFiles(table=pd.DataFrame()), []
     for model_type, size, seed in experiment.points():
         name = experiment.run_name(model_type, size, seed)
-        if rf.run_state(base_folder / EXP_DATA / name) != rf.FINISHED:
+        folder = base_folder / EXP_DATA / name
+        paths = [path for path in paths_of(name) if path.is_file()]
+        progress = unfinished_progress(folder) if paths else ""
+        if progress:
+            warn(f"leaving out {', '.join(map(str, paths))}: its run is unfinished "
+                 f"({progress}); once it has finished, delete the file and recompute it "
+                 f"with {fix_command}")
+            found.unfinished.append(f"{name} ({progress})")
             continue
-        path = predictions_path(base_folder, name)
-        try:
-            predictions = read_predictions(path) if path.is_file() else None
-        except UserError as e:
-            warn(f"{e}; this run is left out")
-            predictions = None
-        if predictions is None:
-            missing.append(name)
-            continue
-        for row in errors_by_severity(predictions):
-            rows.append(dict(name=name, model_type=model_type, size=size, seed=seed, **row))
-    columns = ["name", "model_type", "size", "seed", "corruption", "severity", "n", "er"]
-    return pd.DataFrame(rows, columns=columns), missing
+        run_rows = []
+        for path in paths:
+            try:
+                run_rows += rows_of(path)
+            except UserError as e:
+                warn(f"{e}; left out (recompute it with {fix_command})")
+        if run_rows:
+            rows += [dict(name=name, model_type=model_type, size=size, seed=seed, **row)
+                     for row in run_rows]
+        elif paths or rf.run_state(folder) == rf.FINISHED:
+            found.missing.append(name)
+    found.table = pd.DataFrame(rows, columns=columns)
+    return found
 
+
+def left_out_lines(found: ResultFiles, fix_command: str) -> list:
+    """The section's sentences on the runs its tables leave out."""
+    lines = []
+    if found.unfinished:
+        lines.append("Left out, their runs are unfinished (as in the other tables): "
+                     f"{report.listed(found.unfinished)}.")
+    if found.missing:
+        lines.append(f"Finished runs without usable results (left out): "
+                     f"{report.listed(found.missing)}; compute them with {fix_command}.")
+    return lines
+
+
+def prediction_command(experiment: Experiment, kind: str, profile: str, base_folder) -> str:
+    """The command that computes missing result files of `kind` ("corruption" or
+    "adversarial")."""
+    return commands.command(experiment, kind, profile, base_folder) + " --run-predictions"
+
+
+def corruption_rows(path: Path) -> list:
+    return errors_by_severity(read_predictions(path))
+
+
+def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
+    """Rows (name, model_type, size, seed, corruption, severity, n, er) of the finished
+    runs' usable prediction files, and the runs left out."""
+    return collect_results(experiment, Path(base_folder),
+                           lambda name: [predictions_path(base_folder, name)], corruption_rows,
+                           RUN_COLUMNS + ["corruption", "severity", "n", "er"], fix_command)
+
+
+# --------------------------------------------------------------------------- the tables
 
 def per_run_errors(runs: pd.DataFrame) -> pd.DataFrame:
     """Per run and corruption, the error averaged over the five severities."""
@@ -133,10 +202,13 @@ def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
     return report.markdown_table(cells)
 
 
-def plot_severity(runs: pd.DataFrame, experiment: Experiment, size: int, stem: Path) -> list:
+
+# --------------------------------------------------------------------------- the plots
+
+def plot_severity(runs: pd.DataFrame, experiment: Experiment, size: int, note: str = ""):
     """Error against severity for one size, mean over the corruptions every run has:
     mean over seeds with the min-max band."""
-    fig, axes = report.new_figure()
+    fig, axes = report.new_figure(note=note)
     ax = axes[0]
     names = corruptions_in(runs)
     chosen = runs[(runs["size"] == size) & runs.corruption.isin(names)]
@@ -157,13 +229,13 @@ def plot_severity(runs: pd.DataFrame, experiment: Experiment, size: int, stem: P
                  "seeds", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return report.save_figure(fig, stem)
+    return fig
 
 
-def plot_differences(diffs: pd.DataFrame, experiment: Experiment, stem: Path) -> list:
+def plot_differences(diffs: pd.DataFrame, experiment: Experiment, note: str = ""):
     """Per corruption the Min-Net - baseline difference with its interval, one marker
     series per size."""
-    fig, axes = report.new_figure(width=8.0, height=4.2)
+    fig, axes = report.new_figure(width=8.0, height=4.2, note=note)
     ax = axes[0]
     names = list(dict.fromkeys(diffs.corruption))
     sizes = list(dict.fromkeys(diffs["size"]))
@@ -181,54 +253,79 @@ def plot_differences(diffs: pd.DataFrame, experiment: Experiment, stem: Path) ->
                  f"{CONFIDENCE:.0%} Welch CI", fontsize=9)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    return report.save_figure(fig, stem)
+    return fig
 
 
-def section_text(experiment: Experiment, base_folder: Path, runs: pd.DataFrame, table, diffs,
-                 pngs: list, missing_runs: list) -> str:
+def corruption_figures(files: outputs.Outputs, runs: pd.DataFrame, diffs: pd.DataFrame,
+                       experiment: Experiment, note: str) -> list:
+    """Add the per-size severity plots and the differences plot; their PNG paths."""
+    label = size_label(experiment)
+    pngs = [files.add_figure(f"{PLOTS}severity_{label}{size}",
+                             plot_severity(runs, experiment, size, note))
+            for size in experiment.sizes if (runs["size"] == size).any()]
+    if not diffs.empty:
+        pngs.append(files.add_figure(f"{PLOTS}difference",
+                                     plot_differences(diffs, experiment, note)))
+    return pngs
+
+
+# --------------------------------------------------------------------------- the section
+
+def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs: list,
+                 note: str, fix_command: str) -> str:
+    """corruption_results.md: the summary, both tables, the plots."""
+    runs = found.table
     names = corruptions_in(runs)
     absent = missing_benchmark_corruptions(names)
     counts = sorted(runs.n.unique())
-    lines = ["## Robustness to common corruptions (CIFAR-10-C)", "",
-             f"{runs.name.nunique()} runs, {len(names)} corruptions, {counts[-1]:,} images per "
-             "severity; errors in %, means over the five severities and the seeds."]
+    lines = ["## Robustness to common corruptions (CIFAR-10-C)", ""]
+    if note:
+        lines += [f"**{report.with_note('', note).strip()}**", ""]
+    lines.append(f"{report.counted(runs.name.nunique(), 'run')}, "
+                 f"{report.counted(len(names), 'corruption')}, {counts[-1]:,} images per "
+                 "severity; errors in %, means over the five severities and the seeds.")
     if absent:
         lines.append(f"No mean corruption error: the benchmark corruptions "
                      f"{', '.join(absent)} are missing.")
     else:
         lines.append(f"{MEAN_COLUMN}: the mean over the 15 benchmark corruptions and five "
                      "severities.")
-    if missing_runs:
-        lines.append(f"Finished runs without predictions (left out): {', '.join(missing_runs)}.")
-    text = "\n".join(lines) + "\n\n" + table_markdown(table, experiment)
+    lines += left_out_lines(found, fix_command)
+    text = ("\n".join(lines) + "\n\n"
+            + report.with_note("Test error (%) per corruption, mean over the severities and "
+                               "the seeds:", note) + "\n\n" + table_markdown(table, experiment))
     if not diffs.empty:
-        text += ("\nMin-Net − baseline error (points; below 0 the Min-Net is better), "
-                 f"{CONFIDENCE:.0%} Welch interval over seeds:\n\n"
+        text += ("\n" + report.with_note(
+                     "Min-Net − baseline error (points; below 0 the Min-Net is better), "
+                     f"{CONFIDENCE:.0%} Welch interval over seeds:", note) + "\n\n"
                  + differences_markdown(diffs, experiment))
-    text += "\n" + "".join(report.image_link(base_folder, png, "corruption plot") + "\n"
-                           for png in pngs)
+    text += "\n" + "\n".join(report.image_link(png, "corruption plot") for png in pngs)
     return text + f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
 
 
-def write_corruption_results(experiment: Experiment, base_folder) -> str:
-    """Write the CSV, the plots and corruption_results.md; return the section's text.
-    UserError when no run has a usable prediction file."""
+def evaluate_corruptions(experiment: Experiment, base_folder, profile: str = None) -> int:
+    """The CSV, tables, plots and report section of the common-corruption test. `profile`
+    (default: inferred from the folder) is named in the hints. Returns 0; a UserError
+    when no finished run has a usable prediction file."""
     base_folder = Path(base_folder)
-    runs, missing_runs = collect_corruptions(experiment, base_folder)
-    if runs.empty:
-        raise UserError(f"no usable corruption prediction files of {experiment.name} in "
-                        f"{base_folder / PREDICTIONS_FOLDER}; compute them with "
-                        "python run_corruption_test.py --model_folder <run folder>")
-    label = size_label(experiment)
-    atomic_files.write_text(base_folder / CSV_FILE,
-                            runs.rename(columns={"size": label}).round({"er": 4})
-                            .to_csv(index=False))
+    profile = profile or commands.infer_profile(experiment, base_folder)
+    fix = prediction_command(experiment, "corruption", profile, base_folder)
+    found = collect_corruptions(experiment, base_folder, fix)
+    if found.table.empty:
+        raise UserError(f"no usable corruption prediction files of {experiment.name} (of "
+                        f"finished runs) in {base_folder / PREDICTIONS_FOLDER}: compute them "
+                        f"with {fix}")
+    runs = found.table
+    note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))
     table, diffs = error_table(runs, experiment), differences(runs, experiment)
-    images = base_folder / report.IMAGES
-    pngs = [plot_severity(runs, experiment, size, images / f"corruption_severity_{label}{size}")[0]
-            for size in experiment.sizes if (runs["size"] == size).any()]
-    if not diffs.empty:
-        pngs.append(plot_differences(diffs, experiment, images / "corruption_difference")[0])
-    text = section_text(experiment, base_folder, runs, table, diffs, pngs, missing_runs)
-    atomic_files.write_text(base_folder / SECTION_FILE, text)
-    return text
+
+    files = outputs.Outputs(section=SECTION_FILE, owned=OWNED)
+    files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
+    pngs = corruption_figures(files, runs, diffs, experiment, note)
+    text = section_text(experiment, found, table, diffs, pngs, note, fix)
+    report_path = outputs.publish(files, base_folder, text, experiment.name, note)
+
+    report.show(table_markdown(table, experiment))
+    report.show(f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report_path.name} and "
+                f"{len(pngs)} plots (PNG and PDF)")
+    return 0

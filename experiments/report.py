@@ -3,7 +3,8 @@ the smoke note, and report.md.
 
 Each evaluation owns one section file in the base folder B: results.md
 (experiments.evaluation), jpeg_results.md and jpeg_results_rgb.md (experiments.jpeg_eval,
-one per JPEG protocol). report.md is rebuilt from whichever section files exist, so the
+one per JPEG protocol), corruption_results.md (experiments.corruption_eval) and
+adversarial_results.md (experiments.adversarial_eval). report.md is rebuilt from whichever section files exist, so the
 evaluations never overwrite each other's part and either may run first or alone. Image
 links in the sections are relative to B, where report.md lives too. Writing the files
 is experiments.outputs' job; nothing here touches the disk except `write_report`.
@@ -21,7 +22,8 @@ import atomic_files
 
 IMAGES = "images"                                   # B/images: plots and LaTeX tables
 # The section files, in the order report.md shows them.
-SECTION_FILES = ("results.md", "jpeg_results.md", "jpeg_results_rgb.md")
+SECTION_FILES = ("results.md", "jpeg_results.md", "jpeg_results_rgb.md",
+                 "corruption_results.md", "adversarial_results.md")
 REPORT_FILE = "report.md"
 
 # One colour per model across every plot of the project (matplotlib's tab10 order):

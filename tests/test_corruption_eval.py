@@ -48,7 +48,8 @@ def grid_folder(tmp_path):
 
 
 def test_corruption_tables_from_hand_made_files(grid_folder):
-    runs, missing = corruption_eval.collect_corruptions(GRID, grid_folder)
+    found = corruption_eval.collect_corruptions(GRID, grid_folder)
+    runs, missing = found.table, found.missing
     assert missing == [] and len(runs) == 6 * 15 * 5 + 2 * 5
     table = corruption_eval.error_table(runs, GRID)
     assert "saturate" not in table.columns           # not every run has it
@@ -61,12 +62,13 @@ def test_corruption_tables_from_hand_made_files(grid_folder):
     # By hand: the baseline's sd 14.434 over 3 seeds, se 8.333, Welch df 2, t 4.3027.
     assert mce.ci_low == pytest.approx(-33.3333 - 35.8556, abs=1e-3)
     assert mce.ci_high == pytest.approx(-33.3333 + 35.8556, abs=1e-3)
-    text = corruption_eval.write_corruption_results(GRID, grid_folder)
+    assert corruption_eval.evaluate_corruptions(GRID, grid_folder) == 0
+    text = (grid_folder / corruption_eval.SECTION_FILE).read_text(encoding="utf-8")
     assert "mCE" in text and "missing" not in text
     csv = pd.read_csv(grid_folder / corruption_eval.CSV_FILE)
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "corruption", "severity",
                                  "n", "er"]
-    assert (grid_folder / corruption_eval.SECTION_FILE).read_text(encoding="utf-8") == text
+    assert text.strip() in (grid_folder / "report.md").read_text(encoding="utf-8")
     assert (grid_folder / "images" / "corruption_severity_N3.png").is_file()
     assert (grid_folder / "images" / "corruption_difference.pdf").is_file()
 
@@ -77,21 +79,27 @@ def test_without_all_benchmark_corruptions_the_missing_ones_are_named(grid_folde
         kept = corruptions.read_predictions(path)
         del kept["predictions"]["snow"], kept["predictions"]["fog"]
         corruptions.write_predictions(path, N, LABELS, kept["predictions"])
-    # An unfinished run and a run without a file.
+    # A run whose weights were deleted (its log is complete: it counts) and a run without
+    # a file.
     (grid_folder / EXP_DATA / GRID.run_name("CifarMinFP-LS", 3, 9) / "model.pt").unlink()
     (corruptions.predictions_path(grid_folder, GRID.run_name("CifarPyrResNet", 3, 9))).unlink()
-    text = corruption_eval.write_corruption_results(GRID, grid_folder)
+    assert corruption_eval.evaluate_corruptions(GRID, grid_folder) == 0
+    text = (grid_folder / corruption_eval.SECTION_FILE).read_text(encoding="utf-8")
     assert "are missing" in text and "snow, fog" in text
     assert "CifarPyrResNet_s9_N3" in text and "CifarMinFP-LS_s9_N3" not in text
-    table = corruption_eval.error_table(corruption_eval.collect_corruptions(GRID, grid_folder)[0],
-                                        GRID)
+    table = corruption_eval.error_table(
+        corruption_eval.collect_corruptions(GRID, grid_folder).table, GRID)
     assert table["mCE"].isna().all()
 
 
 def test_no_files_is_one_line_naming_the_command(tmp_path):
     finished_run(tmp_path, GRID.run_name("CifarMinFP-LS", 3, 9))
-    with pytest.raises(UserError, match="run_corruption_test.py --model_folder"):
-        corruption_eval.write_corruption_results(GRID, tmp_path)
+    with pytest.raises(UserError) as error:
+        corruption_eval.evaluate_corruptions(GRID, tmp_path)
+    assert str(error.value).endswith(
+        "compute them with python experiments/exp_10/exe_exp10_corruption_tests.py "
+        f"--base_folder {tmp_path} --run-predictions")
+    assert "\n" not in str(error.value)
 
 
 def test_adversarial_tables_from_hand_made_files(tmp_path):
@@ -104,7 +112,8 @@ def test_adversarial_tables_from_hand_made_files(tmp_path):
                  1.0: np.arange(4) >= broken, 8.0: np.zeros(4, bool)}
         adversarial.write_results(adversarial.results_path(tmp_path, name, settings), flags,
                                   settings)
-    runs, missing = adversarial_eval.collect_adversarial(GRID, tmp_path)
+    found = adversarial_eval.collect_adversarial(GRID, tmp_path)
+    runs, missing = found.table, found.missing
     assert missing == [] and len(runs) == 6 * 3
     minnet = runs[(runs.model_type == "CifarMinFP-LS") & (runs.eps == 1.0)]
     assert minnet.er.tolist() == [25.0] * 3
@@ -112,8 +121,10 @@ def test_adversarial_tables_from_hand_made_files(tmp_path):
     row = table[table["eps (/255)"] == 1.0].iloc[0]
     assert row["Min-Net"] == "25.00 ± 0.00" and row["ResNet"].startswith("58.33 ± ")
     assert row["difference, 95% CI"].startswith("-33.33 [")
-    text = adversarial_eval.write_adversarial_results(GRID, tmp_path)
+    assert adversarial_eval.evaluate_adversarial(GRID, tmp_path) == 0
+    text = (tmp_path / adversarial_eval.SECTION_FILE).read_text(encoding="utf-8")
     assert "Adversarial robustness" in text
+    assert text.strip() in (tmp_path / "report.md").read_text(encoding="utf-8")
     csv = pd.read_csv(tmp_path / adversarial_eval.CSV_FILE)
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "attack", "norm", "eps", "n",
                                  "er"]
