@@ -534,7 +534,8 @@ def test_a_timed_out_slurm_job_is_requeued_and_resumes(tmp_path, stand_in, monke
 
 # ------------------------------------------------ end to end with run_training.py
 
-TINY = ["--", "--train_subset", "256", "--test_subset", "100"]
+# A few images and one epoch per run: the launcher is under test, not the training.
+TINY = ["--", "--train_subset", "256", "--test_subset", "100", "--epochs", "1", "--fixed_steps"]
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """The smoke flow of every experiment, end to end, as the README runs it.
 
 Train (--profile smoke: one seed, the smallest size of each model, a few epochs on a
-subset; each model must beat chance clearly), evaluate, and for exp_10 and exp_11_1 compute the JPEG predictions and their
-tables: real scripts in subprocesses on a data set in CIFAR-10's format, with every output
-under a temporary --base_folder.
+subset; each model must beat chance clearly), evaluate, and for exp_10 and exp_11_1 compute
+the JPEG predictions and their tables (for exp_10 also the common corruptions and
+AutoAttack): real scripts in subprocesses on data sets in CIFAR-10's and CIFAR-10-C's
+formats, with every output under a temporary --base_folder.
 """
 import json
 import shutil
@@ -24,8 +25,18 @@ def smoke_env(tmp_path_factory, cifar_folder):
     """Own copy of the data: the JPEG scripts add the compressed test set to it."""
     import os
 
+    from datasets.cifar10 import load_cifar10
+    from datasets.cifar10c import write_cifar10c
+
     data = tmp_path_factory.mktemp("smoke_data")
     shutil.copytree(cifar_folder, data, dirs_exist_ok=True)
+    # Two corruptions of the test set, Gaussian noise growing with the severity.
+    images, labels = load_cifar10("test", data)
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(images + rng.normal(0, 20 * s, images.shape), 0, 255) for s in range(1, 6)]
+    write_cifar10c(data, {"gaussian_noise": np.concatenate(noisy),
+                          "brightness": np.concatenate([np.clip(images + 10 * s, 0, 255)
+                                                        for s in range(1, 6)])}, labels)
     env = dict(os.environ, DATA_FOLDER=str(data), MPLBACKEND="Agg")
     env.pop("PYTHONPATH", None)  # the scripts must find the repository by themselves
     return env
@@ -74,10 +85,10 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
 
     result = run_script(jpeg_script, tmp_path, "--run-predictions", env=smoke_env)
     for run in runs:
-        predictions = np.load(predictions.predictions_file(tmp_path, run))
+        array = np.load(predictions.predictions_file(tmp_path, run))
         # The smoke profile predicts on the first 1,000 test images; the data has 500.
-        assert predictions.shape == (500, 11)
-        assert predictions[:, 1:].min() >= 0 and predictions[:, 1:].max() < 10
+        assert array.shape == (500, 11)
+        assert array[:, 1:].min() >= 0 and array[:, 1:].max() < 10
     table = (tmp_path / "images" / "er_result_table.txt").read_text()
     for model in experiment.models:
         assert grid.DISPLAY_NAMES[model] in table
@@ -85,6 +96,40 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
     assert "er_result_table" in report or "100%" in report
     assert "images/" in report  # the plots are embedded
     assert "0 failed" in result.stdout
+    if experiment is grid.EXP_10:
+        robustness_flow(experiment, runs, tmp_path, smoke_env)
+
+
+def robustness_flow(experiment, runs, base_folder, env):
+    """The common corruptions and AutoAttack of the smoke runs, then their tables."""
+    run_script("exp_10/exe_exp10_corruption_tests.py", base_folder, "--run-predictions", env=env)
+    table = pd.read_csv(base_folder / "corruption_results.csv")
+    assert sorted(table["name"].unique()) == sorted(runs)
+    assert set(table["corruption"]) == {"gaussian_noise", "brightness"}
+    assert set(table["severity"]) == {1, 2, 3, 4, 5}
+    # The smoke profile predicts the first 100 images of every severity.
+    assert set(table["n"]) == {grid.SMOKE_ROBUSTNESS["corruption_subset"]}
+    section = (base_folder / "corruption_results.md").read_text(encoding="utf-8")
+    assert "smoke run of" in section.lower()
+    # Two of the 15 benchmark corruptions: no mean corruption error, the others named.
+    assert "No mean corruption error" in section and "jpeg_compression" in section
+    assert "gaussian_noise" in (base_folder / "report.md").read_text(encoding="utf-8")
+
+    # Fewer images than the smoke profile's 32: the flow is the same, and CI is faster.
+    attack = ["--n-images", "8", "--eps", "2", "8"]
+    run_script("exp_10/exe_exp10_adversarial_tests.py", base_folder, "--run-predictions",
+               *attack, env=env)
+    table = pd.read_csv(base_folder / "adversarial_results.csv")
+    assert sorted(table["eps"].unique()) == [0, 2, 8]   # in units of 1/255
+    assert set(table["n"]) == {8}
+    assert set(table["attack"]) == {grid.SMOKE_ROBUSTNESS["adversarial_attacks"]}
+    for _, run in table.groupby("name"):
+        errors = run.sort_values("eps")["er"].tolist()
+        assert errors == sorted(errors)   # a larger radius never leaves more images right
+    # Launched again, every prediction file is found complete and nothing is recomputed.
+    again = run_script("exp_10/exe_exp10_adversarial_tests.py", base_folder,
+                       "--run-predictions", "--dry-run", *attack, env=env)
+    assert again.stdout.count("predictions exist") == len(runs), again.stdout
 
 
 @pytest.mark.slow
