@@ -14,22 +14,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from datasets.loader import Normalize  # noqa: E402
-from errors import run_main  # noqa: E402
+from errors import ArgumentParser, run_main  # noqa: E402
 from models import build_model_from_opt  # noqa: E402
 from robustness.corruptions import predict_images  # noqa: E402
+from training.devices import synchronize  # noqa: E402
 from training.options import resolve_device  # noqa: E402
-
-
-def sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def per_image(model, images, device) -> np.ndarray:
@@ -44,15 +39,15 @@ def per_image(model, images, device) -> np.ndarray:
 
 
 def rate(function, n: int, device) -> float:
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     function()
-    sync(device)
+    synchronize(device)
     return n / (time.perf_counter() - start)
 
 
 def main(argv) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default=None)
     p.add_argument("--n", type=int, default=2000, help="images per timing")
     p.add_argument("--baseline_n", type=int, default=300, help="images for the per-image loop")
