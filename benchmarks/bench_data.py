@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
@@ -26,7 +25,7 @@ import torch  # noqa: E402
 from datasets.cifar10 import synthetic_cifar10  # noqa: E402
 from benchmarks.authors_pipeline import authors_train_loader  # noqa: E402
 from datasets.loader import TrainBatches  # noqa: E402
-from errors import UserError, run_main  # noqa: E402
+from errors import ArgumentParser, UserError, run_main  # noqa: E402
 from training.devices import synchronize  # noqa: E402
 
 
@@ -62,7 +61,7 @@ def reference(images, labels, args, device) -> float:
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--n", type=int, default=10_000, help="training images (default 10,000)")
     parser.add_argument("--bs", type=int, default=128)

@@ -11,7 +11,6 @@ same batch size, loss and SGD step. Prints images/s and the ratio; asserts nothi
 `--epoch` times one full epoch of 50,000 CIFAR-shaped images on our path only
 (evaluation left out), the figure to compare with the authors' logged seconds per epoch.
 """
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from datasets.cifar10 import synthetic_cifar10  # noqa: E402
 from benchmarks.authors_pipeline import authors_train_loader  # noqa: E402
 from datasets.loader import TrainBatches  # noqa: E402
 from models import get_model  # noqa: E402
-from errors import UserError, run_main  # noqa: E402
+from errors import ArgumentParser, UserError, run_main  # noqa: E402
 from training.devices import synchronize  # noqa: E402
 from training.epoch import autocast_context, train_epoch  # noqa: E402
 
@@ -80,7 +79,7 @@ def reference(name, kw, images, labels, args):
 
 
 def main(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["CifarMinFP-LS:N=3"],
                    help="model_type:key=value,... e.g. CifarDenseNet:n_blocks=100")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
