@@ -9,25 +9,21 @@ describes it): per eps (in units of 1/255; 0 = the clean images) the robust erro
 first --n-images CIFAR-10 test images. Running the command again after an interruption
 continues where it stopped; eps already in the file are not attacked again.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from errors import ArgumentParser, run_main  # noqa: E402
+from errors import run_main  # noqa: E402
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
+    from experiments.predictions import run_prediction_parser
     from robustness.adversarial import ATTACK_CHOICES, DEFAULT_EPS_255, DEFAULT_N_IMAGES, NORMS
 
-    p = ArgumentParser(description="Write the AutoAttack robust errors of one trained "
-                                            "run folder.")
-    p.add_argument("--model_folder", type=Path, required=True,
-                   help="the run folder (opt.json and model.pt)")
-    p.add_argument("--base_folder", type=Path, default=None,
-                   help="the experiment folder receiving adversarial_predictions/ (default: "
-                        "the folder above the run's exp_data/)")
+    p = run_prediction_parser("Write the AutoAttack robust errors of one trained run "
+                              "folder.", "adversarial_predictions/", 250,
+                              "images per attack batch")
     p.add_argument("--norm", choices=NORMS, default="Linf", help="threat model (default Linf)")
     p.add_argument("--attacks", choices=ATTACK_CHOICES, default="standard",
                    help="AutoAttack's standard version (default) or only APGD-CE (cheaper)")
@@ -38,10 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-images", dest="n_images", type=int, default=DEFAULT_N_IMAGES,
                    help=f"attack the first N test images (default {DEFAULT_N_IMAGES})")
     p.add_argument("--seed", type=int, default=0, help="AutoAttack's random seed")
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--bs", type=int, default=250, help="images per attack batch")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
 
 
@@ -49,9 +41,9 @@ def main(argv) -> int:
     import torch
 
     from errors import UserError
+    from experiments.predictions import experiment_folder
     from models import load_trained_model
     from robustness import adversarial
-    from run_corruption_test import output_folder
     from training.options import resolve_device
 
     args = build_parser().parse_args(argv)
@@ -63,7 +55,7 @@ def main(argv) -> int:
                         "computed)")
     settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images, args.seed)
     model_folder = args.model_folder.expanduser().resolve()
-    output = adversarial.results_path(output_folder(model_folder, args.base_folder),
+    output = adversarial.results_path(experiment_folder(model_folder, args.base_folder),
                                       model_folder.name, settings)
     device = resolve_device(args.device)
 

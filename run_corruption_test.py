@@ -9,47 +9,25 @@ file grows one corruption at a time, so running the command again after an inter
 computes only the missing corruptions. CIFAR-10-C is downloaded into
 DATA_FOLDER/CIFAR-10-C/ first if it is missing (2.9 GB).
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from errors import ArgumentParser, run_main  # noqa: E402
+from errors import run_main  # noqa: E402
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
     from datasets.cifar10c import CORRUPTIONS
+    from experiments.predictions import run_prediction_parser
 
-    p = ArgumentParser(description="Write the CIFAR-10-C predictions of one trained "
-                                            "run folder.")
-    p.add_argument("--model_folder", type=Path, required=True,
-                   help="the run folder (opt.json and model.pt)")
-    p.add_argument("--base_folder", type=Path, default=None,
-                   help="the experiment folder receiving corruption_predictions/ (default: "
-                        "the folder above the run's exp_data/)")
+    p = run_prediction_parser("Write the CIFAR-10-C predictions of one trained run folder.",
+                              "corruption_predictions/", 1000, "images per forward pass")
     p.add_argument("--corruptions", nargs="+", choices=CORRUPTIONS, default=None,
                    metavar="NAME", help="only these corruptions (default: every file present)")
     p.add_argument("--subset", type=int, default=None,
                    help="only the first M images of every severity (the smoke profile)")
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--bs", type=int, default=1000, help="images per forward pass")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
-
-
-def output_folder(model_folder: Path, base_folder) -> Path:
-    """The experiment folder B of a run folder B/exp_data/<run>, unless given."""
-    from errors import UserError
-    from experiments.grid import EXP_DATA
-
-    if base_folder is not None:
-        return Path(base_folder)
-    if model_folder.parent.name != EXP_DATA:
-        raise UserError(f"{model_folder} is not in an {EXP_DATA}/ folder; say where the "
-                        "predictions go with --base_folder")
-    return model_folder.parent.parent
 
 
 def main(argv) -> int:
@@ -57,6 +35,7 @@ def main(argv) -> int:
 
     from datasets.cifar10c import ensure_cifar10c
     from errors import UserError
+    from experiments.predictions import experiment_folder
     from models import load_trained_model
     from robustness.corruptions import predict_corruptions, predictions_path
     from training.options import resolve_device
@@ -65,7 +44,7 @@ def main(argv) -> int:
     if args.bs < 1 or (args.subset is not None and args.subset < 1):
         raise UserError("--bs and --subset must be positive")
     model_folder = args.model_folder.expanduser().resolve()
-    output = predictions_path(output_folder(model_folder, args.base_folder), model_folder.name)
+    output = predictions_path(experiment_folder(model_folder, args.base_folder), model_folder.name)
     device = resolve_device(args.device)
     folder = ensure_cifar10c()
 

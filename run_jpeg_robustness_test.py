@@ -10,33 +10,25 @@ B/jpeg_model_predictions_rgb/, so the two never mix. The test set is created in 
 folder first if it is missing. exe_<exp>_jpeg_tests.py --run-predictions runs this for
 every finished run of an experiment.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from datasets.jpeg import PROTOCOLS  # noqa: E402
-from errors import ArgumentParser, run_main  # noqa: E402
+from errors import run_main  # noqa: E402
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(description="Write the JPEG robustness predictions of one "
-                                            "trained run folder.")
-    p.add_argument("--model_folder", type=Path, required=True,
-                   help="the run folder (opt.json and model.pt)")
-    p.add_argument("--base_folder", type=Path, default=None,
-                   help="the experiment folder receiving jpeg_model_predictions/ (default: "
-                        "the folder above the run's exp_data/)")
+def build_parser():
+    from experiments.predictions import run_prediction_parser
+
+    p = run_prediction_parser("Write the JPEG robustness predictions of one trained run "
+                              "folder.", "jpeg_model_predictions/", 200,
+                              "test images per batch (each counts 10 times: one per version)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
                    help="JPEG test set: the authors' (paper, default) or standard RGB JPEG")
     p.add_argument("--subset", type=int, default=None,
                    help="only the first N test images (a quick check)")
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--bs", type=int, default=200,
-                   help="test images per batch (each counts 10 times: one per version)")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
 
 
@@ -64,8 +56,7 @@ def main(argv) -> int:
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
     from errors import UserError
-    from experiments.grid import EXP_DATA
-    from experiments.predictions import predictions_file
+    from experiments.predictions import experiment_folder, predictions_file
     from models import load_trained_model
     from training.options import resolve_device
 
@@ -73,13 +64,8 @@ def main(argv) -> int:
     if args.bs < 1 or (args.subset is not None and args.subset < 1):
         raise UserError("--bs and --subset must be positive")
     model_folder = args.model_folder.expanduser().resolve()
-    base_folder = args.base_folder
-    if base_folder is None:
-        if model_folder.parent.name != EXP_DATA:
-            raise UserError(f"{model_folder} is not in an {EXP_DATA}/ folder; say where the "
-                            "predictions go with --base_folder")
-        base_folder = model_folder.parent.parent
-    output = predictions_file(base_folder, model_folder.name, args.protocol)
+    output = predictions_file(experiment_folder(model_folder, args.base_folder),
+                              model_folder.name, args.protocol)
     device = resolve_device(args.device)
 
     model = load_trained_model(model_folder, device)

@@ -1,5 +1,5 @@
 """Prediction files of the JPEG test (docs/reference.md §5): where a run's file lives and whether a
-file can be used.
+file can be used; and the command line that every per-run prediction script shares.
 
 One file per run, `B/jpeg_model_predictions/<run name>.npy`: an (n, 11) integer array
 whose column 0 is the label and columns 1..10 the predicted class of versions 0..9 of
@@ -49,3 +49,36 @@ def check_predictions(array: np.ndarray) -> np.ndarray:
     if array.min() < 0 or array.max() >= NUM_CLASSES:
         raise BadPredictions(f"holds values outside the classes 0–{NUM_CLASSES - 1}")
     return array
+
+
+# ------------------------------------------------------- the per-run prediction scripts
+# run_jpeg_robustness_test.py, run_corruption_test.py and run_adversarial_test.py: one
+# trained run folder in, one output file under the experiment folder B out.
+
+def run_prediction_parser(description: str, receives: str, bs_default: int, bs_help: str):
+    """The options every per-run prediction script has; each adds its own."""
+    from errors import ArgumentParser
+
+    p = ArgumentParser(description=description)
+    p.add_argument("--model_folder", type=Path, required=True,
+                   help="the run folder (opt.json and model.pt)")
+    p.add_argument("--base_folder", type=Path, default=None,
+                   help=f"the experiment folder receiving {receives} (default: the folder "
+                        "above the run's exp_data/)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--bs", type=int, default=bs_default, help=bs_help)
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return p
+
+
+def experiment_folder(model_folder: Path, base_folder=None) -> Path:
+    """The experiment folder B of a run folder B/exp_data/<run>, unless given."""
+    from experiments.grid import EXP_DATA
+
+    if base_folder is not None:
+        return Path(base_folder)
+    if Path(model_folder).parent.name != EXP_DATA:
+        raise UserError(f"{model_folder} is not in an {EXP_DATA}/ folder; say where the "
+                        "predictions go with --base_folder")
+    return Path(model_folder).parent.parent
