@@ -66,14 +66,14 @@ def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
     """Run name -> (run folder, predictions file) for every run of the profile's grids
     (run names are unique across the experiments)."""
     from experiments import grid
-    from experiments.predictions import predictions_file
+    from robustness.jpeg import predictions_file
 
     runs = {}
     for experiment in grid.EXPERIMENTS.values():
         base_folder = experiments_folder / experiment.name
         if profile == "smoke":
             base_folder = base_folder / experiment.base_folder("smoke").name
-        for run in grid.select_runs(experiment, profile, base_folder=base_folder):
+        for run in runs.select_runs(experiment, profile, base_folder=base_folder):
             runs[run.name] = (run.folder, predictions_file(base_folder, run.name))
     return runs
 
@@ -110,7 +110,7 @@ def place(pairs, report: Report, dry_run: bool) -> None:
 
 def predictions_problem(path: Path) -> str:
     """'' for a predictions file of the expected form (docs/reference.md §5), else what is wrong."""
-    from experiments.predictions import BadPredictions, load_predictions
+    from robustness.jpeg import BadPredictions, load_predictions
 
     try:
         load_predictions(path)

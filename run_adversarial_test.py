@@ -18,7 +18,7 @@ from errors import run_main  # noqa: E402
 
 
 def build_parser():
-    from experiments.predictions import run_prediction_parser
+    from robustness.per_run_script import run_prediction_parser
     from robustness.adversarial import ATTACK_CHOICES, DEFAULT_EPS_255, DEFAULT_N_IMAGES, NORMS
 
     p = run_prediction_parser("Write the AutoAttack robust errors of one trained run "
@@ -41,7 +41,7 @@ def main(argv) -> int:
     import torch
 
     from errors import UserError
-    from experiments.predictions import experiment_folder
+    from robustness.per_run_script import experiment_folder
     from models import load_trained_model
     from robustness import adversarial
     from training.options import resolve_device

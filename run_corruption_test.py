@@ -19,7 +19,7 @@ from errors import run_main  # noqa: E402
 
 def build_parser():
     from datasets.cifar10c import CORRUPTIONS
-    from experiments.predictions import run_prediction_parser
+    from robustness.per_run_script import run_prediction_parser
 
     p = run_prediction_parser("Write the CIFAR-10-C predictions of one trained run folder.",
                               "corruption_predictions/", 1000, "images per forward pass")
@@ -35,7 +35,7 @@ def main(argv) -> int:
 
     from datasets.cifar10c import ensure_cifar10c
     from errors import UserError
-    from experiments.predictions import experiment_folder
+    from robustness.per_run_script import experiment_folder
     from models import load_trained_model
     from robustness.corruptions import predict_corruptions, predictions_path
     from training.options import resolve_device

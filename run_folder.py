@@ -16,6 +16,11 @@ from pathlib import Path
 import atomic_files
 from errors import UserError
 
+# An experiment folder B holds its run folders and the logs of the processes launched on
+# them (docs/reference.md §4).
+EXP_DATA = "exp_data"   # B/exp_data/<run name>/: the run folders
+LOGS = "logs"           # B/logs/<run name>.log: output of the launched subprocesses
+
 OPT_FILE = "opt.json"
 LOG_FILE = "log.json"
 SPECS_FILE = "model_specs.json"

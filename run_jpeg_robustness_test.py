@@ -20,7 +20,7 @@ from errors import run_main  # noqa: E402
 
 
 def build_parser():
-    from experiments.predictions import run_prediction_parser
+    from robustness.per_run_script import run_prediction_parser
 
     p = run_prediction_parser("Write the JPEG robustness predictions of one trained run "
                               "folder.", "jpeg_model_predictions/", 200,
@@ -32,31 +32,14 @@ def build_parser():
     return p
 
 
-def predict(model, stacks, labels, batch_size: int, device: str, channels_last: bool):
-    """int64 (n, 11): the label, then the predicted class of each of the 10 versions."""
-    import numpy as np
-    import torch
-
-    from datasets.jpeg import JpegStackBatches
-
-    rows = []
-    with torch.inference_mode():
-        for x, y in JpegStackBatches(stacks, labels, batch_size, device, channels_last):
-            # The 10 versions of an image are consecutive rows of x.
-            predictions = model(x).argmax(1).view(len(y), -1)
-            rows.append(torch.cat([y[:, None], predictions], 1).cpu())
-    if not rows:
-        return np.zeros((0, 11), dtype=np.int64)
-    return torch.cat(rows).numpy().astype(np.int64)
-
-
 def main(argv) -> int:
     import torch
 
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
     from errors import UserError
-    from experiments.predictions import experiment_folder, predictions_file
+    from robustness.per_run_script import experiment_folder
+    from robustness.jpeg import predict, predictions_file
     from models import load_trained_model
     from training.options import resolve_device
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import run_folder as rf
 from errors import ArgumentParser, UserError
-from experiments import commands, grid, jobs
+from experiments import grid
+from experiments.launching import jobs, runs
 from experiments import robustness_suite as suite
-from experiments.launch import launch
-from experiments.summary import counted
+from experiments.launching.launch import launch
+from experiments.launching.jobs import counted
 
 LAUNCHERS = ("local", "slurm")
 
@@ -82,7 +83,7 @@ def base_folder_of(experiment: grid.Experiment, args) -> Path:
 
 
 def select(experiment: grid.Experiment, args, base_folder: Path) -> list:
-    return grid.select_runs(experiment, args.profile, seeds=args.seeds, models=args.models,
+    return runs.select_runs(experiment, args.profile, seeds=args.seeds, models=args.models,
                             sizes=args.sizes, base_folder=base_folder)
 
 
@@ -96,12 +97,12 @@ def train(experiment: grid.Experiment):
         base_folder = base_folder_of(experiment, args)
         runs = select(experiment, args, base_folder)
         print(f"{experiment.name} ({args.profile}): {counted(len(runs), 'runs')} in "
-              f"{base_folder / grid.EXP_DATA}", flush=True)
+              f"{base_folder / rf.EXP_DATA}", flush=True)
         from datasets.cifar10 import ensure_cifar10
 
         # Download once, here (a cluster's login node has the network its jobs may lack),
         # rather than in every parallel run.
-        return launch(jobs.training_jobs(runs, base_folder / grid.LOGS), args, extra, "runs",
+        return launch(jobs.training_jobs(runs, base_folder / rf.LOGS), args, extra, "runs",
                       prepare=ensure_cifar10)
     return main
 
@@ -170,10 +171,10 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
     """--run-predictions of any prediction kind: a job per finished run of the
     selection; with nothing trained, one line saying where no model.pt was found."""
     runs = select(experiment, args, base_folder)
-    planned = jobs.prediction_jobs(kind, runs, base_folder, base_folder / grid.LOGS)
+    planned = jobs.prediction_jobs(kind, runs, base_folder, base_folder / rf.LOGS)
     if jobs.untrained(planned) and not args.dry_run:
         raise UserError(
             f"no trained model.pt in any of the {len(runs)} run folders under "
-            f"{base_folder / grid.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
-            f"them first: {commands.command(experiment, 'train', args.profile, base_folder)}")
+            f"{base_folder / rf.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
+            f"them first: {grid.command(experiment, 'train', args.profile, base_folder)}")
     return launch(planned, args, extra, "predictions", prepare=prepare)

@@ -5,10 +5,12 @@ each profile writes.
 the whole flow (one seed, the smallest size, a few epochs on a subset) under
 experiments/<exp>/smoke/, so it never touches a real reproduction.
 """
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import config
+from run_folder import EXP_DATA
 
 RESNET_RECIPE = dict(lr=0.1, wd=1e-4, mom=0.9, bs=128, opt="SGD", opt_kw=None,
                      epochs=200, fixed_steps=[100, 150])
@@ -124,79 +126,46 @@ EXP_11_1 = Experiment(
 EXPERIMENTS = {e.name: e for e in (EXP_10, EXP_10_1, EXP_11_1)}
 
 
-# ------------------------------------------------------------------ the runs of a grid
-# (launch helper) What the launchers and the evaluation need to find a run: its folder
-# under the profile's base folder, and the run_training.py options that make it.
+# ------------------------------------------------------------ the commands hints print
+# A hint must work when followed: it names the experiment's own script, and repeats
+# --profile smoke and --base_folder when the user's command had them, so that the command
+# acts on the folder in question (the smoke hint must not start the paper's 200-epoch grid).
 
-EXP_DATA = "exp_data"   # B/exp_data/<run name>/: the run folders (docs/reference.md §4)
-LOGS = "logs"           # B/logs/<run name>.log: output of the launched subprocesses
-
-@dataclass(frozen=True)
-class Run:
-    """One training run of a grid: where it lives and the run_training.py options that
-    make it (all but --device, which the launcher chooses)."""
-    experiment: str
-    model_type: str
-    size: int
-    seed: int
-    name: str
-    folder: Path
-    argv: tuple
+# The exe_ scripts of each experiment (the JPEG scripts keep the authors' names).
+SCRIPTS = {
+    "train": "experiments/{name}/exe_train_{name}.py",
+    "eval": "experiments/{name}/exe_eval_{name}.py",
+}
+MOVE_AUTHORS_RUNS = "python exe_move_models_to_exp_folder.py"
+# The robustness tests of exp_10 and exp_11_1 (the JPEG ones keep the authors' names).
+TEST_SCRIPTS = {kind: {"exp_10": f"experiments/exp_10/exe_exp10_{kind}_tests.py",
+                       "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{kind}_tests.py"}
+                for kind in ("jpeg", "corruption", "adversarial")}
 
 
-def _selected(what: str, requested, valid: tuple) -> tuple:
-    """`requested` (None: all of `valid`) checked against `valid`, in the grid's order."""
-    if requested is None:
-        return valid
-    unknown = [v for v in requested if v not in valid]
-    if unknown:
-        from errors import UserError
-
-        raise UserError(f"unknown {what} {' '.join(map(str, unknown))}; this experiment has "
-                        f"{' '.join(map(str, valid))}")
-    return tuple(v for v in valid if v in requested)
+def script(experiment, kind: str) -> str:
+    """The path of an experiment's exe_ script, relative to the repository root; kind is
+    "train", "eval", "jpeg", "corruption" or "adversarial"."""
+    if kind in TEST_SCRIPTS:
+        return TEST_SCRIPTS[kind][experiment.name]
+    return SCRIPTS[kind].format(name=experiment.name)
 
 
-def training_argv(experiment: Experiment, model_type: str, size: int, seed: int,
-                  folder: Path, profile: str = "paper") -> tuple:
-    """run_training.py's options for one run of the grid (docs/reference.md §3), with --resume so that
-    launching the grid again continues every unfinished run."""
-    recipe = dict(experiment.recipe)
-    if profile == "smoke":
-        recipe.update(epochs=SMOKE["epochs"], fixed_steps=SMOKE["fixed_steps"])
-    argv = ["--model_type", model_type, "--model_kw", experiment.model_kw(size),
-            "--seed", str(seed), "--folder", str(folder), "--dataset", "cifar_10",
-            "--lr", str(recipe["lr"]), "--wd", str(recipe["wd"]), "--mom", str(recipe["mom"]),
-            "--bs", str(recipe["bs"]), "--opt", recipe["opt"]]
-    if recipe["opt_kw"]:
-        argv += ["--opt_kw", recipe["opt_kw"]]
-    argv += ["--epochs", str(recipe["epochs"]),
-             "--fixed_steps", *map(str, recipe["fixed_steps"]), "--resume"]
-    if profile == "smoke":
-        argv += ["--train_subset", str(SMOKE["train_subset"]),
-                 "--test_subset", str(SMOKE["test_subset"])]
-    return tuple(argv)
+def command(experiment, kind: str, profile: str = "paper", base_folder=None, *options) -> str:
+    """`python <script> [--profile smoke] [--base_folder B] [options]`; the base folder
+    only when it is not the profile's own."""
+    words = ["python", script(experiment, kind)]
+    if profile != "paper":
+        words += ["--profile", profile]
+    if base_folder is not None and \
+            Path(base_folder).resolve() != experiment.base_folder(profile).resolve():
+        words += ["--base_folder", str(base_folder)]
+    words += list(options)
+    return shlex.join(words)
 
 
-def select_runs(experiment: Experiment, profile: str = "paper", seeds=None, models=None,
-                sizes=None, base_folder=None) -> list:
-    """The runs of `experiment` (all, or those of the given seeds, models and sizes) as
-    `Run`s under `base_folder` (default: experiment.base_folder(profile)).
-
-    The smoke profile takes one seed and the smallest size unless others are asked for.
-    An unknown seed, model or size is a UserError listing the valid ones."""
-    base_folder = Path(base_folder) if base_folder else experiment.base_folder(profile)
-    experiment.base_folder(profile)  # rejects an unknown profile
-    default_seeds = experiment.for_profile(profile).seeds
-    default_sizes = experiment.for_profile(profile).sizes
-    seeds = _selected("seed", seeds, experiment.seeds) if seeds else default_seeds
-    sizes = _selected("size", sizes, experiment.sizes) if sizes else default_sizes
-    models = _selected("model", models, experiment.models)
-    selection = replace(experiment, models=models, sizes=sizes, seeds=seeds)
-    runs = []
-    for model_type, size, seed in selection.points():
-        name = experiment.run_name(model_type, size, seed)
-        folder = base_folder / EXP_DATA / name
-        runs.append(Run(experiment.name, model_type, size, seed, name, folder,
-                        training_argv(experiment, model_type, size, seed, folder, profile)))
-    return runs
+def infer_profile(experiment, base_folder) -> str:
+    """'smoke' when `base_folder` is the experiment's smoke folder, else 'paper' (for a
+    caller that did not say which profile it evaluates)."""
+    smoke = experiment.base_folder("smoke").resolve()
+    return "smoke" if Path(base_folder).resolve() == smoke else "paper"

@@ -9,8 +9,10 @@ import pytest
 import atomic_files
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS
 from errors import UserError
-from experiments import adversarial_eval, corruption_eval
-from experiments.grid import EXP_10, EXP_DATA
+from experiments.evaluating import adversarial as adversarial_eval
+from experiments.evaluating import corruptions as corruption_eval
+from experiments.grid import EXP_10
+from run_folder import EXP_DATA
 from robustness import adversarial, corruptions
 
 GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507, 723))

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from errors import UserError
-from experiments import evaluation as ev
-from experiments import run_table as rt
-from experiments import seed_statistics as stats
+from experiments.evaluating import test_error as ev
+from experiments.evaluating import run_table as rt
+from experiments.evaluating import seed_statistics as stats
 from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -12,10 +12,13 @@ import pytest
 
 import atomic_files
 from errors import UserError
-from experiments import commands, jpeg_eval as je, plots, tables
-from experiments import evaluation as ev
+from experiments import grid
+from experiments.evaluating import jpeg as je
+from experiments.rendering import plots
+from experiments.rendering import tables
+from experiments.evaluating import test_error as ev
 from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
-from experiments.predictions import PREDICTIONS_FOLDERS
+from robustness.jpeg import PREDICTIONS_FOLDERS
 from test_evaluation import PAPER_EXP_10, REPO_ROOT, write_authors_run, write_paper_runs
 from test_jpeg_eval import predictions, write_exp_10_n9
 
@@ -130,11 +133,11 @@ def test_paper_runs_carry_no_smoke_note(tmp_path):
 
 
 def test_hints_name_the_exact_command_of_the_profile(tmp_path):
-    assert commands.command(EXP_10_1, "train", "smoke", EXP_10_1.base_folder("smoke")) \
+    assert grid.command(EXP_10_1, "train", "smoke", EXP_10_1.base_folder("smoke")) \
         == "python experiments/exp_10_1/exe_train_exp_10_1.py --profile smoke"
-    assert commands.command(EXP_10_1, "train") == \
+    assert grid.command(EXP_10_1, "train") == \
         "python experiments/exp_10_1/exe_train_exp_10_1.py"
-    assert commands.infer_profile(EXP_10, EXP_10.base_folder("smoke")) == "smoke"
+    assert grid.infer_profile(EXP_10, EXP_10.base_folder("smoke")) == "smoke"
     with pytest.raises(UserError) as error:
         ev.evaluate_seed_variance(EXP_10_1, tmp_path, profile="smoke")
     assert "train them first with python experiments/exp_10_1/exe_train_exp_10_1.py " \

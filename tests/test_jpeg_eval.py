@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import evaluation as ev
+from experiments.evaluating import test_error as ev
 from errors import UserError
-from experiments import jpeg_eval as je
-from experiments import jpeg_metrics as jm
+from experiments.evaluating import jpeg as je
+from experiments.evaluating import jpeg as jm
 from experiments.grid import EXP_10, EXP_11_1
-from experiments.predictions import PREDICTIONS_FOLDERS, check_predictions
+from robustness.jpeg import PREDICTIONS_FOLDERS, check_predictions
 from test_evaluation import PAPER_EXP_10, values_with_mean_std, write_authors_run
 
 N_TEST = 10_000

@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 
 from errors import UserError
-from experiments import grid, launch, local_pool, slurm, summary
-from experiments import jobs as plan
+from experiments import grid
+from experiments.launching import runs as grid_runs
+from experiments.launching import launch
+from experiments.launching import local_pool
+from experiments.launching import slurm
+from experiments.launching import jobs as summary
+from experiments.launching import jobs as plan
 import run_folder as rf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -79,13 +84,13 @@ def stand_in(tmp_path) -> Path:
     return path
 
 
-def stand_in_run(base: Path, name: str, *options) -> grid.Run:
-    folder = base / grid.EXP_DATA / name
-    return grid.Run("exp_test", "StandIn", 1, 0, name, folder,
+def stand_in_run(base: Path, name: str, *options) -> grid_runs.Run:
+    folder = base / rf.EXP_DATA / name
+    return grid_runs.Run("exp_test", "StandIn", 1, 0, name, folder,
                     ("--folder", str(folder), *map(str, options), "--resume"))
 
 
-def calls(run: grid.Run) -> list:
+def calls(run: grid_runs.Run) -> list:
     path = run.folder / "calls.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -111,7 +116,7 @@ def test_skip_resume_start_and_a_failure_that_does_not_stop_the_others(tmp_path,
     (unfinished.folder / "model.pt").unlink()
     (unfinished.folder / "opt.json").write_text(json.dumps({"epochs": 3}))
 
-    jobs = plan.training_jobs(runs, base / grid.LOGS, script=stand_in)
+    jobs = plan.training_jobs(runs, base / rf.LOGS, script=stand_in)
     assert [j.action for j in jobs] == [plan.SKIP, plan.START, plan.RESUME, plan.START]
     assert jobs[2].note == "1 of 3 epochs done"
 
@@ -125,26 +130,26 @@ def test_skip_resume_start_and_a_failure_that_does_not_stop_the_others(tmp_path,
     assert outcomes[1].message == "exit 3: error: this run was told to fail"
 
     # The log: a header line with the command, then the subprocess's output.
-    log_text = (base / grid.LOGS / "absent.log").read_text()
+    log_text = (base / rf.LOGS / "absent.log").read_text()
     header = log_text.strip().splitlines()[0]
     assert header.startswith("==== ") and " start on " in header
     assert str(stand_in) in header and "--device cpu" in header
     assert log_text.strip().endswith("finished")
 
     capsys.readouterr()
-    assert summary.summarize(outcomes) == 1
+    assert launch.summarize(outcomes) == 1
     out = capsys.readouterr().out
     assert "4 runs: 1 done, 1 resumed, 1 skipped, 1 failed" in out
     assert f"failing: exit 3: error: this run was told to fail (log: {base / 'logs' / 'failing.log'})" in out
 
     # Once the failure is fixed, a relaunch runs only it; logs are appended to.
     fixed = stand_in_run(base, "failing")
-    jobs = plan.training_jobs([finished, fixed, unfinished, absent], base / grid.LOGS,
+    jobs = plan.training_jobs([finished, fixed, unfinished, absent], base / rf.LOGS,
                                 script=stand_in)
     assert [j.action for j in jobs] == [plan.SKIP, plan.START, plan.SKIP, plan.SKIP]
     outcomes = local_pool.run_local(jobs, CPU)
-    assert summary.summarize(outcomes) == 0
-    assert (base / grid.LOGS / "failing.log").read_text().count("\n==== ") == 2
+    assert launch.summarize(outcomes) == 0
+    assert (base / rf.LOGS / "failing.log").read_text().count("\n==== ") == 2
 
 
 def test_slots_bound_how_many_runs_share_a_device(tmp_path, stand_in):
@@ -154,7 +159,7 @@ def test_slots_bound_how_many_runs_share_a_device(tmp_path, stand_in):
         a = stand_in_run(base, "a", "--touch", base / "a.started", "--wait_for", base / "b.started")
         b = stand_in_run(base, "b", "--touch", base / "b.started", "--wait_for", base / "a.started")
         base.mkdir(parents=True)
-        return plan.training_jobs([a, b], base / grid.LOGS, script=stand_in)
+        return plan.training_jobs([a, b], base / rf.LOGS, script=stand_in)
 
     two_slots = local_pool.local_slots(cpu=True, jobs_per_gpu=2)
     assert two_slots == [("cpu", ""), ("cpu", "")]
@@ -169,7 +174,7 @@ def test_slots_bound_how_many_runs_share_a_device(tmp_path, stand_in):
 def test_each_run_gets_its_own_gpu_through_cuda_visible_devices(tmp_path, stand_in):
     """GPU slots without a GPU: the stand-in only records what it was given."""
     runs = [stand_in_run(tmp_path, f"r{i}", "--sleep", 0.3) for i in range(4)]
-    jobs = plan.training_jobs(runs, tmp_path / grid.LOGS, script=stand_in)
+    jobs = plan.training_jobs(runs, tmp_path / rf.LOGS, script=stand_in)
     outcomes = local_pool.run_local(jobs, [("cuda", "3"), ("cuda", "5")])
     assert all(o.status == plan.DONE for o in outcomes)
     seen = [calls(run)[0] for run in runs]
@@ -179,7 +184,7 @@ def test_each_run_gets_its_own_gpu_through_cuda_visible_devices(tmp_path, stand_
 
 def test_extra_arguments_reach_every_run(tmp_path, stand_in):
     run = stand_in_run(tmp_path, "r")
-    jobs = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
+    jobs = plan.training_jobs([run], tmp_path / rf.LOGS, script=stand_in)
     assert local_pool.run_local(jobs, CPU, extra_args=["--epochs", "4"])[0].status == plan.DONE
     assert calls(run)[0]["argv"][-4:] == ["--device", "cpu", "--epochs", "4"]
     assert json.loads((run.folder / "log.json").read_text())["val_er"] == [10.0] * 4
@@ -187,8 +192,8 @@ def test_extra_arguments_reach_every_run(tmp_path, stand_in):
 
 def test_a_run_locked_by_another_launcher_is_not_started_twice(tmp_path, stand_in):
     run = stand_in_run(tmp_path, "busy")
-    jobs = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
-    (tmp_path / grid.LOGS).mkdir()
+    jobs = plan.training_jobs([run], tmp_path / rf.LOGS, script=stand_in)
+    (tmp_path / rf.LOGS).mkdir()
     with rf.locked(run.folder):
         outcome, = local_pool.run_local(jobs, CPU)
     assert outcome.status == plan.BUSY
@@ -200,9 +205,14 @@ DRIVER = """
 import argparse, sys
 sys.path.insert(0, sys.argv[1])
 from errors import run_main
-from experiments import grid, launch, local_pool, slurm, summary
-from experiments import jobs as plan
-run = grid.Run("e", "StandIn", 1, 0, "slow", grid.Path(sys.argv[3]),
+from experiments import grid
+from experiments.launching import runs as grid_runs
+from experiments.launching import launch
+from experiments.launching import local_pool
+from experiments.launching import slurm
+from experiments.launching import jobs as summary
+from experiments.launching import jobs as plan
+run = grid_runs.Run("e", "StandIn", 1, 0, "slow", grid.Path(sys.argv[3]),
                ("--folder", sys.argv[3], "--epochs", "100", "--sleep", "1", "--resume"))
 jobs = plan.training_jobs([run], grid.Path(sys.argv[4]), script=sys.argv[2])
 args = argparse.Namespace(launcher="local", dry_run=False, gpus=None, cpu=True, jobs_per_gpu=1)
@@ -257,10 +267,10 @@ def test_device_selection(monkeypatch):
 # ------------------------------------------------------------------------- the grid
 
 def test_the_paper_grids_and_their_recipes():
-    exp_10 = grid.select_runs(grid.EXP_10, base_folder=Path("/B"))
+    exp_10 = grid_runs.select_runs(grid.EXP_10, base_folder=Path("/B"))
     assert len(exp_10) == 2 * 4 * 5
-    assert len(grid.select_runs(grid.EXP_10_1)) == 12
-    assert len(grid.select_runs(grid.EXP_11_1)) == 2 * 3 * 3
+    assert len(grid_runs.select_runs(grid.EXP_10_1)) == 12
+    assert len(grid_runs.select_runs(grid.EXP_11_1)) == 2 * 3 * 3
     first = exp_10[0]
     assert first.name == "CifarMinFP-LS_s9_N3"
     assert first.folder == Path("/B/exp_data/CifarMinFP-LS_s9_N3")
@@ -274,7 +284,7 @@ def test_the_paper_grids_and_their_recipes():
                           ("--dataset", "cifar_10"), ("--folder", str(first.folder))):
         assert argv[argv.index(option) + 1] == value, option
 
-    dense = grid.select_runs(grid.EXP_11_1, models=["CifarDenseMin"], sizes=[100], seeds=[723])
+    dense = grid_runs.select_runs(grid.EXP_11_1, models=["CifarDenseMin"], sizes=[100], seeds=[723])
     assert [r.name for r in dense] == ["CifarDenseMin_k12_L100_s723"]
     argv = list(dense[0].argv)
     assert argv[argv.index("--opt_kw") + 1] == "nesterov: True;"
@@ -284,7 +294,7 @@ def test_the_paper_grids_and_their_recipes():
 
 
 def test_the_smoke_profile():
-    runs = grid.select_runs(grid.EXP_10, "smoke")
+    runs = grid_runs.select_runs(grid.EXP_10, "smoke")
     assert [r.name for r in runs] == ["CifarMinFP-LS_s9_N3", "CifarPyrResNet_s9_N3"]
     assert runs[0].folder == grid.EXP_10.base_folder("smoke") / "exp_data" / runs[0].name
     argv = list(runs[0].argv)
@@ -295,7 +305,7 @@ def test_the_smoke_profile():
     assert argv[argv.index("--train_subset") + 1] == str(grid.SMOKE["train_subset"])
     assert argv[argv.index("--test_subset") + 1] == str(grid.SMOKE["test_subset"])
     # Asking for other seeds or sizes overrides the smoke defaults.
-    assert len(grid.select_runs(grid.EXP_10, "smoke", seeds=[9, 16], sizes=[5, 9])) == 8
+    assert len(grid_runs.select_runs(grid.EXP_10, "smoke", seeds=[9, 16], sizes=[5, 9])) == 8
 
 
 
@@ -312,11 +322,11 @@ def test_a_smoke_evaluation_covers_the_smoke_runs_trained_with_other_seeds_or_si
 
 def test_unknown_selections_are_user_errors_naming_the_valid_values():
     with pytest.raises(UserError, match="unknown seed 1; this experiment has 9 507 723 16 744"):
-        grid.select_runs(grid.EXP_10, seeds=[1, 9])
+        grid_runs.select_runs(grid.EXP_10, seeds=[1, 9])
     with pytest.raises(UserError, match="unknown model CifarResNet; .* CifarMinFP-LS CifarPyrResNet"):
-        grid.select_runs(grid.EXP_10, models=["CifarResNet"])
+        grid_runs.select_runs(grid.EXP_10, models=["CifarResNet"])
     with pytest.raises(UserError, match="unknown size 3; this experiment has 22 58 100"):
-        grid.select_runs(grid.EXP_11_1, sizes=[3])
+        grid_runs.select_runs(grid.EXP_11_1, sizes=[3])
 
 
 # ------------------------------------------------------------------ the exe_ scripts
@@ -473,7 +483,7 @@ def slurm_options(**kw):
 
 def test_slurm_launcher_one_job_per_run_and_failures_reported(tmp_path, stand_in, capsys):
     runs = [stand_in_run(tmp_path, "ok"), stand_in_run(tmp_path, "bad", "--fail", 5)]
-    jobs = plan.training_jobs(runs, tmp_path / grid.LOGS, script=stand_in)
+    jobs = plan.training_jobs(runs, tmp_path / rf.LOGS, script=stand_in)
     outcomes = slurm.run_slurm(jobs, tmp_path / "logs" / "submitit", slurm_options())
     assert [o.status for o in outcomes] == [plan.DONE, plan.FAILED]
     assert "error: this run was told to fail" in outcomes[1].message
@@ -493,7 +503,7 @@ def test_a_slurm_runs_subprocess_outlives_the_signals_slurm_sends_to_the_job(tmp
     import threading
 
     run = stand_in_run(tmp_path, "signalled", "--epochs", 4, "--sleep", 0.3)
-    job, = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
+    job, = plan.training_jobs([run], tmp_path / rf.LOGS, script=stand_in)
     result = {}
     thread = threading.Thread(target=lambda: result.update(name=slurm.SlurmRun(job, "cpu")()))
     thread.start()
@@ -516,7 +526,7 @@ def test_a_timed_out_slurm_job_is_requeued_and_resumes(tmp_path, stand_in, monke
     import submitit
 
     run = stand_in_run(tmp_path, "long", "--epochs", 10, "--sleep", 0.4)
-    job, = plan.training_jobs([run], tmp_path / grid.LOGS, script=stand_in)
+    job, = plan.training_jobs([run], tmp_path / rf.LOGS, script=stand_in)
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))   # as run_slurm does: the job imports launch
     executor = submitit.LocalExecutor(folder=tmp_path / "submitit" / "%j", max_num_timeout=10)
     # A 6 s limit, warned 3 s before: the run (4 s of epochs) needs two or three jobs.

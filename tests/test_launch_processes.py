@@ -12,8 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import grid, jobs as plan, local_pool, prediction_kinds, slurm, summary
-from experiments.run_process import failure_message
+from experiments import grid
+from experiments.launching import runs as grid_runs
+from experiments.launching import jobs as plan
+from experiments.launching import local_pool
+from experiments import robustness_suite as prediction_kinds
+from experiments.launching import slurm
+from experiments.launching import jobs as summary
+from experiments.launching.run_process import failure_message
 import run_folder as rf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +43,11 @@ CPU = [("cpu", "")]
 def child_job(tmp_path, name="r", text="hello", sleep=0, exit_code=0):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    folder = tmp_path / grid.EXP_DATA / name
-    run = grid.Run("e", "StandIn", 1, 0, name, folder,
+    folder = tmp_path / rf.EXP_DATA / name
+    run = grid_runs.Run("e", "StandIn", 1, 0, name, folder,
                    ("--folder", str(folder), "--print", text, "--sleep", str(sleep),
                     "--exit", str(exit_code)))
-    return plan.training_jobs([run], tmp_path / grid.LOGS, script=script)[0]
+    return plan.training_jobs([run], tmp_path / rf.LOGS, script=script)[0]
 
 
 def wait_for(predicate, what, seconds=60):
@@ -68,7 +74,7 @@ def test_the_summary_shows_the_error_line_not_what_followed_it(tmp_path, capsys)
     assert outcome.message == "exit 2: error: no space left on device writing checkpoint.pt"
     assert failure_message(job, -9).startswith("killed by SIGKILL: error: no space left")
     capsys.readouterr()
-    assert summary.summarize([outcome]) == 1
+    assert launch.summarize([outcome]) == 1
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "1 run: 0 done, 0 resumed, 0 skipped, 1 failed"
     assert "failed: r: exit 2: error: no space left on device" in out
@@ -113,7 +119,7 @@ def test_a_run_held_by_another_process_is_running_elsewhere_locally_and_on_slurm
         holder.wait()
     assert not (job.run_folder / "pid").exists()     # never started
     capsys.readouterr()
-    assert summary.summarize([outcome]) == 0         # not a failure
+    assert launch.summarize([outcome]) == 0         # not a failure
     out = capsys.readouterr().out
     assert "1 run: 0 done, 0 resumed, 0 skipped, 0 failed, 1 running elsewhere" in out
     assert f"running elsewhere: r: running elsewhere (pid {holder.pid})" in out
@@ -126,10 +132,12 @@ DRIVER = """
 import argparse, sys
 sys.path.insert(0, sys.argv[1])
 from errors import run_main
-from experiments import grid, launch
-from experiments import jobs as plan
+from experiments import grid
+from experiments.launching import runs as grid_runs
+from experiments.launching import launch
+from experiments.launching import jobs as plan
 folder = grid.Path(sys.argv[3])
-run = grid.Run("e", "StandIn", 1, 0, "slow", folder,
+run = grid_runs.Run("e", "StandIn", 1, 0, "slow", folder,
                ("--folder", str(folder), "--print", "started", "--sleep", "300", "--exit", "0"))
 jobs = plan.training_jobs([run], grid.Path(sys.argv[4]), script=sys.argv[2])
 args = argparse.Namespace(launcher="local", dry_run=False, gpus=None, cpu=True, jobs_per_gpu=1)
@@ -141,9 +149,9 @@ sys.exit(run_main(lambda argv: launch.launch(jobs, args)))
 def test_a_sigkilled_launcher_leaves_no_orphan_holding_the_run(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    folder = tmp_path / grid.EXP_DATA / "slow"
+    folder = tmp_path / rf.EXP_DATA / "slow"
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(REPO_ROOT), str(script),
-                               str(folder), str(tmp_path / grid.LOGS)],
+                               str(folder), str(tmp_path / rf.LOGS)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text(), "the child")
     child = int((folder / "pid").read_text())
@@ -165,10 +173,10 @@ def finished_run(folder: Path, model=True, epochs_done=1):
 
 
 def test_prediction_plan_recomputes_unusable_files_and_skips_unfinished_runs(tmp_path):
-    runs = grid.select_runs(grid.EXP_11_1, "smoke", base_folder=tmp_path,
+    runs = grid_runs.select_runs(grid.EXP_11_1, "smoke", base_folder=tmp_path,
                             seeds=[9, 507], models=["CifarDenseNet"])
     good, bad = runs
-    unfinished = grid.select_runs(grid.EXP_11_1, "smoke", base_folder=tmp_path, seeds=[723],
+    unfinished = grid_runs.select_runs(grid.EXP_11_1, "smoke", base_folder=tmp_path, seeds=[723],
                                   models=["CifarDenseMin"])[0]
     for run in (good, bad):
         finished_run(run.folder)
@@ -179,7 +187,7 @@ def test_prediction_plan_recomputes_unusable_files_and_skips_unfinished_runs(tmp
     np.save(kind.output(tmp_path, bad.name), np.zeros((3, 4), np.int64))
     np.save(kind.output(tmp_path, unfinished.name), np.zeros((3, 11), np.int64))
     planned = plan.prediction_jobs(kind, [good, bad, unfinished], tmp_path,
-                                   tmp_path / grid.LOGS)
+                                   tmp_path / rf.LOGS)
     assert [j.action for j in planned] == [plan.SKIP, plan.START, plan.SKIP]
     assert planned[0].note == "predictions exist"
     assert planned[1].note.startswith(f"recompute: {bad.name}.npy has shape (3, 4)")
@@ -201,7 +209,7 @@ def test_run_predictions_with_nothing_trained_names_where_it_looked_and_the_comm
     assert result.returncode == 2, result.stdout + result.stderr
     line, = result.stderr.strip().splitlines()
     assert "no trained model.pt" in line
-    assert str(tmp_path / grid.EXP_DATA / "CifarMinFP-LS_s9_N3" / "model.pt") in line
+    assert str(tmp_path / rf.EXP_DATA / "CifarMinFP-LS_s9_N3" / "model.pt") in line
     assert line.endswith("train them first: python experiments/exp_10/exe_train_exp_10.py "
                          f"--profile smoke --base_folder {tmp_path}")
     assert "--run-predictions" not in line

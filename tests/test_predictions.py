@@ -13,6 +13,7 @@ import torch
 import atomic_files
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
 from experiments import grid
+import run_folder as rf
 from models import get_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def data_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
     """B/exp_data/<run>: opt.json and the model.pt of a freshly initialised CifarResNet N=1."""
-    folder = tmp_path_factory.mktemp("B") / grid.EXP_DATA / RUN_NAME
+    folder = tmp_path_factory.mktemp("B") / rf.EXP_DATA / RUN_NAME
     torch.manual_seed(0)
     model = get_model("CifarResNet", N=1)
     # Random, not-yet-trained BatchNorm statistics, so that predictions differ per class.

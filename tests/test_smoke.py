@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import grid, predictions
+from experiments import grid
+import run_folder as rf
+from robustness import jpeg as predictions
 
 REPO_ROOT = grid.config.REPO_ROOT
 
@@ -74,8 +76,8 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
     run_script(f"{name}/exe_train_{name}.py", tmp_path, env=smoke_env)
     runs = smoke_runs(experiment)
     for run in runs:
-        assert (tmp_path / grid.EXP_DATA / run / "model.pt").is_file()
-        assert_learned(tmp_path / grid.EXP_DATA / run)
+        assert (tmp_path / rf.EXP_DATA / run / "model.pt").is_file()
+        assert_learned(tmp_path / rf.EXP_DATA / run)
 
     run_script(f"{name}/exe_eval_{name}.py", tmp_path, env=smoke_env)
     results = pd.read_csv(tmp_path / "results.csv")
@@ -141,8 +143,8 @@ def test_smoke_flow_seed_variance(tmp_path, smoke_env):
                   "Median min:"):
         assert label in text
     (run,) = smoke_runs(grid.EXP_10_1)
-    assert_learned(tmp_path / grid.EXP_DATA / run)
-    last = json.loads((tmp_path / grid.EXP_DATA / run / "log.json").read_text())["val_er"][-1]
+    assert_learned(tmp_path / rf.EXP_DATA / run)
+    last = json.loads((tmp_path / rf.EXP_DATA / run / "log.json").read_text())["val_er"][-1]
     assert f"Median last: {last:.3f}" in text
     assert (tmp_path / "images" / "error_curves.png").stat().st_size > 1000
 
@@ -170,4 +172,4 @@ def test_training_grid_without_data_offline_stops_before_launching(tmp_path, smo
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "cifar-10-batches-py" in result.stderr
     assert "Connection refused" in result.stderr  # the download failed at the proxy
-    assert not (tmp_path / "exp" / grid.EXP_DATA).exists()
+    assert not (tmp_path / "exp" / rf.EXP_DATA).exists()

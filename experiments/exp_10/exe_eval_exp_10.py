@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from errors import run_main  # noqa: E402
 from experiments import cli  # noqa: E402
-from experiments.evaluation import evaluate_experiment  # noqa: E402
+from experiments.evaluating.test_error import evaluate_experiment  # noqa: E402
 from experiments.grid import EXP_10  # noqa: E402
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Prediction files of the JPEG test (docs/reference.md §5): where a run's file lives and whether a
-file can be used; and the command line that every per-run prediction script shares.
+"""The JPEG test of one trained model (docs/reference.md §5): its prediction file, where a
+run's file lives and whether a file can be used, and the predictions themselves.
 
 One file per run, `B/jpeg_model_predictions/<run name>.npy`: an (n, 11) integer array
 whose column 0 is the label and columns 1..10 the predicted class of versions 0..9 of
@@ -51,34 +51,18 @@ def check_predictions(array: np.ndarray) -> np.ndarray:
     return array
 
 
-# ------------------------------------------------------- the per-run prediction scripts
-# run_jpeg_robustness_test.py, run_corruption_test.py and run_adversarial_test.py: one
-# trained run folder in, one output file under the experiment folder B out.
+def predict(model, stacks, labels, batch_size: int, device: str, channels_last: bool):
+    """int64 (n, 11): the label, then the predicted class of each of the 10 versions."""
+    import torch
 
-def run_prediction_parser(description: str, receives: str, bs_default: int, bs_help: str):
-    """The options every per-run prediction script has; each adds its own."""
-    from errors import ArgumentParser
+    from datasets.jpeg import JpegStackBatches
 
-    p = ArgumentParser(description=description)
-    p.add_argument("--model_folder", type=Path, required=True,
-                   help="the run folder (opt.json and model.pt)")
-    p.add_argument("--base_folder", type=Path, default=None,
-                   help=f"the experiment folder receiving {receives} (default: the folder "
-                        "above the run's exp_data/)")
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--bs", type=int, default=bs_default, help=bs_help)
-    p.add_argument("--debug", action="store_true", help="show full tracebacks")
-    return p
-
-
-def experiment_folder(model_folder: Path, base_folder=None) -> Path:
-    """The experiment folder B of a run folder B/exp_data/<run>, unless given."""
-    from experiments.grid import EXP_DATA
-
-    if base_folder is not None:
-        return Path(base_folder)
-    if Path(model_folder).parent.name != EXP_DATA:
-        raise UserError(f"{model_folder} is not in an {EXP_DATA}/ folder; say where the "
-                        "predictions go with --base_folder")
-    return Path(model_folder).parent.parent
+    rows = []
+    with torch.inference_mode():
+        for x, y in JpegStackBatches(stacks, labels, batch_size, device, channels_last):
+            # The 10 versions of an image are consecutive rows of x.
+            predictions = model(x).argmax(1).view(len(y), -1)
+            rows.append(torch.cat([y[:, None], predictions], 1).cpu())
+    if not rows:
+        return np.zeros((0, COLUMNS), dtype=np.int64)
+    return torch.cat(rows).numpy().astype(np.int64)

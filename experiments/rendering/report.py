@@ -9,9 +9,11 @@ evaluations never overwrite each other's part and either may run first or alone.
 links in the sections are relative to B, where report.md lives too. Writing the files
 is experiments.outputs' job; nothing here touches the disk except `write_report`.
 """
+import contextlib
 import io
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import atomic_files
+
 
 IMAGES = "images"                                   # B/images: plots and LaTeX tables
 # The section files, in the order report.md shows them.
@@ -124,7 +127,7 @@ def show(text: str) -> None:
 
 
 def write_report(base_folder: Path, experiment_name: str, note: str = "") -> Path:
-    """Rebuild B/report.md from the section files that exist, headed by `note`."""
+    """Rebuild B/md from the section files that exist, headed by `note`."""
     base_folder = Path(base_folder)
     sections = [base_folder / name for name in SECTION_FILES if (base_folder / name).is_file()]
     parts = [f"# {experiment_name}: report\n\n"]
@@ -137,3 +140,65 @@ def write_report(base_folder: Path, experiment_name: str, note: str = "") -> Pat
     path = base_folder / REPORT_FILE
     atomic_files.write_text(path, "".join(parts))
     return path
+
+
+# --------------------------------------------------------- writing an evaluation's files
+# The write phase of an evaluation: all of its files, or none of its old ones.
+#
+# An evaluation computes everything in memory first (tables, markdown, figures as bytes)
+# into an `Outputs`. `publish` then
+#   1. removes report.md, so that no reader takes old tables for current ones while the
+#      files change;
+#   2. removes this evaluation's previous outputs (every pattern it owns) and the
+#      temporary files a killed write of them left behind;
+#   3. writes each new file atomically, its section file last but one;
+#   4. rebuilds report.md last.
+# A kill at any moment leaves a subset of the new files and no old ones, and no report.md
+# until the set is complete; a failure (a full disk) removes what was written and rebuilds
+# report.md from the other evaluations' sections, then raises.
+
+@dataclass
+class Outputs:
+    """One evaluation's files, relative to the base folder, as bytes."""
+    section: str                                  # its section file (SECTION_FILES)
+    owned: tuple                                  # glob patterns of everything it writes
+    files: dict = field(default_factory=dict)     # relative path -> bytes
+
+    def add_text(self, relative: str, text: str) -> str:
+        self.files[relative] = text.encode("utf-8")
+        return relative
+
+    def add_figure(self, stem: str, fig) -> str:
+        """Add `stem`.png and `stem`.pdf; returns the PNG's relative path."""
+        for fmt, data in figure_bytes(fig).items():
+            self.files[f"{stem}.{fmt}"] = data
+        return f"{stem}.png"
+
+
+def remove_owned(base_folder: Path, patterns) -> None:
+    """Delete the files matching `patterns` and their stale temporary files."""
+    for pattern in patterns:
+        folder, name = (base_folder / pattern).parent, Path(pattern).name
+        for path in list(folder.glob(name)) + list(folder.glob(f".{name}.*.tmp")):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
+
+def publish(outputs: Outputs, base_folder: Path, section_text: str, experiment_name: str,
+            note: str = "") -> Path:
+    """Replace the evaluation's previous files by `outputs` (module docstring); returns
+    report.md's path."""
+    base_folder = Path(base_folder)
+    (base_folder / REPORT_FILE).unlink(missing_ok=True)
+    remove_owned(base_folder, (REPORT_FILE,))     # a killed rebuild's temporary file
+    remove_owned(base_folder, outputs.owned + (outputs.section,))
+    try:
+        for relative, data in outputs.files.items():
+            atomic_files.write_bytes(base_folder / relative, data)
+        atomic_files.write_text(base_folder / outputs.section, section_text)
+    except BaseException:
+        remove_owned(base_folder, tuple(outputs.files) + (outputs.section,))
+        with contextlib.suppress(Exception):  # the failure itself is what the user sees
+            write_report(base_folder, experiment_name)
+        raise
+    return write_report(base_folder, experiment_name, note)

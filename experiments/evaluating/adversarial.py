@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from errors import UserError
-from experiments import commands, outputs, report, tables
-from experiments.corruption_eval import ResultFiles, collect_results, left_out_lines, \
-    prediction_command
-from experiments.run_table import run_scope, size_label
-from experiments.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
-from experiments.tables import interval_text
+from experiments import grid
+from experiments.rendering import report
+from experiments.rendering import tables
+from experiments.evaluating.corruptions import ResultFiles, collect_results, left_out_lines, prediction_command
+from experiments.evaluating.run_table import run_scope, size_label
+from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
+from experiments.rendering.tables import interval_text
 from experiments.grid import DISPLAY_NAMES, Experiment
 from robustness.adversarial import RESULTS_FOLDER, read_results
 
@@ -118,7 +119,7 @@ def evaluate_adversarial(experiment: Experiment, base_folder, profile: str = Non
     (default: inferred from the folder) is named in the hints. Returns 0; a UserError
     when no finished run has a usable result file."""
     base_folder = Path(base_folder)
-    profile = profile or commands.infer_profile(experiment, base_folder)
+    profile = profile or grid.infer_profile(experiment, base_folder)
     fix = prediction_command(experiment, "adversarial", profile, base_folder)
     found = collect_adversarial(experiment, base_folder, fix)
     if found.table.empty:
@@ -128,14 +129,14 @@ def evaluate_adversarial(experiment: Experiment, base_folder, profile: str = Non
     runs = found.table
     note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))
 
-    files = outputs.Outputs(section=SECTION_FILE, owned=OWNED)
+    files = report.Outputs(section=SECTION_FILE, owned=OWNED)
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
     settings = runs[["attack", "norm"]].drop_duplicates().itertuples(index=False)
     pngs = [files.add_figure(f"{PLOTS}{norm}_{attack}",
                              plot_curves(runs, experiment, attack, norm, note))
             for attack, norm in settings]
     text = section_text(found, experiment, pngs, note, fix)
-    report_path = outputs.publish(files, base_folder, text, experiment.name, note)
+    report_path = report.publish(files, base_folder, text, experiment.name, note)
 
     report.show(f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report_path.name} and "
                 f"{len(pngs)} plots (PNG and PDF)")

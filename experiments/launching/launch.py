@@ -9,15 +9,16 @@
   (experiments.run_process); the local pool is experiments.local_pool, Slurm
   experiments.slurm; the exe_ scripts' command lines are experiments.cli.
 """
+import shlex
 import shutil
 import signal
 from pathlib import Path
 
 from errors import UserError
-from experiments.jobs import SKIP
-from experiments.local_pool import local_slots, run_local
-from experiments.slurm import run_slurm
-from experiments.summary import counted, print_plan, summarize
+from experiments.launching.jobs import (BUSY, DONE, FAILED, RESUME, SKIP, SKIPPED, START,
+                                        SUBMITTED, counted)
+from experiments.launching.local_pool import local_slots, run_local
+from experiments.launching.slurm import run_slurm
 
 
 def where(args) -> str:
@@ -60,3 +61,40 @@ def launch(jobs, args, extra_args=(), what="runs", prepare=None) -> int:
 
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+# ------------------------------------------------------------ what a launch prints
+# The plan of a --dry-run, a line per finished job, the summary.
+
+def print_plan(jobs, where: str, what="runs", extra_args=()) -> None:
+    """--dry-run: what would happen to each job, and one full command as an example."""
+    width = max((len(j.name) for j in jobs), default=0)
+    for job in jobs:
+        print(f"  {job.action:7s} {job.name:{width}s}  ({job.note})")
+    counts = {a: sum(j.action == a for j in jobs) for a in (START, RESUME, SKIP)}
+    print(f"{counted(len(jobs), what)}: would start {counts[START]}, resume "
+          f"{counts[RESUME]}, skip {counts[SKIP]}; {where}")
+    example = next((j for j in jobs if j.action != SKIP), None)
+    if example:
+        print(f"e.g. {shlex.join(example.command('<device>', extra_args))}")
+
+
+def summarize(outcomes, what="runs") -> int:
+    """Print the summary; the exit status: 1 if any job failed, else 0. A job running
+    elsewhere has not failed: it is named, with the holder's pid."""
+    count = {s: [o for o in outcomes if o.status == s]
+             for s in (DONE, FAILED, SKIPPED, SUBMITTED, BUSY)}
+    started = sum(o.job.action == START for o in count[DONE])
+    resumed = len(count[DONE]) - started
+    line = (f"{counted(len(outcomes), what)}: {started} done, {resumed} resumed, "
+            f"{len(count[SKIPPED])} skipped, {len(count[FAILED])} failed")
+    if count[BUSY]:
+        line += f", {len(count[BUSY])} running elsewhere"
+    if count[SUBMITTED]:
+        line += f", {len(count[SUBMITTED])} submitted to Slurm (not waited for)"
+    print(line, flush=True)
+    for o in count[BUSY]:
+        print(f"  running elsewhere: {o.job.name}: {o.message}", flush=True)
+    for o in count[FAILED]:
+        print(f"  failed: {o.job.name}: {o.message} (log: {o.job.log})", flush=True)
+    return 1 if count[FAILED] else 0

@@ -15,9 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 import config
-from experiments.jobs import BUSY, DONE, FAILED, RESUME, SKIP, SKIPPED, SUBMITTED, Job, Outcome
-from experiments.run_process import RunElsewhere, failure_message, last_error, run_logged
-from experiments.summary import describe
+from experiments.launching.jobs import BUSY, DONE, FAILED, RESUME, SKIP, SKIPPED, SUBMITTED, Job, Outcome
+from experiments.launching.run_process import RunElsewhere, failure_message, last_error, run_logged
+from experiments.launching.jobs import describe
 
 # How often a run may hit the time limit and be requeued before it counts as failed
 # (ConvNeXt allows 30). Preemptions do not count.

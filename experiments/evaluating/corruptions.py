@@ -26,11 +26,14 @@ import run_folder as rf
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     missing_benchmark_corruptions
 from errors import UserError
-from experiments import commands, outputs, report, tables
-from experiments.run_table import asked_epochs, run_scope, size_label, warn
-from experiments.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
-from experiments.tables import interval_text
-from experiments.grid import DISPLAY_NAMES, EXP_DATA, Experiment
+from experiments import grid
+from experiments.rendering import report
+from experiments.rendering import tables
+from experiments.evaluating.run_table import asked_epochs, run_scope, size_label, warn
+from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
+from experiments.rendering.tables import interval_text
+from experiments.grid import DISPLAY_NAMES, Experiment
+from run_folder import EXP_DATA
 from robustness.corruptions import PREDICTIONS_FOLDER, errors_by_severity, predictions_path, \
     read_predictions
 
@@ -112,7 +115,7 @@ def left_out_lines(found: ResultFiles, fix_command: str) -> list:
 def prediction_command(experiment: Experiment, kind: str, profile: str, base_folder) -> str:
     """The command that computes missing result files of `kind` ("corruption" or
     "adversarial")."""
-    return commands.command(experiment, kind, profile, base_folder) + " --run-predictions"
+    return grid.command(experiment, kind, profile, base_folder) + " --run-predictions"
 
 
 def corruption_rows(path: Path) -> list:
@@ -256,7 +259,7 @@ def plot_differences(diffs: pd.DataFrame, experiment: Experiment, note: str = ""
     return fig
 
 
-def corruption_figures(files: outputs.Outputs, runs: pd.DataFrame, diffs: pd.DataFrame,
+def corruption_figures(files: report.Outputs, runs: pd.DataFrame, diffs: pd.DataFrame,
                        experiment: Experiment, note: str) -> list:
     """Add the per-size severity plots and the differences plot; their PNG paths."""
     label = size_label(experiment)
@@ -308,7 +311,7 @@ def evaluate_corruptions(experiment: Experiment, base_folder, profile: str = Non
     (default: inferred from the folder) is named in the hints. Returns 0; a UserError
     when no finished run has a usable prediction file."""
     base_folder = Path(base_folder)
-    profile = profile or commands.infer_profile(experiment, base_folder)
+    profile = profile or grid.infer_profile(experiment, base_folder)
     fix = prediction_command(experiment, "corruption", profile, base_folder)
     found = collect_corruptions(experiment, base_folder, fix)
     if found.table.empty:
@@ -319,11 +322,11 @@ def evaluate_corruptions(experiment: Experiment, base_folder, profile: str = Non
     note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))
     table, diffs = error_table(runs, experiment), differences(runs, experiment)
 
-    files = outputs.Outputs(section=SECTION_FILE, owned=OWNED)
+    files = report.Outputs(section=SECTION_FILE, owned=OWNED)
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
     pngs = corruption_figures(files, runs, diffs, experiment, note)
     text = section_text(experiment, found, table, diffs, pngs, note, fix)
-    report_path = outputs.publish(files, base_folder, text, experiment.name, note)
+    report_path = report.publish(files, base_folder, text, experiment.name, note)
 
     report.show(table_markdown(table, experiment))
     report.show(f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report_path.name} and "

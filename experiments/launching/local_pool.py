@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from tqdm import tqdm
 
 from errors import UserError
-from experiments.jobs import BUSY, DONE, FAILED, SKIP, SKIPPED, Job, Outcome
-from experiments.run_process import RunElsewhere, failure_message, run_logged
-from experiments.summary import describe
+from experiments.launching.jobs import BUSY, DONE, FAILED, SKIP, SKIPPED, Job, Outcome
+from experiments.launching.run_process import RunElsewhere, failure_message, run_logged
+from experiments.launching.jobs import describe
 
 
 def visible_gpus() -> list:

@@ -4,10 +4,10 @@ smoke note as their title (report.new_figure)."""
 import numpy as np
 import pandas as pd
 
-from experiments import report
+from experiments.rendering import report
 from experiments.grid import DISPLAY_NAMES
-from experiments.run_table import size_label
-from experiments.seed_statistics import EXTREME_RUN_EPOCHS
+from experiments.evaluating.run_table import size_label
+from experiments.evaluating.seed_statistics import EXTREME_RUN_EPOCHS
 
 # Curves this short are drawn with a marker at every epoch: a one-epoch smoke run's
 # curve is a single point, invisible as a line.

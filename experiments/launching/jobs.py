@@ -119,3 +119,24 @@ def prediction_jobs(kind: PredictionKind, runs, base_folder: Path, log_folder: P
 def untrained(jobs) -> bool:
     """True when no job of a prediction plan has a trained model to work on."""
     return bool(jobs) and all(j.note == "no trained model.pt" for j in jobs)
+
+
+# How the summary names its jobs: one and many.
+NOUNS = {"runs": ("run", "runs"), "predictions": ("prediction", "predictions")}
+
+
+def counted(count: int, what: str) -> str:
+    """'1 run', '2 runs': `what` is the plural a launch is called with."""
+    one, many = NOUNS.get(what, (what, what))
+    return f"{count} {one if count == 1 else many}"
+
+
+def describe(outcome: Outcome) -> str:
+    job = outcome.job
+    if outcome.status == FAILED:
+        return f"FAILED  {job.name}: {outcome.message} (log: {job.log})"
+    if outcome.status == BUSY:
+        return f"busy    {job.name}: {outcome.message}; not started here"
+    verb = "resumed" if job.action == RESUME else "done"
+    took = f" in {outcome.seconds / 60:.1f} min" if outcome.seconds else ""
+    return f"{verb:8s}{job.name}{took}"

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from errors import UserError
-from experiments.grid import DISPLAY_NAMES, EXP_DATA
+from experiments.grid import DISPLAY_NAMES
+from run_folder import EXP_DATA
 import run_folder as rf
 
 FULL_TRAIN_SET = 50_000                            # CIFAR-10's training images

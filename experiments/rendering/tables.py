@@ -9,10 +9,10 @@ import math
 
 import pandas as pd
 
-from experiments import report
+from experiments.rendering import report
 from experiments.grid import DENSENET_GROWTH_RATE, DISPLAY_NAMES
-from experiments.run_table import size_label
-from experiments.seed_statistics import CONFIDENCE, METRICS, round_half_even
+from experiments.evaluating.run_table import size_label
+from experiments.evaluating.seed_statistics import CONFIDENCE, METRICS, round_half_even
 
 DIGITS = 3                 # docs/reference.md §6 prints exp_10's errors with three decimals
 JPEG_DIGITS = 1            # the paper's JPEG tables: one decimal
