@@ -15,6 +15,7 @@ import pytest
 from experiments import grid
 from experiments.launching import runs as grid_runs
 from experiments.launching import jobs as plan
+from experiments.launching import launch
 from experiments.launching import local_pool
 from experiments import robustness_suite as prediction_kinds
 from experiments.launching import slurm
