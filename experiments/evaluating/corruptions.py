@@ -29,7 +29,7 @@ from errors import UserError
 from experiments import grid
 from experiments.rendering import report
 from experiments.rendering import tables
-from experiments.evaluating.run_table import asked_epochs, run_scope, warn
+from experiments.evaluating.run_table import run_scope, warn
 from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
 from experiments.rendering.tables import interval_text
 from experiments.grid import Experiment
@@ -56,17 +56,6 @@ class ResultFiles:
     unfinished: list = field(default_factory=list)  # "name (k/E epochs)": files left out
 
 
-def unfinished_progress(folder: Path) -> str:
-    """'' when the run's log holds every epoch its opt.json asks for, else how far it got
-    ('3/200 epochs'); a run whose files cannot be read does not count as finished."""
-    try:
-        done = rf.epochs_done(rf.read_log(folder))
-        asked = asked_epochs(rf.read_opt(folder), folder)
-    except UserError:
-        return "no readable opt.json and log.json"
-    return f"{done}/{asked} epochs" if done < asked else ""
-
-
 def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of, columns,
                     fix_command: str) -> ResultFiles:
     """One row per number of the grid's result files. `paths_of(name)`: a run's possible
@@ -78,7 +67,7 @@ def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of
         name = experiment.run_name(model_type, size, seed)
         folder = base_folder / EXP_DATA / name
         paths = [path for path in paths_of(name) if path.is_file()]
-        progress = unfinished_progress(folder) if paths else ""
+        progress = rf.progress(folder).unfinished if paths else ""
         if progress:
             warn(f"leaving out {', '.join(map(str, paths))}: its run is unfinished "
                  f"({progress}); once it has finished, delete the file and recompute it "

@@ -138,9 +138,7 @@ def run_record(folder: Path) -> RunRecord:
         warn(f"{folder / rf.LOG_FILE} has no test error ('val_er'); the 100% column leaves "
              "this run out")
         record.last_val_er = math.nan
-    asked = opt.get("epochs") if opt else None
-    if isinstance(asked, int) and rf.epochs_done(log) < asked:
-        record.unfinished = f"{rf.epochs_done(log)}/{asked} epochs"
+    record.unfinished = rf.progress(folder).unfinished or None
     return record
 
 

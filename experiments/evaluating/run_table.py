@@ -125,9 +125,9 @@ def collect_runs(experiment, base_folder: Path) -> Runs:
             warn(f"skipping {name}: {e}")
             runs.skipped.append(name)
             continue
-        done, asked = rf.epochs_done(log), asked_epochs(opt, folder)
-        if done < asked or not val_er:
-            runs.unfinished.append(f"{name} ({done}/{asked} epochs)")
+        progress = rf.progress(folder)
+        if progress.unfinished or not val_er:
+            runs.unfinished.append(f"{name} ({progress.done}/{progress.asked} epochs)")
             continue
         row = run_row(experiment, model_type, size, seed, folder, log, val_er)
         if math.isnan(row["last_train_er"]):
