@@ -113,7 +113,7 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
     predictions that exist, even when a job failed (the others' tables count)."""
     def main(argv) -> int:
         parser = build_parser(experiment, f"{test.title} of {experiment.name}: evaluate the "
-                                          f"predictions in {test.reads}, computing them "
+                                          f"predictions in {test.output_folder}/, computing them "
                                           "first with --run-predictions.")
         parser.add_argument("--run-predictions", action="store_true",
                             help="compute the predictions of every finished run that has none "
