@@ -82,10 +82,7 @@ def error_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     complete = not missing_benchmark_corruptions(names)
     table[MEAN_COLUMN] = table[list(BENCHMARK_CORRUPTIONS)].mean(axis=1) if complete else np.nan
     table["seeds"] = seeds
-    order = {m: i for i, m in enumerate(experiment.models)}
-    table = table.reset_index()
-    table["order"] = table.model_type.map(order)
-    return table.sort_values(["size", "order"]).drop(columns="order").reset_index(drop=True)
+    return tables.by_size_then_model(table.reset_index(), experiment)
 
 
 def differences(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
@@ -129,7 +126,6 @@ def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
                           f"Min-Net − baseline, {CONFIDENCE:.0%} CI": [
                               interval_text(r) for r in diffs.to_dict("records")]})
     return report.markdown_table(cells)
-
 
 
 # --------------------------------------------------------------------------- the plots

@@ -201,10 +201,7 @@ def mean_over_seeds(runs: pd.DataFrame, experiment) -> pd.DataFrame:
     then by the experiment's order of models (so compared models sit together)."""
     means = runs.groupby(["model_type", "size"])[metric_columns()].mean()
     means["seeds"] = runs.groupby(["model_type", "size"]).size()
-    order = {m: i for i, m in enumerate(experiment.models)}
-    means = means.reset_index()
-    means["order"] = means.model_type.map(order)
-    return means.sort_values(["size", "order"]).drop(columns="order").reset_index(drop=True)
+    return tables.by_size_then_model(means.reset_index(), experiment)
 
 
 # -------------------------------------------------------------- tables, plots, section
