@@ -33,7 +33,8 @@ def build_parser():
                         f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['L2'])})")
     p.add_argument("--n-images", dest="n_images", type=int, default=DEFAULT_N_IMAGES,
                    help=f"attack the first N test images (default {DEFAULT_N_IMAGES})")
-    p.add_argument("--seed", type=int, default=0, help="AutoAttack's random seed")
+    p.add_argument("--attack-seed", type=int, default=0, old_names=("--seed",),
+                   help="AutoAttack's random seed (default 0)")
     return p
 
 
@@ -53,7 +54,7 @@ def main(argv) -> int:
     if any(e <= 0 for e in eps):
         raise UserError("every --eps must be positive (eps 0, the clean error, is always "
                         "computed)")
-    settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images, args.seed)
+    settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images, args.attack_seed)
     model_folder = args.model_folder.expanduser().resolve()
     output = adversarial.output_file(experiment_folder(model_folder, args.base_folder),
                                       model_folder.name, settings)

@@ -238,7 +238,7 @@ def adversarial(settings, eps_255) -> PredictionKind:
     def options(run, base_folder):
         return ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
                 "--norm", settings.norm, "--attacks", settings.attacks,
-                "--n-images", str(settings.n_images), "--seed", str(settings.seed),
+                "--n-images", str(settings.n_images), "--attack-seed", str(settings.seed),
                 "--eps", *(f"{e:g}" for e in eps_255)]
 
     def usable(path):
