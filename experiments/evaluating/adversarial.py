@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from experiments import robustness_suite as suite
-from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files, \
-    left_out_lines
-from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, \
-    welch_interval
+from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
+from experiments.evaluating.result_files import left_out_lines
+from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
+from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import report, tables
 from experiments.rendering.tables import interval_text
@@ -128,13 +128,6 @@ def adversarial_outputs(found: ResultFiles, experiment: Experiment, base_folder:
 
 
 def evaluate_adversarial(experiment: Experiment, base_folder, profile: str = None) -> int:
-    """The CSV, table, plots and report section of the AutoAttack test. `profile`
-    (default: inferred from the folder) is named in the hints. Returns 0; a UserError
-    when no finished run has a usable result file."""
-    base_folder = Path(base_folder)
-    return evaluate_files(
-        suite.ADVERSARIAL, experiment, base_folder, profile,
-        collect=lambda fix: collect_adversarial(experiment, base_folder, fix),
-        build=lambda found, note, fix: adversarial_outputs(found, experiment, base_folder,
-                                                           note, fix),
-        folder=base_folder / OUTPUT_FOLDER)
+    """The AutoAttack test's CSV, table, plots and section (evaluate_files)."""
+    return evaluate_files(suite.ADVERSARIAL, experiment, base_folder, profile, collect_adversarial,
+                          adversarial_outputs, folder=Path(base_folder) / OUTPUT_FOLDER)

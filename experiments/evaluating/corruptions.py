@@ -23,10 +23,10 @@ import pandas as pd
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     missing_benchmark_corruptions
 from experiments import robustness_suite as suite
-from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files, \
-    left_out_lines
-from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, \
-    welch_interval
+from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
+from experiments.evaluating.result_files import left_out_lines
+from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
+from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import report, tables
 from experiments.rendering.tables import interval_text
@@ -242,13 +242,6 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
 
 
 def evaluate_corruptions(experiment: Experiment, base_folder, profile: str = None) -> int:
-    """The CSV, tables, plots and report section of the common-corruption test. `profile`
-    (default: inferred from the folder) is named in the hints. Returns 0; a UserError
-    when no finished run has a usable prediction file."""
-    base_folder = Path(base_folder)
-    return evaluate_files(
-        suite.CORRUPTIONS, experiment, base_folder, profile,
-        collect=lambda fix: collect_corruptions(experiment, base_folder, fix),
-        build=lambda found, note, fix: corruption_outputs(found, experiment, base_folder, note,
-                                                       fix),
-        folder=base_folder / OUTPUT_FOLDER)
+    """The common-corruption test's CSV, tables, plots and section (evaluate_files)."""
+    return evaluate_files(suite.CORRUPTIONS, experiment, base_folder, profile, collect_corruptions,
+                          corruption_outputs, folder=Path(base_folder) / OUTPUT_FOLDER)

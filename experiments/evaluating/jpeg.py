@@ -311,14 +311,12 @@ def jpeg_outputs(found: JpegRuns, experiment, base_folder: Path, protocol: str,
 
 def evaluate_jpeg(experiment, base_folder: Path, protocol: str = "paper",
                   profile: str = None) -> int:
-    """Tables, plots and report section of the JPEG test. `profile` (default: inferred
-    from the folder) is named in the hints. Returns 0; a UserError when no usable
-    prediction file exists."""
-    base_folder = Path(base_folder)
+    """The JPEG test's CSV, LaTeX tables, plots and section for one protocol
+    (evaluate_files)."""
     return evaluate_files(
         suite.JPEG, experiment, base_folder, profile,
-        collect=lambda fix: collect_jpeg(experiment, base_folder, protocol, fix),
-        build=lambda found, note, fix: jpeg_outputs(found, experiment, base_folder, protocol,
-                                                    note),
+        collect=lambda experiment_, base, fix: collect_jpeg(experiment_, base, protocol, fix),
+        build=lambda found, experiment_, base, note, fix: jpeg_outputs(
+            found, experiment_, base, protocol, note),
         folder=output_file(base_folder, "-", protocol).parent,
         hint=() if protocol == "paper" else ("--protocol", protocol))

@@ -71,20 +71,22 @@ def left_out_lines(found: ResultFiles, fix_command: str) -> list:
 
 def evaluate_files(test, experiment: Experiment, base_folder, profile, collect, build,
                    folder: Path, hint=()) -> int:
-    """The skeleton of a robustness evaluation. `collect(fix)` gathers the rows of the
-    test's files (fix: the command that recomputes one); with none usable, one line says
-    which command computes them (`folder`: where they were looked for). Then
-    `build(found, note, fix)` renders the `report.Outputs`, which are published. `profile`
-    (default: inferred from the folder) is named in the hints, with the options `hint`."""
+    """The skeleton of a robustness evaluation. `collect(experiment, B, fix)` gathers the
+    rows of the test's files (fix: the command that recomputes one); with none usable, one
+    line says which command computes them (`folder`: where they were looked for). Then
+    `build(found, experiment, B, note, fix)` renders the `report.Outputs`, which are
+    published. `profile` (default: inferred from B) is named in the hints, with the
+    test's options `hint`. Returns 0, the exit code; a UserError when no finished run
+    has a usable file."""
     base_folder = Path(base_folder)
     profile = profile or grid.infer_profile(experiment, base_folder)
     fix = test.prediction_command(experiment, profile, base_folder, *hint)
-    found = collect(fix)
+    found = collect(experiment, base_folder, fix)
     if found.table.empty:
         authors = (f", or place the authors' files there with {grid.MOVE_AUTHORS_RUNS}"
                    if test.published_by_authors else "")
         raise UserError(f"no usable {test.files} of {experiment.name} (of finished runs) in "
                         f"{folder}: compute them with {fix}{authors}")
     note = report.smoke_note(run_scope(experiment, base_folder, found.table.name.unique()))
-    return report.publish(build(found, note, fix), base_folder, experiment.name,
-                          REPORT_SECTIONS)
+    return report.publish(build(found, experiment, base_folder, note, fix), base_folder,
+                          experiment.name, REPORT_SECTIONS)
