@@ -1,5 +1,8 @@
-"""The paper's three experiments as data (docs/reference.md §3), their run names (docs/reference.md §4) and where
-each profile writes.
+"""The declaration of the paper's three experiments, as data (docs/reference.md §3): their
+grids and recipes, run names (§4), where each profile writes, and the command lines of
+their exe scripts that hints print. The runs a launcher makes of a grid are
+experiments.launching.runs; the robustness tests are declared in
+experiments.robustness_suite.
 
 `paper` reproduces the paper under experiments/<exp>/; `smoke` is a few-minute check of
 the whole flow (one seed, the smallest size, a few epochs on a subset) under
