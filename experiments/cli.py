@@ -54,7 +54,14 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     slurm.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
     slurm.add_argument("--time", type=int, default=24 * 60,
                        help="time limit of each job in minutes; a run that needs longer is "
-                            "requeued and resumes (default 1440)")
+                            "requeued and resumes (default 1440); the job is warned "
+                            "min(2 min, a quarter of it) before the end")
+    slurm.add_argument("--max-timeouts", type=int, default=30,
+                       help="times a run may reach the time limit and be requeued before it "
+                            "counts as failed (default 30; preemptions do not count)")
+    slurm.add_argument("--poll-s", type=float, default=30,
+                       help="seconds between two looks at the jobs' states (squeue) while "
+                            "following them (default 30)")
     slurm.add_argument("--gpus-per-job", type=int, default=1, help="0 runs on the CPU (default 1)")
     slurm.add_argument("--cpus-per-task", type=int, default=4)
     slurm.add_argument("--mem", type=float, default=16, help="memory per job in GB (default 16)")

@@ -24,6 +24,8 @@ RUN_TRAINING = config.REPO_ROOT / "run_training.py"
 # What happens to a job (decided before anything starts) and how it ended.
 START, RESUME, SKIP = "start", "resume", "skip"
 DONE, FAILED, SKIPPED, SUBMITTED, BUSY = "done", "failed", "skipped", "submitted", "busy"
+# A Slurm job cancelled (scancel) before its run ended: not finished, resumable.
+CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Job:
 @dataclass
 class Outcome:
     job: Job
-    status: str                 # DONE, FAILED, SKIPPED, SUBMITTED or BUSY
+    status: str                 # DONE, FAILED, SKIPPED, SUBMITTED, BUSY or CANCELLED
     message: str = ""           # for a failure: its one-line error; BUSY: who holds the run
     seconds: float = 0.0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from errors import UserError
 from experiments.jobs import SKIP
 from experiments.local_pool import local_slots, run_local
-from experiments.slurm import run_slurm
+from experiments.slurm import check_options, run_slurm
 from experiments.summary import counted, print_plan, summarize
 
 
@@ -39,6 +39,8 @@ def launch(jobs, args, extra_args=(), what="runs", prepare=None) -> int:
             and shutil.which("sbatch") is None:
         raise UserError("--launcher slurm needs Slurm's sbatch, which is not on the PATH here; "
                         "run this on the cluster's login node, or use --launcher local")
+    if args.launcher == "slurm":
+        check_options(args)
     slots = None if args.launcher == "slurm" else local_slots(args.gpus, args.cpu,
                                                                args.jobs_per_gpu)
     if prepare is not None and any(j.action != SKIP for j in jobs):

@@ -87,6 +87,8 @@ KillWait=10
 # A requeued job waits this credential lifetime before it may start again (120 s by
 # default): short here, so that a requeue comes back within seconds.
 AuthInfo=cred_expire=10
+# A job that asks for no memory gets its share per CPU, not the whole node.
+DefMemPerCPU=$((mem_mb / cpus))
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
