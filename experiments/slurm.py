@@ -268,7 +268,12 @@ def live_recorded_jobs(jobs) -> dict:
             records[job.name] = (str(record["job_id"]), Path(record["submitit_folder"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue   # no record, or an unreadable one: nothing to follow
-    states = squeue_states(sorted({job_id for job_id, _ in records.values()})) or {}
+    states = squeue_states(sorted({job_id for job_id, _ in records.values()}))
+    if states is None:
+        # Submitting blindly could run a run twice, in two jobs fighting for its lock.
+        raise UserError("squeue did not answer, so whether the jobs of an earlier launch "
+                        f"({', '.join(sorted(records))[:200]}) are still queued is unknown; "
+                        "try again when the Slurm controller answers (scontrol ping)")
     live = {}
     for name, (job_id, folder) in records.items():
         state = states.get(job_id)
@@ -339,11 +344,16 @@ def follow_slurm_jobs(submitted, outcomes: dict, total: int, progress_desc: str,
     follower = _Follower(on_slurm, max_timeouts)
     shown = {}        # job id -> the last state line written
     waiting = list(submitted)
+    silent_squeue = False   # whether the last squeue call failed
     bar = tqdm(total=total, initial=total - len(submitted), desc=progress_desc, unit="run",
                file=sys.stderr, dynamic_ncols=True)
     try:
         while waiting:
             states = squeue_states([s.job_id for _, s in waiting]) if on_slurm else None
+            if on_slurm and (states is None) != silent_squeue:
+                silent_squeue = states is None
+                bar.write("squeue does not answer; still waiting for the jobs" if silent_squeue
+                          else "squeue answers again")
             for job, slurm_job in list(waiting):
                 outcome = follower.outcome(job, slurm_job, states)
                 if outcome is None:
