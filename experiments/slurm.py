@@ -29,8 +29,8 @@ from tqdm import tqdm
 import atomic_files
 import config
 from errors import UserError
-from experiments.jobs import (BUSY, CANCELLED, DONE, FAILED, RESUME, SKIP, SKIPPED, SUBMITTED,
-                              Job, Outcome)
+from experiments.jobs import (BUSY, CANCELLED, DONE, FAILED, RESUME, SKIP, SKIPPED, START,
+                              SUBMITTED, Job, Outcome)
 from experiments.run_process import RunElsewhere, failure_message, last_error, run_logged
 from experiments.summary import describe
 
@@ -180,6 +180,8 @@ def run_slurm(jobs, submitit_folder: Path, slurm, extra_args=(), progress_desc="
     for job in todo:
         if job.name in earlier:
             slurm_job, state = earlier[job.name]
+            # Counted as done, not as resumed, when it ends: this launch resumed nothing.
+            job = dataclasses.replace(job, action=START)
             note = f"job {slurm_job.job_id}, {state.label()}, submitted earlier"
             print(f"{job.name}: job {slurm_job.job_id} is still {state.label()}; not "
                   "submitting it again", flush=True)
