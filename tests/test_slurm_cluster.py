@@ -381,6 +381,21 @@ def test_a_run_another_slurm_job_holds_is_running_elsewhere_and_untouched(env, t
     assert before == after == {rf.LOCK_FILE: before[rf.LOCK_FILE]}
 
 
+def test_a_run_that_fails_in_its_job_is_named_with_its_error_line(env, tmp_path):
+    base = tmp_path / "B"
+    blocked = base / "exp_data" / ONE_RUN
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the run folder should be")
+    output = launch(TRAIN_10, base, *SLURM, *ONE, *TRAIN, env=env, rc=1).stdout
+    job = job_id(base, ONE_RUN)
+    assert "1 run: 0 done, 0 resumed, 0 skipped, 1 failed" in output
+    line, = [l for l in output.splitlines() if l.startswith("  failed: ")]
+    # The run's own one-line error, from its log, after the job's state.
+    assert line.startswith(f"  failed: {ONE_RUN}: job {job} FAILED: error: cannot write to "
+                           f"the run folder {blocked}")
+    assert line.endswith(f"(log: {base / 'logs' / (ONE_RUN + '.log')})")
+
+
 # ---------------------------------------------------------------- 6. robustness tests
 
 def test_the_corruption_and_autoattack_tests_of_exp_10_through_slurm(env, slurm_runs):
