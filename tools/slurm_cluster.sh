@@ -146,8 +146,8 @@ start() {
 stop() {
     need_root
     if command -v scancel >/dev/null && scontrol ping >/dev/null 2>&1; then
-        scancel --full --quiet --user=root 2>/dev/null || true
-        scancel --full --quiet 2>/dev/null || true
+        # Every job of this throwaway cluster, whoever submitted it.
+        squeue -h -o %i 2>/dev/null | xargs -r scancel --full --quiet 2>/dev/null || true
         # Let slurmd kill the jobs' processes before it stops itself.
         local deadline=$((SECONDS + 30))
         while [ -n "$(squeue -h -t running,completing -o %i 2>/dev/null)" ] \
