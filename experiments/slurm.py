@@ -314,9 +314,8 @@ class _Follower:
         """The job's Outcome if it is over, else None."""
         job_id = slurm_job.job_id
         if slurm_job.paths.result_pickle.exists():
-            state = (states or {}).get(job_id)
-            return _slurm_outcome(job, slurm_job, state.state if state else "ended",
-                                  self.timeouts)
+            # The job's own account of its end; squeue may still say RUNNING meanwhile.
+            return _slurm_outcome(job, slurm_job, "failed", self.timeouts)
         if not self.on_slurm:   # submitit's local executor knows its own processes
             return _slurm_outcome(job, slurm_job, slurm_job.state, self.timeouts) \
                 if slurm_job.done() else None
@@ -335,7 +334,7 @@ class _Follower:
             if time.monotonic() - first < RESULT_GRACE_S:
                 return None
         error = last_error(job.log)
-        return Outcome(job, FAILED, f"job {job_id} {state.state}"
+        return Outcome(job, FAILED, f"job {job_id} ended {state.state}"
                                     f"{': ' + error if error else ''}")
 
 

@@ -390,8 +390,8 @@ def test_a_run_that_fails_in_its_job_is_named_with_its_error_line(env, tmp_path)
     job = job_id(base, ONE_RUN)
     assert "1 run: 0 done, 0 resumed, 0 skipped, 1 failed" in output
     line, = [l for l in output.splitlines() if l.startswith("  failed: ")]
-    # The run's own one-line error, from its log, after the job's state.
-    assert line.startswith(f"  failed: {ONE_RUN}: job {job} FAILED: error: cannot write to "
+    # The run's own one-line error, from its log.
+    assert line.startswith(f"  failed: {ONE_RUN}: job {job} failed: error: cannot write to "
                            f"the run folder {blocked}")
     assert line.endswith(f"(log: {base / 'logs' / (ONE_RUN + '.log')})")
 
