@@ -14,6 +14,7 @@ from errors import ArgumentParser, UserError
 from experiments import commands, grid, jobs
 from experiments import robustness_suite as suite
 from experiments.launch import launch
+from experiments.slurm import SLURM_MAX_TIMEOUTS
 from experiments.summary import counted
 
 LAUNCHERS = ("local", "slurm")
@@ -56,9 +57,10 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
                        help="time limit of each job in minutes; a run that needs longer is "
                             "requeued and resumes (default 1440); the job is warned "
                             "min(2 min, a quarter of it) before the end")
-    slurm.add_argument("--max-timeouts", type=int, default=30,
+    slurm.add_argument("--max-timeouts", type=int, default=SLURM_MAX_TIMEOUTS,
                        help="times a run may reach the time limit and be requeued before it "
-                            "counts as failed (default 30; preemptions do not count)")
+                            f"counts as failed (default {SLURM_MAX_TIMEOUTS}; preemptions do "
+                            "not count)")
     slurm.add_argument("--poll-s", type=float, default=30,
                        help="seconds between two looks at the jobs' states (squeue) while "
                             "following them (default 30)")
