@@ -83,10 +83,10 @@ JobCompType=jobcomp/none
 # Ended jobs stay visible to squeue and scontrol for 5 minutes.
 MinJobAge=300
 # Seconds between SIGTERM and SIGKILL when a job is cancelled, requeued or out of time.
-KillWait=10
+KillWait=5
 # A requeued job waits this credential lifetime before it may start again (120 s by
 # default): short here, so that a requeue comes back within seconds.
-AuthInfo=cred_expire=10
+AuthInfo=cred_expire=5
 # A job that asks for no memory gets its share per CPU, not the whole node.
 DefMemPerCPU=$((mem_mb / cpus))
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
