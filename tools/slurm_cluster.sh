@@ -92,6 +92,16 @@ DefMemPerCPU=$((mem_mb / cpus))
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
+    if cmp -s "$tmp" "$CONF"; then
+        rm -f "$tmp"
+        return 0
+    fi
+    # Daemons started with another configuration (an earlier version of this script, a
+    # machine whose memory changed) would keep it: stop them, start them with this one.
+    if pid_alive "$RUN/slurmctld.pid" || pid_alive "$RUN/slurmd.pid"; then
+        echo "the configuration changed: restarting the cluster"
+        stop >/dev/null
+    fi
     mv "$tmp" "$CONF"
 }
 
