@@ -66,16 +66,17 @@ def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
     """Run name -> (run folder, predictions file) for every run of the profile's grids
     (run names are unique across the experiments)."""
     from experiments import grid
+    from experiments.launching import runs
     from robustness.jpeg import output_file
 
-    runs = {}
+    known = {}
     for experiment in grid.EXPERIMENTS.values():
         base_folder = experiments_folder / experiment.name
         if profile == "smoke":
             base_folder = base_folder / experiment.base_folder("smoke").name
         for run in runs.select_runs(experiment, profile, base_folder=base_folder):
-            runs[run.name] = (run.folder, output_file(base_folder, run.name))
-    return runs
+            known[run.name] = (run.folder, output_file(base_folder, run.name))
+    return known
 
 
 def status(source: Path, destination: Path) -> str:
