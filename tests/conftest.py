@@ -1,15 +1,39 @@
-"""Shared fixtures: small data sets written in the official CIFAR-10 batch format."""
+"""Shared fixtures: small data sets in the official CIFAR-10 format, the environment that
+points the scripts at them, and trained run folders shared by the whole session.
+
+Helpers that are not fixtures (running a script, writing a fake run folder) are in
+tests/helpers.py.
+"""
+import contextlib
+import io
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+for path in (REPO_ROOT, REPO_ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E402
+
+# The trained runs of the session: the smallest network of each family, 3 epochs on the
+# 1,000 images of `cifar_folder` (the learning-rate step after epoch 2), on the CPU.
+RESNET_RUN = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--bs", "64",
+              "--lr", "0.05", "--epochs", "3", "--fixed_steps", "2", "--seed", "3",
+              "--device", "cpu", "--print_freq", "5"]
+DENSENET_RUN = ["--model_type", "CifarDenseNet", "--model_kw",
+                "stride: 1;growth_rate: 12;n_blocks: 10;efficient: True;compression: 0.5;"
+                "k: 3;q: 2;", "--bs", "64", "--lr", "0.05", "--epochs", "1", "--fixed_steps",
+                "--train_subset", "192", "--test_subset", "64", "--seed", "3",
+                "--device", "cpu"]
+# The thread count of the trained runs, set explicitly: the CPU's sums, and so the
+# weights, depend on it.
+THREADS = 2
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +47,74 @@ def cifar_folder(tmp_path_factory) -> Path:
 @pytest.fixture
 def data_env(cifar_folder, monkeypatch):
     """Environment for subprocesses (and config) pointing DATA_FOLDER at `cifar_folder`."""
+    import config
+
     monkeypatch.setenv("DATA_FOLDER", str(cifar_folder))
+    monkeypatch.setattr(config, "DATA_FOLDER", cifar_folder)
     env = dict(os.environ)
     env["DATA_FOLDER"] = str(cifar_folder)
     env["PYTHONPATH"] = str(REPO_ROOT)
     return env
+
+
+@pytest.fixture
+def own_data(cifar_folder, tmp_path, monkeypatch) -> dict:
+    """A copy of `cifar_folder` of the test's own (the JPEG and corruption tests add their
+    test sets to their data folder) and the environment pointing at it."""
+    import config
+
+    data = tmp_path / "data"
+    shutil.copytree(cifar_folder, data)
+    monkeypatch.setenv("DATA_FOLDER", str(data))
+    monkeypatch.setattr(config, "DATA_FOLDER", data)
+    return dict(os.environ, DATA_FOLDER=str(data), MPLBACKEND="Agg")
+
+
+def train_in_process(folder: Path, options, data_folder: Path):
+    """run_training.main(options + --folder) in this process; (exit status, stdout, stderr)."""
+    import torch
+
+    import config
+    from errors import run_main
+    from run_training import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved, threads = config.DATA_FOLDER, torch.get_num_threads()
+    config.DATA_FOLDER = data_folder
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run_main(main, [*options, "--num_threads", str(THREADS),
+                                   "--folder", str(folder)])
+    finally:
+        config.DATA_FOLDER = saved
+        torch.set_num_threads(threads)
+    assert code == 0, f"exit {code}\n{out.getvalue()}\n{err.getvalue()}"
+    return out.getvalue(), err.getvalue()
+
+
+class TrainedRun:
+    """A finished run folder trained once per session, with what the training printed.
+    Tests that change a run work on `copy(to)`."""
+
+    def __init__(self, folder: Path, options, stdout: str, stderr: str):
+        self.folder, self.options, self.stdout, self.stderr = folder, options, stdout, stderr
+
+    def copy(self, to: Path) -> Path:
+        shutil.copytree(self.folder, to)
+        return to
+
+
+@pytest.fixture(scope="session")
+def trained_resnet(tmp_path_factory, cifar_folder) -> TrainedRun:
+    """CifarResNet N=1 (8 conv layers), 3 epochs on the 1,000 images of `cifar_folder`."""
+    folder = tmp_path_factory.mktemp("trained") / "CifarResNet_s3_N1"
+    return TrainedRun(folder, RESNET_RUN, *train_in_process(folder, RESNET_RUN, cifar_folder))
+
+
+@pytest.fixture(scope="session")
+def trained_densenet(tmp_path_factory, cifar_folder) -> TrainedRun:
+    """CifarDenseNet L=22, k=12 with gradient checkpointing (`efficient: True`, as the
+    authors' runs), 1 epoch on 192 of the images."""
+    folder = tmp_path_factory.mktemp("trained") / "CifarDenseNet_k12_L22_s3"
+    return TrainedRun(folder, DENSENET_RUN,
+                      *train_in_process(folder, DENSENET_RUN, cifar_folder))

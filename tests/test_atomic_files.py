@@ -12,7 +12,7 @@ import pytest
 
 import atomic_files
 from atomic_files import DiskFull
-from tmpfs import mount_tmpfs_and_run
+from helpers import mount_tmpfs_and_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,144 @@
+"""Helpers shared by the test modules (not a test module itself; fixtures are in conftest.py).
+
+- `run_script`: an entry point (exe script, run_*.py) as a user runs it, in a subprocess
+  from the repository root without PYTHONPATH: for the tests whose subject is the process
+  boundary (exit status, signals, locks, locale, the scripts finding the repository).
+- `run_in_process`: the same entry point's `main(argv)` in this process, with the same
+  result object (returncode, stdout, stderr): for the tests whose subject is what the
+  script does, without the second or two of starting Python and importing torch.
+- `write_run`: a run folder as the trainer leaves it (opt.json, log.json, model.pt), for
+  the launchers, planners and evaluations that only read those files.
+- `mount_tmpfs_and_run`: a small tmpfs for the full-disk tests (a real ENOSPC).
+"""
+import contextlib
+import io
+import json
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(script, *args, env=None, check_rc=None, timeout=600, text=True):
+    """Run `script` (a path relative to the repository root, or absolute) with `args` in
+    a subprocess, from the repository root and without PYTHONPATH: the scripts find the
+    repository by themselves. `check_rc`: the exit status it must have."""
+    env = dict(os.environ if env is None else env)
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, str(script), *map(str, args)], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=text, timeout=timeout)
+    if check_rc is not None and result.returncode != check_rc:
+        raise AssertionError(f"{script} {' '.join(map(str, args))}: exit {result.returncode}, "
+                             f"expected {check_rc}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@contextlib.contextmanager
+def environment(env):
+    """os.environ (and config's paths, read at import) as in `env` for a while."""
+    import config
+
+    saved = dict(os.environ)
+    saved_config = {name: getattr(config, name) for name in
+                    ("DATA_FOLDER", "DOWNLOADED_MODELS", "DOWNLOADED_PREDICTIONS")}
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+            for name in saved_config:
+                if name in env:
+                    setattr(config, name, Path(env[name]).expanduser().resolve())
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        for name, value in saved_config.items():
+            setattr(config, name, value)
+
+
+def run_in_process(script, *args, env=None, check_rc=None):
+    """Run `script`'s `if __name__ == "__main__":` block in this process, as
+    `python script args` would, under `env` (DATA_FOLDER and the other paths included),
+    from the repository root. Returns a CompletedProcess with what it printed."""
+    import torch
+
+    path = Path(script) if Path(script).is_absolute() else REPO_ROOT / script
+    argv = [str(path), *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_cwd, threads = sys.argv, os.getcwd(), torch.get_num_threads()
+    code = 0
+    try:
+        with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            sys.argv = argv
+            os.chdir(REPO_ROOT)
+            try:
+                runpy.run_path(str(path), run_name="__main__")
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (exit_.code is not None)
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        torch.set_num_threads(threads)   # the trainer sets the run's thread count
+    result = subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+    if check_rc is not None and result.returncode != check_rc:
+        raise AssertionError(f"{script} {' '.join(map(str, args))}: exit {result.returncode}, "
+                             f"expected {check_rc}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def write_run(folder, epochs=1, done=None, model=True, val_er=10.0, **opt):
+    """A run folder as the trainer leaves it: opt.json asking for `epochs` (plus `opt`),
+    a log.json with `done` (default: all) epochs of test error `val_er`, and model.pt
+    (a stand-in's bytes) unless `model` is false. Returns the folder."""
+    import run_folder as rf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = epochs if done is None else done
+    (folder / rf.OPT_FILE).write_text(json.dumps({"epochs": epochs, **opt}), encoding="utf-8")
+    (folder / rf.LOG_FILE).write_text(json.dumps({"val_er": [val_er] * done}), encoding="utf-8")
+    if model:
+        (folder / rf.MODEL_FILE).write_bytes(b"weights")
+    return folder
+
+
+def snapshot(folder) -> dict:
+    """Bytes and modification times of every file under `folder`, to prove nothing changed."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(Path(folder).rglob("*"))
+            if p.is_file()}
+
+
+def offline(env: dict) -> dict:
+    """`env` with every download failing at once: torchvision downloads with urllib, which
+    sends them to this proxy, where nothing listens (port 9, refused), whatever network
+    the machine has."""
+    env = dict(env)
+    for key in ("no_proxy", "NO_PROXY"):
+        env.pop(key, None)
+    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env[key] = "http://127.0.0.1:9"
+    return env
+
+
+def mount_tmpfs_and_run(mountpoint: Path, size: str, script: str, copy_to: Path):
+    """Run `script` (sh) with a `size` tmpfs at `mountpoint`, in a mount namespace of
+    its own; what is under the mount is copied to `copy_to` before the namespace ends.
+    Skips where this machine allows no such mount (unprivileged, no unshare)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare here to mount a small tmpfs")
+    mountpoint.mkdir()
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=16k none "
+                            f"{mountpoint}"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("mounting a tmpfs is not allowed here")
+    body = (f"mount -t tmpfs -o size={size} none {mountpoint} && cd {REPO_ROOT} && "
+            f"{{ {script} ; }} ; status=$? ; cp -a {mountpoint}/. {copy_to}/ ; exit $status")
+    copy_to.mkdir()
+    return subprocess.run(["unshare", "-rm", "sh", "-c", body], capture_output=True,
+                          text=True, timeout=600)
