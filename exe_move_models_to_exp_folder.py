@@ -66,7 +66,7 @@ def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
     """Run name -> (run folder, predictions file) for every run of the profile's grids
     (run names are unique across the experiments)."""
     from experiments import grid
-    from robustness.jpeg import predictions_file
+    from robustness.jpeg import output_file
 
     runs = {}
     for experiment in grid.EXPERIMENTS.values():
@@ -74,7 +74,7 @@ def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
         if profile == "smoke":
             base_folder = base_folder / experiment.base_folder("smoke").name
         for run in runs.select_runs(experiment, profile, base_folder=base_folder):
-            runs[run.name] = (run.folder, predictions_file(base_folder, run.name))
+            runs[run.name] = (run.folder, output_file(base_folder, run.name))
     return runs
 
 

@@ -55,7 +55,7 @@ def main(argv) -> int:
                         "computed)")
     settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images, args.seed)
     model_folder = args.model_folder.expanduser().resolve()
-    output = adversarial.results_path(experiment_folder(model_folder, args.base_folder),
+    output = adversarial.output_file(experiment_folder(model_folder, args.base_folder),
                                       model_folder.name, settings)
     device = resolve_device(args.device)
 

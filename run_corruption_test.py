@@ -37,14 +37,14 @@ def main(argv) -> int:
     from errors import UserError
     from robustness.per_run_script import experiment_folder
     from models import load_trained_model
-    from robustness.corruptions import predict_corruptions, predictions_path
+    from robustness.corruptions import predict_corruptions, output_file
     from training.options import resolve_device
 
     args = build_parser().parse_args(argv)
     if args.bs < 1 or (args.subset is not None and args.subset < 1):
         raise UserError("--bs and --subset must be positive")
     model_folder = args.model_folder.expanduser().resolve()
-    output = predictions_path(experiment_folder(model_folder, args.base_folder), model_folder.name)
+    output = output_file(experiment_folder(model_folder, args.base_folder), model_folder.name)
     device = resolve_device(args.device)
     folder = ensure_cifar10c()
 

@@ -11,7 +11,9 @@ import contextlib
 import fcntl
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import atomic_files
 from errors import UserError
@@ -118,23 +120,73 @@ def read_log(folder) -> dict:
     return read_json(Path(folder) / LOG_FILE)
 
 
-def run_state(folder) -> str:
-    """ABSENT, STARTED, UNFINISHED or FINISHED (see above); unreadable files count as
+# ------------------------------------------------------------------------ progress
+# The one rule for how far a run got, used by training, every launcher and every
+# evaluation:
+# - its training is done when log.json holds as many epochs as opt.json asks for; the
+#   evaluation of test error needs no more, so the authors' published folders count
+#   without their model.pt;
+# - it is FINISHED when, besides, model.pt is there (`Progress.state`): training skips
+#   it, and the prediction scripts have the final weights to test;
+# - a per-run result file (JPEG predictions, corruption predictions, attack results) is
+#   left out of the tables only when its run folder says the run stopped early
+#   (`Progress.unfinished`). A file without a run folder counts: the authors published
+#   their JPEG prediction files without run folders, and such a file enters the tables as
+#   it is; so does one whose run folder cannot be read (its log cannot say otherwise).
+
+@dataclass(frozen=True)
+class Progress:
+    state: str                   # ABSENT, STARTED, UNFINISHED or FINISHED (above)
+    done: Optional[int] = None   # epochs in log.json; None: no readable log.json
+    asked: Optional[int] = None  # epochs opt.json asks for; None: unreadable or absent
+
+    @property
+    def unfinished(self) -> str:
+        """'3/200 epochs' when the files say the run stopped early, else ''."""
+        if self.done is None or self.asked is None or self.done >= self.asked:
+            return ""
+        return f"{self.done}/{self.asked} epochs"
+
+
+def _asked_epochs(opt: dict):
+    """opt.json's `epochs` as a number (a digit string too); None when it is not one."""
+    epochs = opt.get("epochs")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, str)):
+        return None
+    try:
+        return int(epochs)
+    except ValueError:
+        return None
+
+
+def progress(folder) -> Progress:
+    """How far the run in `folder` got (the rule above); unreadable files count as
     UNFINISHED, which a resume reports with the file to repair."""
     folder = Path(folder)
     if not ((folder / OPT_FILE).is_file() or (folder / CHECKPOINT_FILE).is_file()):
-        return ABSENT
+        return Progress(ABSENT)
     try:
         opt = read_opt(folder)
-        log = read_log(folder) if (folder / LOG_FILE).exists() else new_log()
     except UserError:
-        return UNFINISHED
-    done = epochs_done(log)
-    if (folder / MODEL_FILE).is_file() and done >= int(opt.get("epochs", 0)):
-        return FINISHED
-    if done == 0 and not (folder / CHECKPOINT_FILE).is_file():
-        return STARTED
-    return UNFINISHED
+        return Progress(UNFINISHED)
+    asked = _asked_epochs(opt)
+    try:
+        log = read_log(folder) if (folder / LOG_FILE).exists() else None
+    except UserError:
+        return Progress(UNFINISHED, asked=asked)
+    done = epochs_done(log) if log is not None else None
+    if (folder / MODEL_FILE).is_file() and (done or 0) >= int(opt.get("epochs", 0)):
+        state = FINISHED
+    elif not done and not (folder / CHECKPOINT_FILE).is_file():
+        state = STARTED
+    else:
+        state = UNFINISHED
+    return Progress(state, done, asked)
+
+
+def run_state(folder) -> str:
+    """progress(folder).state."""
+    return progress(folder).state
 
 
 # ------------------------------------------------------------------------ writing

@@ -39,7 +39,7 @@ def main(argv) -> int:
     from datasets.jpeg import load_jpeg_test_set
     from errors import UserError
     from robustness.per_run_script import experiment_folder
-    from robustness.jpeg import predict, predictions_file
+    from robustness.jpeg import predict, output_file
     from models import load_trained_model
     from training.options import resolve_device
 
@@ -47,7 +47,7 @@ def main(argv) -> int:
     if args.bs < 1 or (args.subset is not None and args.subset < 1):
         raise UserError("--bs and --subset must be positive")
     model_folder = args.model_folder.expanduser().resolve()
-    output = predictions_file(experiment_folder(model_folder, args.base_folder),
+    output = output_file(experiment_folder(model_folder, args.base_folder),
                               model_folder.name, args.protocol)
     device = resolve_device(args.device)
 

@@ -15,7 +15,7 @@ from experiments import grid
 from experiments.launching import jobs, runs
 from experiments import robustness_suite as suite
 from experiments.launching.launch import launch
-from experiments.launching.jobs import counted
+from experiments.rendering.report import counted
 
 LAUNCHERS = ("local", "slurm")
 
@@ -96,13 +96,13 @@ def train(experiment: grid.Experiment):
         args, extra = parse_args(parser, argv)
         base_folder = base_folder_of(experiment, args)
         runs = select(experiment, args, base_folder)
-        print(f"{experiment.name} ({args.profile}): {counted(len(runs), 'runs')} in "
+        print(f"{experiment.name} ({args.profile}): {counted(len(runs), 'run')} in "
               f"{base_folder / rf.EXP_DATA}", flush=True)
         from datasets.cifar10 import ensure_cifar10
 
         # Download once, here (a cluster's login node has the network its jobs may lack),
         # rather than in every parallel run.
-        return launch(jobs.training_jobs(runs, base_folder / rf.LOGS), args, extra, "runs",
+        return launch(jobs.training_jobs(runs, base_folder / rf.LOGS), args, extra, "run",
                       prepare=ensure_cifar10)
     return main
 
@@ -177,4 +177,4 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
             f"no trained model.pt in any of the {len(runs)} run folders under "
             f"{base_folder / rf.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
             f"them first: {grid.command(experiment, 'train', args.profile, base_folder)}")
-    return launch(planned, args, extra, "predictions", prepare=prepare)
+    return launch(planned, args, extra, "prediction", prepare=prepare)

@@ -61,6 +61,15 @@ class Experiment:
                 for seed in self.seeds:
                     yield model_type, size, seed
 
+    def display_name(self, model_type: str) -> str:
+        """The model's name in the paper's tables ("Min-Net"); its type where it has none."""
+        return DISPLAY_NAMES.get(model_type, model_type)
+
+    @property
+    def size_label(self) -> str:
+        """What the size is called in this family: blocks per stack N, or DenseNet depth L."""
+        return "L" if self.family == "densenet" else "N"
+
     def run_name(self, model_type: str, size: int, seed: int) -> str:
         if self.family == "densenet":
             return f"{model_type}_k{DENSENET_GROWTH_RATE}_L{size}_s{seed}"

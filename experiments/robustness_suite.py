@@ -160,14 +160,14 @@ def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
     """The JPEG test (docs/reference.md §5): run_jpeg_robustness_test.py writes
     B/jpeg_model_predictions/<run>.npy (the rgb protocol's folder is another)."""
     def output(base_folder, run_name):
-        return predictions.predictions_file(base_folder, run_name, protocol)
+        return predictions.output_file(base_folder, run_name, protocol)
 
     def options(run, base_folder):
         argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
                 "--protocol", protocol]
         return argv + (["--subset", str(subset)] if subset else [])
 
-    return PredictionKind(label=predictions.PREDICTIONS_FOLDERS[protocol],
+    return PredictionKind(label=predictions.OUTPUT_FOLDERS[protocol],
                           script=config.REPO_ROOT / "run_jpeg_robustness_test.py",
                           output=output, options=options,
                           usable=predictions.load_predictions)
@@ -199,10 +199,10 @@ def corruption(subset=None, corruptions=None) -> PredictionKind:
                 raise UserError(f"was made on {found['n']} images per severity, not "
                                 f"{min(n, subset or n)}")
 
-    return PredictionKind(label=predictions_of.PREDICTIONS_FOLDER,
+    return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
                           script=config.REPO_ROOT / "run_corruption_test.py",
                           output=lambda base_folder, run_name:
-                              predictions_of.predictions_path(base_folder, run_name),
+                              predictions_of.output_file(base_folder, run_name),
                           options=options, usable=usable)
 
 
@@ -228,8 +228,8 @@ def adversarial(settings, eps_255) -> PredictionKind:
         if missing:
             raise UserError(f"lacks eps {' '.join(missing)}/255")
 
-    return PredictionKind(label=f"{attack.RESULTS_FOLDER}_{settings.tag}",
+    return PredictionKind(label=f"{attack.OUTPUT_FOLDER}_{settings.tag}",
                           script=config.REPO_ROOT / "run_adversarial_test.py",
                           output=lambda base_folder, run_name:
-                              attack.results_path(base_folder, run_name, settings),
+                              attack.output_file(base_folder, run_name, settings),
                           options=options, usable=usable)

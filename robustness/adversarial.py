@@ -32,7 +32,7 @@ import atomic_files
 from datasets.loader import MEAN, STD
 from errors import UserError
 
-RESULTS_FOLDER = "adversarial_predictions"
+OUTPUT_FOLDER = "adversarial_predictions"
 NORMS = ("Linf", "L2")
 ATTACK_CHOICES = ("standard", "apgd-ce")   # AutoAttack's standard version, or its first attack
 # eps in units of 1/255. L-inf: networks without adversarial training are broken at the
@@ -85,8 +85,8 @@ class AttackSettings:
         return f"{self.norm}_{self.attacks}"
 
 
-def results_path(base_folder, run_name: str, settings: AttackSettings) -> Path:
-    return Path(base_folder) / RESULTS_FOLDER / settings.tag / f"{run_name}.json"
+def output_file(base_folder, run_name: str, settings: AttackSettings) -> Path:
+    return Path(base_folder) / OUTPUT_FOLDER / settings.tag / f"{run_name}.json"
 
 
 def test_subset(n_images: int, data_folder=None):

@@ -19,13 +19,13 @@ from datasets import cifar10c
 from datasets.loader import Normalize
 from errors import UserError
 
-PREDICTIONS_FOLDER = "corruption_predictions"
+OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10
 N_KEY, LABELS_KEY = "n", "labels"
 
 
-def predictions_path(base_folder, run_name: str) -> Path:
-    return Path(base_folder) / PREDICTIONS_FOLDER / f"{run_name}.npz"
+def output_file(base_folder, run_name: str) -> Path:
+    return Path(base_folder) / OUTPUT_FOLDER / f"{run_name}.npz"
 
 
 class BadCorruptionPredictions(UserError):

@@ -16,14 +16,14 @@ COLUMNS = 11            # the label and the predictions for versions 0..9
 
 # Predictions of the two JPEG protocols (datasets.jpeg.PROTOCOLS) live in different
 # folders, so a file made with one protocol can never be read as the other's.
-PREDICTIONS_FOLDERS = {"paper": "jpeg_model_predictions", "rgb": "jpeg_model_predictions_rgb"}
+OUTPUT_FOLDERS = {"paper": "jpeg_model_predictions", "rgb": "jpeg_model_predictions_rgb"}
 
 
-def predictions_file(base_folder, run_name: str, protocol: str = "paper") -> Path:
+def output_file(base_folder, run_name: str, protocol: str = "paper") -> Path:
     """B/jpeg_model_predictions/<run name>.npy (docs/reference.md §5); the rgb protocol's elsewhere."""
-    if protocol not in PREDICTIONS_FOLDERS:
-        raise ValueError(f"unknown JPEG protocol {protocol!r}; use one of {list(PREDICTIONS_FOLDERS)}")
-    return Path(base_folder) / PREDICTIONS_FOLDERS[protocol] / f"{run_name}.npy"
+    if protocol not in OUTPUT_FOLDERS:
+        raise ValueError(f"unknown JPEG protocol {protocol!r}; use one of {list(OUTPUT_FOLDERS)}")
+    return Path(base_folder) / OUTPUT_FOLDERS[protocol] / f"{run_name}.npy"
 
 
 class BadPredictions(UserError):

@@ -44,7 +44,7 @@ def grid_folder(tmp_path):
         finished_run(tmp_path, name)
         count = 1 if model_type == "CifarMinFP-LS" else (3 if seed == 723 else 2)
         names = BENCHMARK_CORRUPTIONS if seed != 507 else BENCHMARK_CORRUPTIONS + ("saturate",)
-        corruptions.write_predictions(corruptions.predictions_path(tmp_path, name), N, LABELS,
+        corruptions.write_predictions(corruptions.output_file(tmp_path, name), N, LABELS,
                                       {c: wrong(count) for c in names})
     return tmp_path
 
@@ -77,14 +77,14 @@ def test_corruption_tables_from_hand_made_files(grid_folder):
 
 def test_without_all_benchmark_corruptions_the_missing_ones_are_named(grid_folder):
     for model_type, size, seed in GRID.points():
-        path = corruptions.predictions_path(grid_folder, GRID.run_name(model_type, size, seed))
+        path = corruptions.output_file(grid_folder, GRID.run_name(model_type, size, seed))
         kept = corruptions.read_predictions(path)
         del kept["predictions"]["snow"], kept["predictions"]["fog"]
         corruptions.write_predictions(path, N, LABELS, kept["predictions"])
     # A run whose weights were deleted (its log is complete: it counts) and a run without
     # a file.
     (grid_folder / EXP_DATA / GRID.run_name("CifarMinFP-LS", 3, 9) / "model.pt").unlink()
-    (corruptions.predictions_path(grid_folder, GRID.run_name("CifarPyrResNet", 3, 9))).unlink()
+    (corruptions.output_file(grid_folder, GRID.run_name("CifarPyrResNet", 3, 9))).unlink()
     assert corruption_eval.evaluate_corruptions(GRID, grid_folder) == 0
     text = (grid_folder / corruption_eval.SECTION_FILE).read_text(encoding="utf-8")
     assert "are missing" in text and "snow, fog" in text
@@ -112,7 +112,7 @@ def test_adversarial_tables_from_hand_made_files(tmp_path):
         broken = 1 if model_type == "CifarMinFP-LS" else 2 + (seed == 723)
         flags = {0.0: np.array([False, True, True, True]),
                  1.0: np.arange(4) >= broken, 8.0: np.zeros(4, bool)}
-        adversarial.write_results(adversarial.results_path(tmp_path, name, settings), flags,
+        adversarial.write_results(adversarial.output_file(tmp_path, name, settings), flags,
                                   settings)
     found = adversarial_eval.collect_adversarial(GRID, tmp_path)
     runs, missing = found.table, found.missing

@@ -18,7 +18,7 @@ from experiments.rendering import plots
 from experiments.rendering import tables
 from experiments.evaluating import test_error as ev
 from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
-from robustness.jpeg import PREDICTIONS_FOLDERS
+from robustness.jpeg import OUTPUT_FOLDERS
 from test_evaluation import PAPER_EXP_10, REPO_ROOT, write_authors_run, write_paper_runs
 from test_jpeg_eval import predictions, write_exp_10_n9
 
@@ -87,7 +87,7 @@ def test_a_tie_in_the_jpeg_table(tmp_path):
     """DenseNet L = 58 at quality 70: 2,000 and 2,010 wrong of 10,000, mean exactly 20.05."""
     for seed, at_70 in zip(EXP_11_1.seeds[:2], (2000, 2010)):
         name = EXP_11_1.run_name("CifarDenseNet", 58, seed)
-        path = tmp_path / PREDICTIONS_FOLDERS["paper"] / f"{name}.npy"
+        path = tmp_path / OUTPUT_FOLDERS["paper"] / f"{name}.npy"
         path.parent.mkdir(parents=True, exist_ok=True)
         wrong = [500, 1000, 1500, at_70, 2500, 3000, 3500, 4000, 4500, 5000]
         np.save(path, predictions(wrong, [0] * 9, seed=seed))
@@ -157,7 +157,7 @@ def test_an_unfinished_runs_predictions_are_left_out_and_named(tmp_path, capsys)
     opt = json.loads(opt_path.read_text(encoding="utf-8"))
     opt_path.write_text(json.dumps(dict(opt, epochs=300)), encoding="utf-8")   # 200 of 300
     assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
-    assert f"leaving out {tmp_path / PREDICTIONS_FOLDERS['paper'] / name}.npy: its run is " \
+    assert f"leaving out {tmp_path / OUTPUT_FOLDERS['paper'] / name}.npy: its run is " \
            "unfinished (200/300 epochs)" in capsys.readouterr().err
     runs = pd.read_csv(tmp_path / "jpeg_results.csv")
     assert len(runs) == 9 and name not in runs.name.tolist()
@@ -168,7 +168,7 @@ def test_an_unfinished_runs_predictions_are_left_out_and_named(tmp_path, capsys)
 
 def test_a_prediction_file_of_the_wrong_shape_is_named_for_deletion(tmp_path, capsys):
     write_exp_10_n9(tmp_path)
-    path = tmp_path / PREDICTIONS_FOLDERS["paper"] / f"{EXP_10.run_name('CifarPyrResNet', 9, 9)}.npy"
+    path = tmp_path / OUTPUT_FOLDERS["paper"] / f"{EXP_10.run_name('CifarPyrResNet', 9, 9)}.npy"
     np.save(path, np.zeros((5, 10), dtype=np.int64))
     assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
     assert f"skipping {path}: it has shape (5, 10), expected (n, 11): the label and the " \

@@ -17,11 +17,11 @@ from errors import UserError
 from experiments.evaluating import jpeg as je
 from experiments.evaluating import jpeg as jm
 from experiments.grid import EXP_10, EXP_11_1
-from robustness.jpeg import PREDICTIONS_FOLDERS, check_predictions
+from robustness.jpeg import OUTPUT_FOLDERS, check_predictions
 from test_evaluation import PAPER_EXP_10, values_with_mean_std, write_authors_run
 
 N_TEST = 10_000
-PREDICTIONS = PREDICTIONS_FOLDERS["paper"]   # B/jpeg_model_predictions
+PREDICTIONS = OUTPUT_FOLDERS["paper"]   # B/jpeg_model_predictions
 
 
 def predictions(wrong, also_changed, seed=0, n=N_TEST):
@@ -273,7 +273,7 @@ def test_rgb_protocol_writes_its_own_files(tmp_path):
     paper_table = (tmp_path / "images" / "er_result_table.txt").read_text()
     # The rgb predictions: ResNet only, in their own folder.
     write_exp_10_n9(tmp_path, models=("CifarPyrResNet",),
-                    predictions_folder=PREDICTIONS_FOLDERS["rgb"])
+                    predictions_folder=OUTPUT_FOLDERS["rgb"])
     assert je.evaluate_jpeg(EXP_10, tmp_path, protocol="rgb") == 0
     assert (tmp_path / "images" / "er_result_table.txt").read_text() == paper_table
     rgb_table = (tmp_path / "images" / "er_result_table_rgb.txt").read_text()

@@ -15,6 +15,8 @@ import pytest
 from experiments import grid
 from experiments.launching import runs as grid_runs
 from experiments.launching import jobs as plan
+from experiments.launching import launch
+from experiments.rendering import report
 from experiments.launching import local_pool
 from experiments import robustness_suite as prediction_kinds
 from experiments.launching import slurm
@@ -81,10 +83,10 @@ def test_the_summary_shows_the_error_line_not_what_followed_it(tmp_path, capsys)
 
 
 def test_the_summary_counts_in_the_singular_and_the_plural():
-    assert summary.counted(1, "runs") == "1 run"
-    assert summary.counted(2, "runs") == "2 runs"
-    assert summary.counted(1, "predictions") == "1 prediction"
-    assert summary.counted(0, "predictions") == "0 predictions"
+    assert report.counted(1, "run") == "1 run"
+    assert report.counted(2, "run") == "2 runs"
+    assert report.counted(1, "prediction") == "1 prediction"
+    assert report.counted(0, "prediction") == "0 predictions"
 
 
 HOLDER = """

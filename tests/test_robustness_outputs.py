@@ -43,10 +43,10 @@ def write_grid(base, epochs_done=1, **opt):
         wrong = 1 if model_type == "CifarMinFP-LS" else 2
         predicted = LABELS.copy()
         predicted[np.arange(len(LABELS)) % N < wrong] += 1
-        corruptions.write_predictions(corruptions.predictions_path(base, name), N, LABELS,
+        corruptions.write_predictions(corruptions.output_file(base, name), N, LABELS,
                                       {c: predicted for c in BENCHMARK_CORRUPTIONS})
         flags = {0.0: np.arange(4) >= wrong, 1.0: np.arange(4) >= wrong + 1}
-        adversarial.write_results(adversarial.results_path(base, name, SETTINGS), flags,
+        adversarial.write_results(adversarial.output_file(base, name, SETTINGS), flags,
                                   SETTINGS)
 
 
@@ -105,7 +105,7 @@ def test_an_unfinished_runs_files_are_left_out_and_named(tmp_path, capsys, evalu
 def test_a_finished_run_without_a_file_is_named_with_the_command(tmp_path):
     write_grid(tmp_path)
     name = GRID.run_name("CifarMinFP-LS", 3, 9)
-    corruptions.predictions_path(tmp_path, name).unlink()
+    corruptions.output_file(tmp_path, name).unlink()
     assert corruption_eval.evaluate_corruptions(GRID, tmp_path, profile="smoke") == 0
     section = (tmp_path / corruption_eval.SECTION_FILE).read_text(encoding="utf-8")
     assert f"Finished runs without usable results (left out): {name}; compute them with " \
@@ -138,8 +138,8 @@ def test_no_usable_file_names_the_exact_command(tmp_path):
     write_grid(tmp_path)
     for model_type, size, seed in GRID.points():
         name = GRID.run_name(model_type, size, seed)
-        corruptions.predictions_path(tmp_path, name).write_bytes(b"not an npz")  # unusable
-        adversarial.results_path(tmp_path, name, SETTINGS).unlink()
+        corruptions.output_file(tmp_path, name).write_bytes(b"not an npz")  # unusable
+        adversarial.output_file(tmp_path, name, SETTINGS).unlink()
     with pytest.raises(UserError) as error:
         corruption_eval.evaluate_corruptions(GRID, tmp_path, profile="smoke")
     assert str(error.value).endswith(

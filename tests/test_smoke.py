@@ -87,7 +87,7 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
 
     result = run_script(jpeg_script, tmp_path, "--run-predictions", env=smoke_env)
     for run in runs:
-        array = np.load(predictions.predictions_file(tmp_path, run))
+        array = np.load(predictions.output_file(tmp_path, run))
         # The smoke profile predicts on the first 1,000 test images; the data has 500.
         assert array.shape == (500, 11)
         assert array[:, 1:].min() >= 0 and array[:, 1:].max() < 10

@@ -22,11 +22,11 @@ from experiments import grid
 from experiments.rendering import report
 from experiments.rendering import tables
 from experiments.evaluating.corruptions import ResultFiles, collect_results, left_out_lines, prediction_command
-from experiments.evaluating.run_table import run_scope, size_label
+from experiments.evaluating.run_table import run_scope
 from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
 from experiments.rendering.tables import interval_text
-from experiments.grid import DISPLAY_NAMES, Experiment
-from robustness.adversarial import RESULTS_FOLDER, read_results
+from experiments.grid import Experiment
+from robustness.adversarial import OUTPUT_FOLDER, read_results
 
 CSV_FILE = "adversarial_results.csv"
 SECTION_FILE = "adversarial_results.md"
@@ -48,7 +48,7 @@ def collect_adversarial(experiment: Experiment, base_folder, fix_command: str = 
     """Rows of every usable result file (any attack setting) of the finished runs, and
     the runs left out."""
     base_folder = Path(base_folder)
-    settings_folders = sorted(p for p in (base_folder / RESULTS_FOLDER).glob("*") if p.is_dir())
+    settings_folders = sorted(p for p in (base_folder / OUTPUT_FOLDER).glob("*") if p.is_dir())
     return collect_results(experiment, base_folder,
                            lambda name: [folder / f"{name}.json" for folder in settings_folders],
                            result_rows, COLUMNS, fix_command)
@@ -60,10 +60,10 @@ def comparison_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame
     models = list(pair) if pair else list(experiment.models)
     rows = []
     for (attack, norm, size, eps), group in runs.groupby(["attack", "norm", "size", "eps"]):
-        row = {"attack": attack, "norm": norm, size_label(experiment): size, "eps (/255)": eps}
+        row = {"attack": attack, "norm": norm, experiment.size_label: size, "eps (/255)": eps}
         values = [group.loc[group.model_type == m, "er"] for m in models]
         for model, v in zip(models, values):
-            row[DISPLAY_NAMES.get(model, model)] = (
+            row[experiment.display_name(model)] = (
                 report.mean_std(v.mean(), v.std() if len(v) > 1 else None, DIGITS)
                 if len(v) else "–")
         if pair:
@@ -83,8 +83,8 @@ def plot_curves(runs: pd.DataFrame, experiment: Experiment, attack: str, norm: s
         curve = group.groupby("eps").er.mean()
         ax.plot(curve.index, curve.values, marker="o", ms=3, ls=styles.get(size, "-"),
                 color=report.MODEL_COLOURS.get(model_type),
-                label=f"{DISPLAY_NAMES.get(model_type, model_type)} "
-                      f"{size_label(experiment)}={size} ({group.seed.nunique()} seeds)")
+                label=f"{experiment.display_name(model_type)} "
+                      f"{experiment.size_label}={size} ({group.seed.nunique()} seeds)")
     ax.set_xscale("symlog", linthresh=0.25)
     ax.set_xlabel(f"eps ({norm}, units of 1/255; 0 = clean)")
     ax.set_ylabel("robust error (%)")
@@ -124,7 +124,7 @@ def evaluate_adversarial(experiment: Experiment, base_folder, profile: str = Non
     found = collect_adversarial(experiment, base_folder, fix)
     if found.table.empty:
         raise UserError(f"no usable adversarial result files of {experiment.name} (of "
-                        f"finished runs) in {base_folder / RESULTS_FOLDER}: compute them "
+                        f"finished runs) in {base_folder / OUTPUT_FOLDER}: compute them "
                         f"with {fix}")
     runs = found.table
     note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))

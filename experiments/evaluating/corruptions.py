@@ -29,12 +29,12 @@ from errors import UserError
 from experiments import grid
 from experiments.rendering import report
 from experiments.rendering import tables
-from experiments.evaluating.run_table import asked_epochs, run_scope, size_label, warn
+from experiments.evaluating.run_table import run_scope, warn
 from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
 from experiments.rendering.tables import interval_text
-from experiments.grid import DISPLAY_NAMES, Experiment
+from experiments.grid import Experiment
 from run_folder import EXP_DATA
-from robustness.corruptions import PREDICTIONS_FOLDER, errors_by_severity, predictions_path, \
+from robustness.corruptions import OUTPUT_FOLDER, errors_by_severity, output_file, \
     read_predictions
 
 CSV_FILE = "corruption_results.csv"
@@ -56,17 +56,6 @@ class ResultFiles:
     unfinished: list = field(default_factory=list)  # "name (k/E epochs)": files left out
 
 
-def unfinished_progress(folder: Path) -> str:
-    """'' when the run's log holds every epoch its opt.json asks for, else how far it got
-    ('3/200 epochs'); a run whose files cannot be read does not count as finished."""
-    try:
-        done = rf.epochs_done(rf.read_log(folder))
-        asked = asked_epochs(rf.read_opt(folder), folder)
-    except UserError:
-        return "no readable opt.json and log.json"
-    return f"{done}/{asked} epochs" if done < asked else ""
-
-
 def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of, columns,
                     fix_command: str) -> ResultFiles:
     """One row per number of the grid's result files. `paths_of(name)`: a run's possible
@@ -78,7 +67,7 @@ def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of
         name = experiment.run_name(model_type, size, seed)
         folder = base_folder / EXP_DATA / name
         paths = [path for path in paths_of(name) if path.is_file()]
-        progress = unfinished_progress(folder) if paths else ""
+        progress = rf.progress(folder).unfinished if paths else ""
         if progress:
             warn(f"leaving out {', '.join(map(str, paths))}: its run is unfinished "
                  f"({progress}); once it has finished, delete the file and recompute it "
@@ -126,7 +115,7 @@ def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = 
     """Rows (name, model_type, size, seed, corruption, severity, n, er) of the finished
     runs' usable prediction files, and the runs left out."""
     return collect_results(experiment, Path(base_folder),
-                           lambda name: [predictions_path(base_folder, name)], corruption_rows,
+                           lambda name: [output_file(base_folder, name)], corruption_rows,
                            RUN_COLUMNS + ["corruption", "severity", "n", "er"], fix_command)
 
 
@@ -188,8 +177,8 @@ def differences(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
 
 
 def table_markdown(table: pd.DataFrame, experiment: Experiment) -> str:
-    cells = pd.DataFrame({"Model": [DISPLAY_NAMES.get(m, m) for m in table.model_type],
-                          size_label(experiment): table["size"].astype(str)})
+    cells = pd.DataFrame({"Model": [experiment.display_name(m) for m in table.model_type],
+                          experiment.size_label: table["size"].astype(str)})
     for column in table.columns:
         if column not in ("model_type", "size", "seeds"):
             cells[column] = [report.number(v, DIGITS) for v in table[column]]
@@ -198,7 +187,7 @@ def table_markdown(table: pd.DataFrame, experiment: Experiment) -> str:
 
 
 def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
-    label = size_label(experiment)
+    label = experiment.size_label
     cells = pd.DataFrame({label: diffs["size"].astype(str), "corruption": diffs.corruption,
                           f"Min-Net − baseline, {CONFIDENCE:.0%} CI": [
                               interval_text(r) for r in diffs.to_dict("records")]})
@@ -222,13 +211,13 @@ def plot_severity(runs: pd.DataFrame, experiment: Experiment, size: int, note: s
         values = per_seed.loc[model_type]
         colour = report.MODEL_COLOURS.get(model_type)
         ax.plot(SEVERITIES, values.mean().values, marker="o", ms=3, color=colour,
-                label=f"{DISPLAY_NAMES.get(model_type, model_type)} (mean of {len(values)})")
+                label=f"{experiment.display_name(model_type)} (mean of {len(values)})")
         ax.fill_between(SEVERITIES, values.min().values, values.max().values, color=colour,
                         alpha=0.2, lw=0)
     ax.set_xticks(SEVERITIES)
     ax.set_xlabel("severity")
     ax.set_ylabel(f"test error (%), mean over {len(names)} corruptions")
-    ax.set_title(f"{experiment.name}, {size_label(experiment)}={size}: band = min–max over "
+    ax.set_title(f"{experiment.name}, {experiment.size_label}={size}: band = min–max over "
                  "seeds", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -248,7 +237,7 @@ def plot_differences(diffs: pd.DataFrame, experiment: Experiment, note: str = ""
         low = (part.difference - part.ci_low).fillna(0).clip(lower=0)
         high = (part.ci_high - part.difference).fillna(0).clip(lower=0)
         ax.errorbar(x, part.difference, yerr=[low, high], fmt="o", ms=3, capsize=2,
-                    label=f"{size_label(experiment)}={size}")
+                    label=f"{experiment.size_label}={size}")
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(np.arange(len(names)), names, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("Min-Net − baseline error (points)")
@@ -262,7 +251,7 @@ def plot_differences(diffs: pd.DataFrame, experiment: Experiment, note: str = ""
 def corruption_figures(files: report.Outputs, runs: pd.DataFrame, diffs: pd.DataFrame,
                        experiment: Experiment, note: str) -> list:
     """Add the per-size severity plots and the differences plot; their PNG paths."""
-    label = size_label(experiment)
+    label = experiment.size_label
     pngs = [files.add_figure(f"{PLOTS}severity_{label}{size}",
                              plot_severity(runs, experiment, size, note))
             for size in experiment.sizes if (runs["size"] == size).any()]
@@ -316,7 +305,7 @@ def evaluate_corruptions(experiment: Experiment, base_folder, profile: str = Non
     found = collect_corruptions(experiment, base_folder, fix)
     if found.table.empty:
         raise UserError(f"no usable corruption prediction files of {experiment.name} (of "
-                        f"finished runs) in {base_folder / PREDICTIONS_FOLDER}: compute them "
+                        f"finished runs) in {base_folder / OUTPUT_FOLDER}: compute them "
                         f"with {fix}")
     runs = found.table
     note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))

@@ -28,10 +28,9 @@ import run_folder as rf
 from datasets.jpeg import QUALITIES
 from errors import UserError
 from experiments import grid
-from experiments.evaluating.run_table import run_scope, size_label, warn
-from experiments.grid import DISPLAY_NAMES
+from experiments.evaluating.run_table import run_scope, warn
 from experiments.rendering import plots, report, tables
-from robustness.jpeg import BadPredictions, load_predictions, predictions_file
+from robustness.jpeg import BadPredictions, load_predictions, output_file
 
 
 # Test error and POCP per JPEG quality from the prediction files of a grid's runs.
@@ -139,9 +138,7 @@ def run_record(folder: Path) -> RunRecord:
         warn(f"{folder / rf.LOG_FILE} has no test error ('val_er'); the 100% column leaves "
              "this run out")
         record.last_val_er = math.nan
-    asked = opt.get("epochs") if opt else None
-    if isinstance(asked, int) and rf.epochs_done(log) < asked:
-        record.unfinished = f"{rf.epochs_done(log)}/{asked} epochs"
+    record.unfinished = rf.progress(folder).unfinished or None
     return record
 
 
@@ -163,7 +160,7 @@ class JpegRuns:
 
 def metrics_row(experiment, point, name: str, metrics: dict, record: RunRecord) -> dict:
     model_type, size, seed = point
-    row = dict(name=name, model_type=model_type, model=DISPLAY_NAMES.get(model_type, model_type),
+    row = dict(name=name, model_type=model_type, model=experiment.display_name(model_type),
                size=size, seed=seed, n=metrics["n"], last_val_er=record.last_val_er,
                er_orig=float(metrics["errors"][0]))
     row.update({error_column(q): e for q, e in zip(QUALITIES, metrics["errors"][1:])})
@@ -181,7 +178,7 @@ def collect_jpeg(experiment, base_folder: Path, protocol: str = "paper",
     found, rows = JpegRuns(table=pd.DataFrame()), []
     for point in experiment.points():
         name = experiment.run_name(*point)
-        path = predictions_file(base_folder, name, protocol)
+        path = output_file(base_folder, name, protocol)
         if not path.is_file():
             continue
         try:
@@ -300,7 +297,7 @@ def jpeg_section(found: JpegRuns, means, tabled: dict, names: dict, pngs: dict,
 def jpeg_figures(files: report.Outputs, found: JpegRuns, means, experiment, names: dict,
                  note: str) -> dict:
     """Add the per-size plots and the POCP-against-error plot; {label: PNG path}."""
-    runs, label = found.table, size_label(experiment)
+    runs, label = found.table, experiment.size_label
     columns = dict(er=["er_orig"] + [error_column(q) for q in QUALITIES],
                    pocp=[pocp_column(q) for q in QUALITIES])
     pngs = {f"{label}={size}": files.add_figure(
@@ -323,7 +320,7 @@ def evaluate_jpeg(experiment, base_folder: Path, protocol: str = "paper",
     fix = prediction_command(experiment, profile, base_folder, protocol)
     found = collect_jpeg(experiment, base_folder, protocol, fix)
     if found.table.empty:
-        folder = predictions_file(base_folder, "-", protocol).parent
+        folder = output_file(base_folder, "-", protocol).parent
         raise UserError(f"no usable JPEG prediction files of {experiment.name} (of finished "
                         f"runs) in {folder}: compute them with {fix}, or place "
                         f"the authors' files there with {grid.MOVE_AUTHORS_RUNS}")

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from errors import UserError
-from experiments.grid import DISPLAY_NAMES
 from run_folder import EXP_DATA
 import run_folder as rf
 
@@ -26,11 +25,6 @@ FULL_TRAIN_SET = 50_000                            # CIFAR-10's training images
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-def size_label(experiment) -> str:
-    """What the size is called in this family: blocks per stack N, or DenseNet depth L."""
-    return "L" if experiment.family == "densenet" else "N"
 
 
 @dataclass
@@ -106,7 +100,7 @@ def run_row(experiment, model_type, size, seed, folder: Path, log: dict, val_er)
     sec = optional_numbers(log, "sec", folder, "its training time (hours)")
     return dict(
         name=folder.name, model_type=model_type,
-        model=DISPLAY_NAMES.get(model_type, model_type), size=size, seed=seed,
+        model=experiment.display_name(model_type), size=size, seed=seed,
         num_params=num_params(folder), min_val_er=min(val_er), last_val_er=val_er[-1],
         min_val_er_epoch=int(np.argmin(val_er)),
         last_train_er=train_er[-1] if train_er else math.nan, epochs=rf.epochs_done(log),
@@ -131,9 +125,9 @@ def collect_runs(experiment, base_folder: Path) -> Runs:
             warn(f"skipping {name}: {e}")
             runs.skipped.append(name)
             continue
-        done, asked = rf.epochs_done(log), asked_epochs(opt, folder)
-        if done < asked or not val_er:
-            runs.unfinished.append(f"{name} ({done}/{asked} epochs)")
+        progress = rf.progress(folder)
+        if progress.unfinished or not val_er:
+            runs.unfinished.append(f"{name} ({progress.done}/{progress.asked} epochs)")
             continue
         row = run_row(experiment, model_type, size, seed, folder, log, val_er)
         if math.isnan(row["last_train_er"]):

@@ -24,10 +24,9 @@ import pandas as pd
 from errors import UserError
 from experiments import grid
 from experiments.evaluating import seed_statistics as stats
-from experiments.evaluating.run_table import Runs, collect_runs, grid_size, numbers, run_scope, \
-    size_label
+from experiments.evaluating.run_table import Runs, collect_runs, grid_size, numbers, run_scope
 from experiments.evaluating.seed_statistics import STD_DDOF, min_net_and_baseline
-from experiments.grid import DISPLAY_NAMES, Experiment
+from experiments.grid import Experiment
 from experiments.rendering import plots, report, tables
 from run_folder import EXP_DATA
 
@@ -148,7 +147,7 @@ def runs_note(runs: Runs, experiment) -> str:
 
 
 def differences_text(differences: pd.DataFrame, experiment) -> str:
-    minimal, baseline = (DISPLAY_NAMES.get(m, m) for m in min_net_and_baseline(experiment))
+    minimal, baseline = (experiment.display_name(m) for m in min_net_and_baseline(experiment))
     names = f"{minimal} − {baseline}"
     return (f"\n### {minimal} against {baseline}\n\n"
             f"Difference of the last test error, {names}, per size: negative means "
@@ -181,7 +180,7 @@ def seed_variance_section(runs: Runs, experiment, results_txt: str, ours: dict, 
                           png: str, note: str) -> str:
     """results.md of exp_10_1."""
     table = runs.table
-    models = ", ".join(f"{DISPLAY_NAMES.get(m, m)} ({m}) {size_label(experiment)}={s}"
+    models = ", ".join(f"{experiment.display_name(m)} ({m}) {experiment.size_label}={s}"
                        for m, s in table[["model_type", "size"]].drop_duplicates().values)
     per_run = pd.DataFrame({"seed": table.seed,
                             "last_val_er": table.last_val_er.map(lambda v: f"{v:.2f}"),

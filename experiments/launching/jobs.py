@@ -70,11 +70,10 @@ def training_jobs(runs, log_folder: Path, script: Path = RUN_TRAINING) -> list:
 
 
 def _progress(run_folder: Path) -> str:
-    try:
-        opt, log = rf.read_opt(run_folder), rf.read_log(run_folder)
-        return f"{rf.epochs_done(log)} of {opt['epochs']} epochs done"
-    except (UserError, KeyError):
+    progress = rf.progress(run_folder)
+    if progress.done is None or progress.asked is None:
         return "started"
+    return f"{progress.done} of {progress.asked} epochs done"
 
 
 @dataclass(frozen=True)
@@ -119,16 +118,6 @@ def prediction_jobs(kind: PredictionKind, runs, base_folder: Path, log_folder: P
 def untrained(jobs) -> bool:
     """True when no job of a prediction plan has a trained model to work on."""
     return bool(jobs) and all(j.note == "no trained model.pt" for j in jobs)
-
-
-# How the summary names its jobs: one and many.
-NOUNS = {"runs": ("run", "runs"), "predictions": ("prediction", "predictions")}
-
-
-def counted(count: int, what: str) -> str:
-    """'1 run', '2 runs': `what` is the plural a launch is called with."""
-    one, many = NOUNS.get(what, (what, what))
-    return f"{count} {one if count == 1 else many}"
 
 
 def describe(outcome: Outcome) -> str:

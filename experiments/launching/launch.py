@@ -16,9 +16,10 @@ from pathlib import Path
 
 from errors import UserError
 from experiments.launching.jobs import (BUSY, DONE, FAILED, RESUME, SKIP, SKIPPED, START,
-                                        SUBMITTED, counted)
+                                        SUBMITTED)
 from experiments.launching.local_pool import local_slots, run_local
 from experiments.launching.slurm import run_slurm
+from experiments.rendering.report import counted
 
 
 def where(args) -> str:
@@ -28,8 +29,9 @@ def where(args) -> str:
     return "on this machine"
 
 
-def launch(jobs, args, extra_args=(), what="runs", prepare=None) -> int:
-    """Run (or, with --dry-run, list) the jobs with the launcher the options ask for;
+def launch(jobs, args, extra_args=(), what="run", prepare=None) -> int:
+    """Run (or, with --dry-run, list) the jobs with the launcher the options ask for
+    (`what` names one job in the lines printed: "run", "prediction");
     `prepare()` runs once before the first job when there is something to run."""
     logs = ", ".join(sorted({str(j.log.parent) for j in jobs}))
     if args.dry_run:
@@ -46,14 +48,14 @@ def launch(jobs, args, extra_args=(), what="runs", prepare=None) -> int:
         prepare()
     if args.launcher == "slurm":
         submitit_folder = jobs[0].log.parent / "submitit" if jobs else Path(".")
-        return summarize(run_slurm(jobs, submitit_folder, args, extra_args, what), what)
+        return summarize(run_slurm(jobs, submitit_folder, args, extra_args, f"{what}s"), what)
     devices = sorted({f"cuda ({d})" if kind == "cuda" else "cpu" for kind, d in slots})
     print(f"{counted(len(jobs), what)} on {', '.join(devices)}, {args.jobs_per_gpu} at a "
           f"time on each; logs in {logs}", flush=True)
     # A plain `kill` of the launcher stops its subprocesses too (run_local cleans up).
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        outcomes = run_local(jobs, slots, extra_args, what)
+        outcomes = run_local(jobs, slots, extra_args, f"{what}s")
     finally:
         signal.signal(signal.SIGTERM, previous)
     return summarize(outcomes, what)
@@ -66,7 +68,7 @@ def _raise_keyboard_interrupt(signum, frame):
 # ------------------------------------------------------------ what a launch prints
 # The plan of a --dry-run, a line per finished job, the summary.
 
-def print_plan(jobs, where: str, what="runs", extra_args=()) -> None:
+def print_plan(jobs, where: str, what="run", extra_args=()) -> None:
     """--dry-run: what would happen to each job, and one full command as an example."""
     width = max((len(j.name) for j in jobs), default=0)
     for job in jobs:
@@ -79,7 +81,7 @@ def print_plan(jobs, where: str, what="runs", extra_args=()) -> None:
         print(f"e.g. {shlex.join(example.command('<device>', extra_args))}")
 
 
-def summarize(outcomes, what="runs") -> int:
+def summarize(outcomes, what="run") -> int:
     """Print the summary; the exit status: 1 if any job failed, else 0. A job running
     elsewhere has not failed: it is named, with the holder's pid."""
     count = {s: [o for o in outcomes if o.status == s]

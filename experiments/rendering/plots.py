@@ -5,8 +5,6 @@ import numpy as np
 import pandas as pd
 
 from experiments.rendering import report
-from experiments.grid import DISPLAY_NAMES
-from experiments.evaluating.run_table import size_label
 from experiments.evaluating.seed_statistics import EXTREME_RUN_EPOCHS
 
 # Curves this short are drawn with a marker at every epoch: a one-epoch smoke run's
@@ -28,9 +26,9 @@ def error_vs_params(table: pd.DataFrame, grouped: pd.DataFrame, experiment, note
             ax.scatter(runs.num_params / 1e3, runs[metric], s=10, alpha=0.35, color=colour)
             ax.errorbar(means.num_params / 1e3, means[f"{metric}_mean"],
                         yerr=means[f"{metric}_std"].fillna(0.0), marker="o", capsize=3,
-                        color=colour, label=DISPLAY_NAMES.get(model_type, model_type))
+                        color=colour, label=experiment.display_name(model_type))
             for _, g in means.iterrows():
-                ax.annotate(f"{size_label(experiment)}={g['size']}",
+                ax.annotate(f"{experiment.size_label}={g['size']}",
                             (g.num_params / 1e3, g[f"{metric}_mean"]), fontsize=7,
                             textcoords="offset points", xytext=(4, 4), color=colour)
         ax.set_xlabel("parameters (thousands)")
@@ -116,7 +114,7 @@ def jpeg_size(runs: pd.DataFrame, experiment, size: int, qualities, columns: dic
     """Error and POCP against JPEG quality for one size: mean over seeds, min–max band.
     `columns`: {'er': error columns of versions 0–9, 'pocp': POCP columns of levels 1–9}."""
     fig, axes = report.new_figure(ncols=2, note=note)
-    label = f"{size_label(experiment)}={size}"
+    label = f"{experiment.size_label}={size}"
     panels = [(axes[0], columns["er"], (100,) + tuple(qualities), "test error (%)"),
               (axes[1], columns["pocp"], tuple(qualities), "changed predictions, POCP (%)")]
     for ax, cols, x, ylabel in panels:
@@ -125,7 +123,7 @@ def jpeg_size(runs: pd.DataFrame, experiment, size: int, qualities, columns: dic
             if values.empty:
                 continue
             colour = report.MODEL_COLOURS.get(model_type)
-            name = DISPLAY_NAMES.get(model_type, model_type)
+            name = experiment.display_name(model_type)
             ax.plot(x, values.mean().values, marker="o", ms=3, color=colour,
                     label=f"{name} (mean of {len(values)})")
             ax.fill_between(x, values.min().values, values.max().values,
@@ -151,8 +149,8 @@ def pocp_vs_error(means: pd.DataFrame, experiment, error_columns, pocp_columns,
         ax.plot([row[c] for c in error_columns], [row[c] for c in pocp_columns],
                 marker=markers.get(row["size"], "o"), ms=4, lw=0.8,
                 color=report.MODEL_COLOURS.get(row.model_type),
-                label=f"{DISPLAY_NAMES.get(row.model_type, row.model_type)} "
-                      f"{size_label(experiment)}={row['size']}")
+                label=f"{experiment.display_name(row.model_type)} "
+                      f"{experiment.size_label}={row['size']}")
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("changed predictions, POCP (%)")
     ax.set_title(f"{experiment.name}: POCP against error, JPEG quality 90 … 10", fontsize=9)

@@ -10,8 +10,7 @@ import math
 import pandas as pd
 
 from experiments.rendering import report
-from experiments.grid import DENSENET_GROWTH_RATE, DISPLAY_NAMES
-from experiments.evaluating.run_table import size_label
+from experiments.grid import DENSENET_GROWTH_RATE
 from experiments.evaluating.seed_statistics import CONFIDENCE, METRICS, round_half_even
 
 DIGITS = 3                 # docs/reference.md §6 prints exp_10's errors with three decimals
@@ -27,7 +26,7 @@ CSV_FLOAT_FORMAT = "%.10g"
 def csv_text(table: pd.DataFrame, experiment, percent_columns=()) -> str:
     """A table as written to a CSV file: the size column named N or L, parameter counts
     as integers (empty where unknown), percentages to CSV_DECIMALS."""
-    out = table.rename(columns={"size": size_label(experiment)})
+    out = table.rename(columns={"size": experiment.size_label})
     if "num_params" in out:
         out = out.assign(num_params=out.num_params.round().astype("Int64"))
     out = out.round({c: CSV_DECIMALS for c in percent_columns if c in out})
@@ -50,15 +49,15 @@ def paper_table(grouped: pd.DataFrame, experiment) -> pd.DataFrame:
                                  zip(grouped.last_val_er_mean, grouped.last_val_er_std)])
     table = cells.pivot(index="size", columns="model_type", values="cell")
     table = table[[m for m in experiment.models if m in table.columns]].fillna("–")
-    table.columns = [f"{DISPLAY_NAMES.get(m, m)} ({m})" for m in table.columns]
-    return table.reset_index().rename(columns={"size": size_label(experiment)})
+    table.columns = [f"{experiment.display_name(m)} ({m})" for m in table.columns]
+    return table.reset_index().rename(columns={"size": experiment.size_label})
 
 
 def grouped_table(grouped: pd.DataFrame, experiment) -> pd.DataFrame:
     """Per model and size: runs, parameters, mean ± std, min, max, median of METRICS."""
     out = pd.DataFrame({
         "Model": grouped.model, "model_type": grouped.model_type,
-        size_label(experiment): grouped["size"], "runs": grouped.runs,
+        experiment.size_label: grouped["size"], "runs": grouped.runs,
         "params": ["–" if math.isnan(p) else f"{p:,.0f}" for p in grouped.num_params]})
     for metric in METRICS:
         out[f"{metric} mean ± std"] = [report.mean_std(m, s, DIGITS) for m, s in
@@ -72,7 +71,7 @@ def grouped_table(grouped: pd.DataFrame, experiment) -> pd.DataFrame:
 def differences_table(differences: pd.DataFrame, experiment, names: str) -> pd.DataFrame:
     """Per size: Min-Net − baseline last test error, its Welch interval and df."""
     return pd.DataFrame({
-        size_label(experiment): differences["size"],
+        experiment.size_label: differences["size"],
         "runs (Min / base)": [f"{a} / {b}" for a, b in zip(differences.n_a, differences.n_b)],
         f"{names} (points of error)": [report.number(d, DIGITS) for d in differences.difference],
         f"{CONFIDENCE:.0%} CI (Welch)": [
@@ -113,8 +112,8 @@ def statistics_table(summary: dict) -> pd.DataFrame:
 
 def jpeg_key_columns(means: pd.DataFrame, experiment) -> pd.DataFrame:
     """Model, N or L [, k]: DenseNets are listed with their depth L and growth rate k."""
-    keys = pd.DataFrame({"Model": [DISPLAY_NAMES.get(m, m) for m in means.model_type],
-                         size_label(experiment): means["size"].astype(str)})
+    keys = pd.DataFrame({"Model": [experiment.display_name(m) for m in means.model_type],
+                         experiment.size_label: means["size"].astype(str)})
     if experiment.family == "densenet":
         keys[GROWTH_RATE_HEADER] = str(DENSENET_GROWTH_RATE)
     return keys
