@@ -18,6 +18,11 @@ for path in (REPO_ROOT, REPO_ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One CPU thread for torch, here and in every subprocess the tests start (they inherit
+# it), unless the environment says otherwise: the tests' networks are tiny, and on a busy
+# 2-core machine two threads per process wait on each other (measured: an epoch of the
+# trained runs below takes 1.4 s with one thread and 10 to 15 s with two).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E402
 
@@ -33,7 +38,7 @@ DENSENET_RUN = ["--model_type", "CifarDenseNet", "--model_kw",
                 "--device", "cpu"]
 # The thread count of the trained runs, set explicitly: the CPU's sums, and so the
 # weights, depend on it.
-THREADS = 2
+THREADS = 1
 
 
 @pytest.fixture(scope="session")
