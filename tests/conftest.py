@@ -123,3 +123,13 @@ def trained_densenet(tmp_path_factory, cifar_folder) -> TrainedRun:
     folder = tmp_path_factory.mktemp("trained") / "CifarDenseNet_k12_L22_s3"
     return TrainedRun(folder, DENSENET_RUN,
                       *train_in_process(folder, DENSENET_RUN, cifar_folder))
+
+
+@pytest.fixture
+def stand_in(tmp_path) -> Path:
+    """The stand-in for run_training.py (tests/helpers.py STAND_IN) as a script."""
+    from helpers import STAND_IN
+
+    path = tmp_path / "stand_in.py"
+    path.write_text(STAND_IN)
+    return path

@@ -18,6 +18,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def run_in_process(script, *args, env=None, check_rc=None):
     return result
 
 
-def write_run(folder, epochs=1, done=None, model=True, val_er=10.0, **opt):
+def write_run(folder, epochs=1, done=None, model=True, val_er=5.0, **opt):
     """A run folder as the trainer leaves it: opt.json asking for `epochs` (plus `opt`),
     a log.json with `done` (default: all) epochs of test error `val_er`, and model.pt
     (a stand-in's bytes) unless `model` is false. Returns the folder."""
@@ -142,3 +143,116 @@ def mount_tmpfs_and_run(mountpoint: Path, size: str, script: str, copy_to: Path)
     copy_to.mkdir()
     return subprocess.run(["unshare", "-rm", "sh", "-c", body], capture_output=True,
                           text=True, timeout=600)
+
+
+# ------------------------------------------------------ stand-ins for the launchers' runs
+
+STAND_IN = r'''
+"""Stand-in for run_training.py: one "epoch" per --sleep seconds, run folder files as the
+real one writes them (opt.json, log.json per epoch, model.pt at the end), --resume
+continues after the last logged epoch. Each call is recorded in calls.jsonl."""
+import argparse, json, os, sys, time
+from pathlib import Path
+
+p = argparse.ArgumentParser()
+p.add_argument("--folder", required=True)
+p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--sleep", type=float, default=0.0)
+p.add_argument("--fail", type=int, default=0, help="exit with this status after printing")
+p.add_argument("--wait_for", default=None, help="a file to wait for (at most 3 s) first")
+p.add_argument("--touch", default=None, help="a file to create first")
+p.add_argument("--resume", action="store_true")
+p.add_argument("--device", default="cpu")
+args = p.parse_args()
+folder = Path(args.folder)
+folder.mkdir(parents=True, exist_ok=True)
+log_path = folder / "log.json"
+log = json.loads(log_path.read_text()) if args.resume and log_path.exists() else {"val_er": []}
+with open(folder / "calls.jsonl", "a") as calls:
+    calls.write(json.dumps({"argv": sys.argv[1:], "start_epoch": len(log["val_er"]),
+                            "pid": os.getpid(),
+                            "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\n")
+if args.touch:
+    Path(args.touch).touch()
+if args.wait_for:
+    deadline = time.time() + 3
+    while not Path(args.wait_for).exists():
+        if time.time() > deadline:
+            print("error: gave up waiting for", args.wait_for, flush=True)
+            sys.exit(4)
+        time.sleep(0.05)
+if args.fail:
+    print("error: this run was told to fail", flush=True)
+    sys.exit(args.fail)
+(folder / "opt.json").write_text(json.dumps({"epochs": args.epochs}))
+for epoch in range(len(log["val_er"]), args.epochs):
+    time.sleep(args.sleep)
+    log["val_er"].append(10.0)
+    log_path.write_text(json.dumps(log))
+    print(f"epoch {epoch} done", flush=True)
+(folder / "model.pt").write_bytes(b"weights")
+print("finished", flush=True)
+'''
+
+
+def stand_in_run(base: Path, name: str, *options):
+    """A grid run of the stand-in, under base/exp_data/name."""
+    import run_folder as rf
+    from experiments.launching import runs as grid_runs
+
+    folder = base / rf.EXP_DATA / name
+    return grid_runs.Run("exp_test", "StandIn", 1, 0, name, folder,
+                         ("--folder", str(folder), *map(str, options), "--resume"))
+
+
+def calls(run) -> list:
+    """What the stand-in recorded of each of its starts for `run` (tests/helpers.py STAND_IN)."""
+    path = run.folder / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+CPU = [("cpu", "")]
+
+
+# A stand-in run: records its pid, then prints what it is told to and sleeps.
+# A stand-in run: records its pid, then prints what it is told to and sleeps.
+CHILD = r'''
+import json, sys, time
+from pathlib import Path
+folder = Path(sys.argv[sys.argv.index("--folder") + 1])
+folder.mkdir(parents=True, exist_ok=True)
+(folder / "pid").write_text(str(__import__("os").getpid()))
+for line in sys.argv[sys.argv.index("--print") + 1].split("|"):
+    print(line, file=sys.stderr if line.startswith("error:") else sys.stdout, flush=True)
+time.sleep(float(sys.argv[sys.argv.index("--sleep") + 1]))
+sys.exit(int(sys.argv[sys.argv.index("--exit") + 1]))
+'''
+
+
+def child_job(tmp_path, name="r", text="hello", sleep=0, exit_code=0):
+    """The training job of a CHILD run that prints `text` (| between lines)."""
+    import run_folder as rf
+    from experiments.launching import jobs as plan
+    from experiments.launching import runs as grid_runs
+
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    folder = tmp_path / rf.EXP_DATA / name
+    run = grid_runs.Run("e", "StandIn", 1, 0, name, folder,
+                        ("--folder", str(folder), "--print", text, "--sleep", str(sleep),
+                         "--exit", str(exit_code)))
+    return plan.training_jobs([run], tmp_path / rf.LOGS, script=script)[0]
+
+
+def wait_for(predicate, what, seconds=60):
+    deadline = time.time() + seconds
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -1,0 +1,93 @@
+"""experiments/cli.py: the exe_ scripts' command lines (selections, --dry-run, the launchers'
+options, --run-predictions), each script's main(argv) run in this process.
+"""
+import shutil
+
+import pytest
+
+from helpers import run_in_process, write_run
+import run_folder as rf
+
+
+def test_dry_run_lists_what_would_happen_and_changes_nothing(tmp_path):
+    base = tmp_path / "B"
+    write_run(base / "exp_data" / "CifarResNet_s257_N9", 200, 200)
+    write_run(base / "exp_data" / "CifarResNet_s408_N9", 200, 12, model=False)
+    before = sorted(base.rglob("*"))
+    result = run_in_process("experiments/exp_10_1/exe_train_exp_10_1.py", "--dry-run", "--base_folder",
+                 base, "--", "--amp", "bf16", check_rc=0)
+    lines = result.stdout.splitlines()
+    assert any(l.split()[:2] == ["skip", "CifarResNet_s257_N9"] and "(finished)" in l for l in lines)
+    assert any(l.split()[:2] == ["resume", "CifarResNet_s408_N9"] and "12 of 200" in l
+               for l in lines)
+    assert any(l.split()[:2] == ["start", "CifarResNet_s464_N9"] for l in lines)
+    assert "12 runs: would start 10, resume 1, skip 1" in result.stdout
+    example = next(l for l in lines if l.startswith("e.g. "))
+    assert "run_training.py --model_type CifarResNet" in example
+    assert example.endswith("--resume --device '<device>' --amp bf16")
+    assert sorted(base.rglob("*")) == before
+
+def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
+    result = run_in_process("experiments/exp_11_1/exe_train_exp_11_1.py", "--dry-run", "--profile", "smoke",
+                 "--base_folder", tmp_path, "--launcher", "slurm", "--partition", "gpu",
+                 "--time", "600", check_rc=0)
+    assert "2 runs: would start 2" in result.stdout
+    assert "one Slurm job per run (1 GPU, 600 min, partition gpu)" in result.stdout
+
+    write_run(tmp_path / "exp_data" / "CifarPyrResNet_s9_N3", 1, 1)
+    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", "--dry-run", "--profile",
+                 "smoke", "--base_folder", tmp_path, "--run-predictions", check_rc=0)
+    assert "2 predictions: would start 1, resume 0, skip 1" in result.stdout
+    assert "(no trained model.pt)" in result.stdout
+    assert "run_jpeg_robustness_test.py --model_folder" in result.stdout
+    assert "--subset 1000" in result.stdout
+    assert not (tmp_path / "jpeg_model_predictions").exists()
+
+    # The paper protocol's file exists; the rgb protocol has its own files, so it would start.
+    paper_file = tmp_path / "jpeg_model_predictions" / "CifarPyrResNet_s9_N3.npy"
+    paper_file.parent.mkdir()
+    import numpy as np
+
+    np.save(paper_file, np.zeros((5, 11), dtype=np.int64))
+    options = ["--dry-run", "--profile", "smoke", "--base_folder", tmp_path, "--run-predictions"]
+    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, check_rc=0)
+    assert "2 predictions: would start 0, resume 0, skip 2" in result.stdout
+    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, "--protocol", "rgb",
+                 check_rc=0)
+    assert "2 predictions: would start 1, resume 0, skip 1" in result.stdout
+    assert "--protocol rgb" in result.stdout
+    assert not (tmp_path / "jpeg_model_predictions_rgb").exists()
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "1", "2"], "error: unknown seed 1 2; this experiment has 9 507 723 16 744"),
+    (["--models", "CifarDenseNet"], "error: unknown model CifarDenseNet; this experiment has "
+                                    "CifarMinFP-LS CifarPyrResNet"),
+    (["--sizes", "4"], "error: unknown size 4; this experiment has 3 5 7 9"),
+    (["--jobs-per-gpu", "0", "--seeds", "9", "--sizes", "3"], "error: --jobs-per-gpu must be at least 1"),
+])
+def test_bad_selections_are_one_line_errors(tmp_path, args, message):
+    result = run_in_process("experiments/exp_10/exe_train_exp_10.py", "--base_folder", tmp_path, *args,
+                 check_rc=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert not (tmp_path / "exp_data").exists()
+
+def test_slurm_launcher_without_slurm_says_so(tmp_path):
+    if shutil.which("sbatch"):
+        pytest.skip("this machine has Slurm")
+    result = run_in_process("experiments/exp_10_1/exe_train_exp_10_1.py", "--base_folder", tmp_path,
+                 "--launcher", "slurm", check_rc=2)
+    assert "needs Slurm's sbatch" in result.stderr
+
+
+def test_run_predictions_with_nothing_trained_names_where_it_looked_and_the_command(tmp_path):
+    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", "--profile", "smoke",
+                 "--base_folder", tmp_path, "--run-predictions")
+    assert result.returncode == 2, result.stdout + result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert "no trained model.pt" in line
+    assert str(tmp_path / rf.EXP_DATA / "CifarMinFP-LS_s9_N3" / "model.pt") in line
+    assert line.endswith("train them first: python experiments/exp_10/exe_train_exp_10.py "
+                         f"--profile smoke --base_folder {tmp_path}")
+    assert "--run-predictions" not in line
+    assert not (tmp_path / "jpeg_model_predictions").exists()
