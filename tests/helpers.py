@@ -95,14 +95,16 @@ def run_in_process(script, *args, env=None, check_rc=None):
 
 def write_run(folder, epochs=1, done=None, model=True, val_er=5.0, **opt):
     """A run folder as the trainer leaves it: opt.json asking for `epochs` (plus `opt`),
-    a log.json with `done` (default: all) epochs of test error `val_er`, and model.pt
+    a log.json with `done` (default: all; needed when `epochs` is None) epochs of test
+    error `val_er`, and model.pt
     (a stand-in's bytes) unless `model` is false. Returns the folder."""
     import run_folder as rf
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     done = epochs if done is None else done
-    (folder / rf.OPT_FILE).write_text(json.dumps({"epochs": epochs, **opt}), encoding="utf-8")
+    opt = opt if epochs is None else {"epochs": epochs, **opt}   # None: opt.json has none
+    (folder / rf.OPT_FILE).write_text(json.dumps(opt), encoding="utf-8")
     (folder / rf.LOG_FILE).write_text(json.dumps({"val_er": [val_er] * done}), encoding="utf-8")
     if model:
         (folder / rf.MODEL_FILE).write_bytes(b"weights")

@@ -1,11 +1,17 @@
 """experiments/cli.py: the exe_ scripts' command lines (selections, --dry-run, the launchers'
 options, --run-predictions), each script's main(argv) run in this process.
 """
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from helpers import run_in_process, write_run
+from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
+from helpers import REPO_ROOT, offline, run_in_process, write_run
+from paper_runs import (PAPER_EXP_10, PAPER_EXP_11_1, values_with_mean_std, write_authors_run,
+                        write_exp_10_n9, write_paper_runs)
 import run_folder as rf
 
 
@@ -91,3 +97,66 @@ def test_run_predictions_with_nothing_trained_names_where_it_looked_and_the_comm
                          f"--profile smoke --base_folder {tmp_path}")
     assert "--run-predictions" not in line
     assert not (tmp_path / "jpeg_model_predictions").exists()
+
+
+# ------------------------------------------------------------------ evaluation
+
+@pytest.mark.parametrize("script, experiment, paper", [
+    ("experiments/exp_10/exe_eval_exp_10.py", EXP_10, {9: PAPER_EXP_10[9]}),
+    ("experiments/exp_11_1/exe_eval_exp_11_1.py", EXP_11_1, {22: PAPER_EXP_11_1[22]})])
+def test_eval_scripts_end_to_end(tmp_path, script, experiment, paper):
+    write_paper_runs(tmp_path, experiment, paper)
+    result = run_in_process(script, "--base_folder", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("results.csv", "grouped_results.csv", "results.md", "report.md",
+                 "images/error_vs_params.png", "images/error_vs_params.pdf"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert (tmp_path / "images/error_vs_params.pdf").read_bytes().startswith(b"%PDF")
+
+def test_eval_exp_10_1_script_end_to_end(tmp_path):
+    for seed, value in zip(EXP_10_1.seeds, values_with_mean_std(7.267, 0.502, 12, ddof=0)):
+        write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, seed, value)
+    result = run_in_process("experiments/exp_10_1/exe_eval_exp_10_1.py", "--base_folder", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "Mean last: 7.267\nStd last: 0.502\n" in (tmp_path / "results.txt").read_text()
+    assert (tmp_path / "images" / "error_curves.png").is_file()
+
+def test_eval_script_without_runs(tmp_path):
+    result = run_in_process("experiments/exp_10/exe_eval_exp_10.py", "--base_folder", str(tmp_path))
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and str(tmp_path) in result.stderr
+    result = run_in_process("experiments/exp_10/exe_eval_exp_10.py", "--profile", "nonsense")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+# Python's own start under another locale: the one test here in a subprocess.
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["experiments/exp_10/exe_eval_exp_10.py",
+                                    "experiments/exp_10/exe_exp10_jpeg_tests.py"])
+def test_evaluation_under_an_ascii_locale_and_a_non_ascii_path(tmp_path, script):
+    """Python turns on its UTF-8 mode by itself under LC_ALL=C; PYTHONUTF8=0 keeps the
+    plain ASCII default, as an interpreter configured otherwise has it."""
+    base = tmp_path / "résultats"
+    write_exp_10_n9(base)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONIOENCODING")}
+    env.update(LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    result = subprocess.run([sys.executable, str(REPO_ROOT / script), "--base_folder", str(base)],
+                            cwd=REPO_ROOT, env=env, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+    report = (base / "report.md").read_text(encoding="utf-8")
+    assert not report.isascii()                      # ± and … read and written as UTF-8
+
+
+# ------------------------------------------------------------------ training
+
+def test_training_grid_without_data_offline_stops_before_launching(tmp_path):
+    """CIFAR-10 is fetched once by the launcher (where the network is), not by every run:
+    offline and without the data, one line, exit 2, and no run is started."""
+    # Offline whatever the machine's network (helpers.offline).
+    env = offline(dict(os.environ, DATA_FOLDER=str(tmp_path / "no_data")))
+    result = run_in_process("experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
+                            "--base_folder", tmp_path / "exp", env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "cifar-10-batches-py" in result.stderr
+    assert "Connection refused" in result.stderr  # the download failed at the proxy
+    assert not (tmp_path / "exp" / rf.EXP_DATA).exists()
