@@ -133,3 +133,23 @@ def stand_in(tmp_path) -> Path:
     path = tmp_path / "stand_in.py"
     path.write_text(STAND_IN)
     return path
+
+
+@pytest.fixture(scope="module")
+def c_data():
+    """Synthetic CIFAR-10 (500 training images, C_N test images) for the CIFAR-10-C tests."""
+    from helpers import C_N
+
+    train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=500, n_test=C_N, seed=1)
+    return train_x, train_y, test_x[:C_N], test_y[:C_N]
+
+
+@pytest.fixture
+def folder_c(tmp_path, c_data):
+    """CIFAR-10-C layout with two corruptions (made-up, growing with severity)."""
+    from datasets import cifar10c
+    from helpers import corrupted
+
+    _, _, test_x, test_y = c_data
+    images = {"gaussian_noise": corrupted(test_x, 0), "fog": corrupted(test_x, 10)}
+    return cifar10c.write_cifar10c(tmp_path / "data", images, test_y)

@@ -21,7 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -252,9 +254,44 @@ def wait_for(predicate, what, seconds=60):
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.05)
 
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     except OSError:
         return False
     return state != "Z"
+
+
+# ------------------------------------------------------- CIFAR-10-C in the official layout
+
+C_N = 60                                        # images per severity (folder_c)
+
+# Severities 1..5 of a made-up corruption: blending each image towards a random colour.
+BLEND = (0.05, 0.3, 0.5, 0.7, 0.95)
+
+def blended(images, alpha, seed):
+    colours = np.random.default_rng(seed).uniform(0, 255, (len(images), 1, 1, 3))
+    return ((1 - alpha) * images + alpha * colours).astype(np.uint8)
+
+
+def corrupted(test_x, seed=0):
+    return np.concatenate([blended(test_x, alpha, seed) for alpha in BLEND])
+
+class NearestClassMean(torch.nn.Module):
+    """A fixed classifier: the class whose mean normalised training image is nearest."""
+
+    def __init__(self, train_x, train_y):
+        from datasets.loader import Normalize
+
+        super().__init__()
+        x = Normalize("cpu")(torch.from_numpy(train_x), channels_last=False).flatten(1)
+        means = torch.stack([x[torch.from_numpy(train_y) == c].mean(0) for c in range(10)])
+        self.linear = torch.nn.Linear(means.shape[1], 10)
+        with torch.no_grad():
+            self.linear.weight.copy_(means)
+            self.linear.bias.copy_(-0.5 * (means ** 2).sum(1))
+
+    def forward(self, x):
+        return self.linear(x.flatten(1))
+
