@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import run_in_process, snapshot
+from helpers import run_in_process, run_script, snapshot
 
 SCRIPT = "exe_move_models_to_exp_folder.py"
 
