@@ -60,10 +60,17 @@ def randomize_batchnorm(model, seed=0):
 
 # ------------------------------------------------------------------------ sizes and layout
 
-def test_parameter_counts_equal_the_papers_for_all_22_configurations():
+@pytest.fixture(scope="module")
+def paper_models():
+    """Each of the paper's 22 configurations, built once for the tests of this module."""
+    return {(model_type, size): paper_model(model_type, size)
+            for model_type, size in PAPER_PARAMETER_COUNTS}
+
+
+def test_parameter_counts_equal_the_papers_for_all_22_configurations(paper_models):
     assert len(PAPER_PARAMETER_COUNTS) == 22
     for (model_type, size), paper in PAPER_PARAMETER_COUNTS.items():
-        assert count_parameters(paper_model(model_type, size)) == paper, (model_type, size)
+        assert count_parameters(paper_models[model_type, size]) == paper, (model_type, size)
 
 
 def test_paper_counts_agree_with_the_authors_checkpoints():
@@ -73,13 +80,15 @@ def test_paper_counts_agree_with_the_authors_checkpoints():
         assert entry["num_params"] == PAPER_PARAMETER_COUNTS[config], config
 
 
-def test_state_dict_keys_and_shapes_equal_the_authors_for_all_22_configurations():
+def test_state_dict_keys_and_shapes_equal_the_authors_for_all_22_configurations(paper_models):
     for (model_type, size), entry in reference_layout().items():
-        ours = [f"{k} {list(v.shape)}" for k, v in paper_model(model_type, size)
+        ours = [f"{k} {list(v.shape)}" for k, v in paper_models[model_type, size]
                 .state_dict().items()]
         assert ours == entry["state_dict"], (model_type, size)  # same keys, shapes, order
 
 
+# `python -m models` builds the 22 configurations again, in a subprocess.
+@pytest.mark.slow
 def test_python_m_models_prints_the_table_with_a_match_column():
     result = subprocess.run([sys.executable, "-m", "models"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120)
