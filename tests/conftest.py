@@ -26,11 +26,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E402
 
-# The trained runs of the session: the smallest network of each family, 3 epochs on the
-# 1,000 images of `cifar_folder` (the learning-rate step after epoch 2), on the CPU.
+# The trained runs of the session: the smallest network of each family, a few epochs on
+# a few hundred images of `cifar_folder`, on the CPU.
 RESNET_RUN = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--bs", "64",
               "--lr", "0.05", "--epochs", "3", "--fixed_steps", "2", "--seed", "3",
-              "--device", "cpu", "--print_freq", "5"]
+              "--device", "cpu", "--print_freq", "5", "--train_subset", "400",
+              "--test_subset", "200"]
 DENSENET_RUN = ["--model_type", "CifarDenseNet", "--model_kw",
                 "stride: 1;growth_rate: 12;n_blocks: 10;efficient: True;compression: 0.5;"
                 "k: 3;q: 2;", "--bs", "64", "--lr", "0.05", "--epochs", "1", "--fixed_steps",
@@ -111,7 +112,8 @@ class TrainedRun:
 
 @pytest.fixture(scope="session")
 def trained_resnet(tmp_path_factory, cifar_folder) -> TrainedRun:
-    """CifarResNet N=1 (8 conv layers), 3 epochs on the 1,000 images of `cifar_folder`."""
+    """CifarResNet N=1 (8 conv layers), 3 epochs (the learning-rate step after epoch 2) on
+    400 of the images of `cifar_folder`, tested on 200."""
     folder = tmp_path_factory.mktemp("trained") / "CifarResNet_s3_N1"
     return TrainedRun(folder, RESNET_RUN, *train_in_process(folder, RESNET_RUN, cifar_folder))
 

@@ -47,7 +47,12 @@ def environment(env):
     """os.environ (and config's paths, read at import) as in `env` for a while."""
     import config
 
+    import urllib.request
+
     saved = dict(os.environ)
+    # urllib builds its opener, proxies included, at the first download and keeps it: a
+    # new one for this environment, and another after it.
+    urllib.request.install_opener(None)
     saved_config = {name: getattr(config, name) for name in
                     ("DATA_FOLDER", "DOWNLOADED_MODELS", "DOWNLOADED_PREDICTIONS")}
     try:
@@ -63,6 +68,7 @@ def environment(env):
         os.environ.update(saved)
         for name, value in saved_config.items():
             setattr(config, name, value)
+        urllib.request.install_opener(None)
 
 
 def run_in_process(script, *args, env=None, check_rc=None):
@@ -270,6 +276,7 @@ C_N = 60                                        # images per severity (folder_c)
 # Severities 1..5 of a made-up corruption: blending each image towards a random colour.
 BLEND = (0.05, 0.3, 0.5, 0.7, 0.95)
 
+
 def blended(images, alpha, seed):
     colours = np.random.default_rng(seed).uniform(0, 255, (len(images), 1, 1, 3))
     return ((1 - alpha) * images + alpha * colours).astype(np.uint8)
@@ -277,6 +284,7 @@ def blended(images, alpha, seed):
 
 def corrupted(test_x, seed=0):
     return np.concatenate([blended(test_x, alpha, seed) for alpha in BLEND])
+
 
 class NearestClassMean(torch.nn.Module):
     """A fixed classifier: the class whose mean normalised training image is nearest."""

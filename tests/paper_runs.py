@@ -30,11 +30,13 @@ PAPER_EXP_11_1 = {  # L: (DenseNet, DenseMin)
 
 PAPER_EXP_10_1 = dict(median=7.10, mean=7.267, std=0.502, min=6.70, max=8.26)
 
+
 def values_with_mean_std(mean, std, n, ddof=stats.STD_DDOF):
     """n values with exactly this mean and standard deviation (to float precision)."""
     z = np.arange(n, dtype=float) ** 1.5          # uneven, so min/max/median are not trivial
     z = (z - z.mean()) / z.std(ddof=ddof)
     return list(mean + std * z)
+
 
 def values_with_stats(n, minimum, maximum, median, mean, std, ddof=stats.STD_DDOF):
     """n (even) values with exactly this min, max, median, mean and std: the two middle
@@ -51,6 +53,7 @@ def values_with_stats(n, minimum, maximum, median, mean, std, ddof=stats.STD_DDO
     assert minimum <= a <= median <= b <= maximum
     return [minimum] + [a] * rest + [median, median] + [b] * rest + [maximum]
 
+
 def authors_opt(experiment, model_type, size, seed, folder):
     recipe = experiment.recipe
     return {"lr": 0.1, "wd": 0.0001, "mom": 0.9, "bs": recipe["bs"], "opt": "SGD",
@@ -59,6 +62,7 @@ def authors_opt(experiment, model_type, size, seed, folder):
             "epochs": recipe["epochs"], "fixed_steps": [str(s) for s in recipe["fixed_steps"]],
             "dataset": "cifar_10", "comment": "", "torch_version": "1.8.0+cu111",
             "start_time": "2021-05-03 10:12:00"}
+
 
 def authors_log(epochs, last_val_er, min_val_er):
     """A log.json in the authors' schema shaped like a real run (plateaus ending at the
@@ -94,6 +98,7 @@ def authors_log(epochs, last_val_er, min_val_er):
             log[k].append(v)
     return log
 
+
 def write_authors_run(base_folder, experiment, model_type, size, seed, last_val_er,
                       min_val_er=None, epochs_done=None, num_params=123456.0):
     """One run folder as the authors published it (model.pt left out: never read here)."""
@@ -116,6 +121,7 @@ PARAMS = {("CifarMinFP-LS", 3): 217082, ("CifarMinFP-LS", 5): 411962,
           ("CifarDenseNet", 100): 769162, ("CifarDenseMin", 22): 57040,
           ("CifarDenseMin", 58): 298564, ("CifarDenseMin", 100): 751786}
 
+
 def write_paper_runs(base_folder, experiment, paper):
     """Every run of the grid, the last test errors per model and size as in docs/reference.md §6."""
     for size, per_model in paper.items():
@@ -124,6 +130,7 @@ def write_paper_runs(base_folder, experiment, paper):
                                    values_with_mean_std(mean, std, len(experiment.seeds))):
                 write_authors_run(base_folder, experiment, model_type, size, seed, value,
                                   num_params=float(PARAMS[model_type, size]))
+
 
 def paper_table_cells(results_md: str) -> dict:
     """{(size, column header): cell} of the first markdown table of results.md."""
@@ -141,6 +148,7 @@ def paper_table_cells(results_md: str) -> dict:
 N_TEST = 10_000
 
 PREDICTIONS = OUTPUT_FOLDERS["paper"]   # B/jpeg_model_predictions
+
 
 def predictions(wrong, also_changed, seed=0, n=N_TEST):
     """int64 (n, 11) with exactly wrong[v] errors in version v = 0…9 (wrong[v] ≥ wrong[0])
@@ -165,6 +173,7 @@ MIN_NET_WRONG = [599, 1010, 1300, 1620, 1980, 2420, 2950, 3640, 4530, 5880]
 RESNET_WRONG = [627, 1090, 1400, 1750, 2130, 2560, 3090, 3790, 4670, 5910]
 
 SPREAD = (-20, -10, 0, 10, 20)   # per seed; means over the five seeds stay as above
+
 
 def write_exp_10_n9(base_folder, models=("CifarMinFP-LS", "CifarPyrResNet"),
                     predictions_folder=PREDICTIONS):

@@ -33,6 +33,7 @@ def test_dry_run_lists_what_would_happen_and_changes_nothing(tmp_path):
     assert example.endswith("--resume --device '<device>' --amp bf16")
     assert sorted(base.rglob("*")) == before
 
+
 def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
     result = run_in_process("experiments/exp_11_1/exe_train_exp_11_1.py", "--dry-run", "--profile", "smoke",
                  "--base_folder", tmp_path, "--launcher", "slurm", "--partition", "gpu",
@@ -64,6 +65,7 @@ def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
     assert "--protocol rgb" in result.stdout
     assert not (tmp_path / "jpeg_model_predictions_rgb").exists()
 
+
 @pytest.mark.parametrize("args, message", [
     (["--seeds", "1", "2"], "error: unknown seed 1 2; this experiment has 9 507 723 16 744"),
     (["--models", "CifarDenseNet"], "error: unknown model CifarDenseNet; this experiment has "
@@ -77,6 +79,7 @@ def test_bad_selections_are_one_line_errors(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
     assert not (tmp_path / "exp_data").exists()
+
 
 def test_slurm_launcher_without_slurm_says_so(tmp_path):
     if shutil.which("sbatch"):
@@ -101,6 +104,7 @@ def test_run_predictions_with_nothing_trained_names_where_it_looked_and_the_comm
 
 # ------------------------------------------------------------------ evaluation
 
+
 @pytest.mark.parametrize("script, experiment, paper", [
     ("experiments/exp_10/exe_eval_exp_10.py", EXP_10, {9: PAPER_EXP_10[9]}),
     ("experiments/exp_11_1/exe_eval_exp_11_1.py", EXP_11_1, {22: PAPER_EXP_11_1[22]})])
@@ -113,6 +117,7 @@ def test_eval_scripts_end_to_end(tmp_path, script, experiment, paper):
         assert (tmp_path / name).stat().st_size > 0, name
     assert (tmp_path / "images/error_vs_params.pdf").read_bytes().startswith(b"%PDF")
 
+
 def test_eval_exp_10_1_script_end_to_end(tmp_path):
     for seed, value in zip(EXP_10_1.seeds, values_with_mean_std(7.267, 0.502, 12, ddof=0)):
         write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, seed, value)
@@ -120,6 +125,7 @@ def test_eval_exp_10_1_script_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Mean last: 7.267\nStd last: 0.502\n" in (tmp_path / "results.txt").read_text()
     assert (tmp_path / "images" / "error_curves.png").is_file()
+
 
 def test_eval_script_without_runs(tmp_path):
     result = run_in_process("experiments/exp_10/exe_eval_exp_10.py", "--base_folder", str(tmp_path))
@@ -148,6 +154,7 @@ def test_evaluation_under_an_ascii_locale_and_a_non_ascii_path(tmp_path, script)
 
 
 # ------------------------------------------------------------------ training
+
 
 def test_training_grid_without_data_offline_stops_before_launching(tmp_path):
     """CIFAR-10 is fetched once by the launcher (where the network is), not by every run:

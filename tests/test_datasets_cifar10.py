@@ -18,6 +18,7 @@ def copied_folder(cifar_folder, tmp_path):
     shutil.copytree(cifar_folder, folder)
     return folder
 
+
 def test_load_cifar10_reads_the_official_format_without_md5(cifar_folder):
     train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=1000, n_test=500, seed=0)
     x, y = load_cifar10("train", cifar_folder, download_if_missing=False)
@@ -26,11 +27,13 @@ def test_load_cifar10_reads_the_official_format_without_md5(cifar_folder):
     x, y = load_cifar10("test", cifar_folder, download_if_missing=False)
     assert np.array_equal(x, test_x) and np.array_equal(y, test_y)
 
+
 def test_data_folder_defaults_to_config(cifar_folder, monkeypatch):
     import config
 
     monkeypatch.setattr(config, "DATA_FOLDER", cifar_folder)
     assert load_cifar10("test", download_if_missing=False)[0].shape == (500, 32, 32, 3)
+
 
 def test_batch_layout_is_channel_major_like_the_official_files(tmp_path):
     """The official rows are R plane, G plane, B plane: check a known pixel lands right."""
@@ -41,9 +44,11 @@ def test_batch_layout_is_channel_major_like_the_official_files(tmp_path):
     assert [raw[0][c * 1024 + 1 * 32 + 2] for c in range(3)] == [10, 20, 30]
     assert tuple(load_cifar10("test", tmp_path)[0][0, 1, 2]) == (10, 20, 30)
 
+
 def test_missing_cifar10_without_download_names_the_files(tmp_path):
     with pytest.raises(UserError, match="data_batch_1.*missing.*DATA_FOLDER"):
         load_cifar10("test", tmp_path, download_if_missing=False)
+
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_batch", "bad_labels"])
 def test_corrupt_batch_is_a_user_error_naming_the_file(copied_folder, damage):
@@ -63,6 +68,7 @@ def test_corrupt_batch_is_a_user_error_naming_the_file(copied_folder, damage):
         load_cifar10("train", copied_folder)
     assert str(path) in str(info.value) and "download" in str(info.value)
     load_cifar10("test", copied_folder)  # the other split is unaffected
+
 
 def test_a_batch_whose_pixels_are_not_uint8_is_refused_naming_the_file(copied_folder):
     path = copied_folder / "cifar-10-batches-py" / "data_batch_2"

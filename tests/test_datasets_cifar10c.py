@@ -23,6 +23,7 @@ def test_the_loader_infers_n_and_splits_severities(folder_c, c_data):
     subset = cifar10c.first_of_each_severity(images, n, 7)
     assert np.array_equal(subset[7:14], expected[N:N + 7])
 
+
 def test_present_and_missing_corruptions(folder_c):
     present = cifar10c.present_corruptions(folder_c)
     assert present == ["gaussian_noise", "fog"]     # the benchmark's order
@@ -32,6 +33,7 @@ def test_present_and_missing_corruptions(folder_c):
     with pytest.raises(UserError, match=r"snow\.npy is missing"):
         cifar10c.open_corruption(folder_c, "snow", N)
 
+
 def test_a_truncated_file_is_one_line_naming_it(folder_c):
     path = folder_c / "fog.npy"
     path.write_bytes(path.read_bytes()[:5000])
@@ -39,6 +41,7 @@ def test_a_truncated_file_is_one_line_naming_it(folder_c):
         cifar10c.open_corruption(folder_c, "fog", N)
     message = str(error.value)
     assert "fog.npy" in message and "\n" not in message and "download" in message
+
 
 def test_wrong_shapes_and_labels_are_named(folder_c, c_data):
     np.save(folder_c / "fog.npy", np.zeros((5 * N - 5, 32, 32, 3), np.uint8))
@@ -55,6 +58,7 @@ def test_wrong_shapes_and_labels_are_named(folder_c, c_data):
     np.save(folder_c / "labels.npy", np.tile(c_data[3], 5).astype(np.uint8))
     with pytest.raises(UserError, match="does not repeat the CIFAR-10 test labels"):
         cifar10c.load_labels(folder_c, test_labels=(c_data[3] + 1) % 10)
+
 
 def test_a_failed_download_says_where_to_put_which_files(tmp_path, monkeypatch):
     monkeypatch.setenv(cifar10c.URL_ENV, "http://127.0.0.1:9/CIFAR-10-C.tar")

@@ -27,11 +27,13 @@ def test_missing_cifar10_and_failed_download_is_one_clear_user_error(tmp_path, m
     assert not list((empty / "cifar-10-batches-py").glob("*"))
     assert not list(empty.glob(".*extract*"))
 
+
 def test_archive_constants_match_torchvision():
     from torchvision.datasets import CIFAR10
 
     assert (cifar10.ARCHIVE_URL, cifar10.ARCHIVE_NAME, cifar10.ARCHIVE_MD5) == (
         CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5)
+
 
 def test_download_extracts_a_verified_archive_into_place(cifar_folder, tmp_path, monkeypatch,
                                                         request):

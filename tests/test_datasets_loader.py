@@ -18,17 +18,21 @@ def chi_square_limit(dof: int, z: float = 3.09) -> float:
     """Upper chi-square quantile (z = 3.09: p = 0.001), Wilson-Hilferty; no scipy here."""
     return dof * (1 - 2 / (9 * dof) + z * math.sqrt(2 / (9 * dof))) ** 3
 
+
 def chi_square(counts: np.ndarray) -> float:
     expected = counts.sum() / counts.size
     return float(((counts - expected) ** 2 / expected).sum())
 
+
 def torchvision_normalised(image_pil) -> torch.Tensor:
     return TF.normalize(TF.to_tensor(image_pil), MEAN, STD)
+
 
 def position_coded_image() -> np.ndarray:
     """Every pixel distinct (R codes the row, G the column), none 0 like the padding."""
     rows, cols = np.mgrid[0:32, 0:32]
     return np.stack([10 + 7 * rows, 10 + 7 * cols, np.full_like(rows, 128)], -1).astype(np.uint8)
+
 
 def torchvision_outcomes(image: np.ndarray) -> dict:
     """Normalised bytes -> (row offset, column offset, flip) for all 162 outcomes of
@@ -81,6 +85,7 @@ def test_augmentation_has_torchvisions_distribution_and_exact_values():
         reference_counts[(dy * 9 + dx) * 2 + flip] += 1
     assert chi_square(reference_counts) < chi_square_limit(161)
 
+
 def test_each_image_keeps_its_label_and_is_seen_once_per_epoch_last_batch_kept():
     n, batch_size = 1000, 128
     # Image i is constant at value 1 + i % 250 and has label i: check image and label travel
@@ -102,9 +107,11 @@ def test_each_image_keeps_its_label_and_is_seen_once_per_epoch_last_batch_kept()
     assert torch.equal(torch.cat(seen).sort().values, torch.arange(n))
     assert not torch.equal(torch.cat(seen), torch.arange(n))  # shuffled
 
+
 def epoch_tensors(batches, epoch):
     xs, ys = zip(*batches.epoch(epoch))
     return torch.cat(xs), torch.cat(ys)
+
 
 def test_batches_are_determined_by_seed_and_epoch_alone():
     images, labels, _, _ = synthetic_cifar10(300, 0, seed=1)
@@ -124,6 +131,7 @@ def test_batches_are_determined_by_seed_and_epoch_alone():
     x_other, y_other = epoch_tensors(TrainBatches(images, labels, 64, "cpu", seed=8), 4)
     assert not torch.equal(y_a, y_other)
 
+
 def test_channels_last_off_gives_contiguous_nchw_with_the_same_values():
     images, labels, _, _ = synthetic_cifar10(100, 0, seed=2)
     on = epoch_tensors(TrainBatches(images, labels, 32, "cpu", seed=1), 0)[0]
@@ -131,6 +139,7 @@ def test_channels_last_off_gives_contiguous_nchw_with_the_same_values():
     x, _ = next(batches.epoch(0))
     assert x.is_contiguous()
     assert torch.equal(epoch_tensors(batches, 0)[0], on)
+
 
 def test_test_batches_are_in_order_unaugmented_and_normalised_like_torchvision():
     _, _, images, labels = synthetic_cifar10(0, 70, seed=3)
@@ -146,6 +155,7 @@ def test_test_batches_are_in_order_unaugmented_and_normalised_like_torchvision()
     assert torch.equal(y, torch.from_numpy(labels))
     x_nchw, _ = next(iter(EvalBatches(images, labels, 32, "cpu", channels_last=False)))
     assert x_nchw.is_contiguous() and torch.equal(x_nchw, expected[:32])
+
 
 def test_bad_input_shapes_are_rejected():
     with pytest.raises(ValueError, match="uint8"):

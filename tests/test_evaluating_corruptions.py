@@ -33,6 +33,7 @@ def wrong(count):
         predicted[severity * N:severity * N + count] += 1
     return predicted
 
+
 @pytest.fixture
 def grid_folder(tmp_path):
     """Min-Net: 1 of 4 wrong; ResNet: 2 of 4 wrong (one seed 3 of 4) on every corruption."""
@@ -44,6 +45,7 @@ def grid_folder(tmp_path):
         corruptions.write_predictions(corruptions.output_file(tmp_path, name), N, LABELS,
                                       {c: wrong(count) for c in names})
     return tmp_path
+
 
 def test_corruption_tables_from_hand_made_files(grid_folder):
     found = corruption_eval.collect_corruptions(GRID, grid_folder)
@@ -70,6 +72,7 @@ def test_corruption_tables_from_hand_made_files(grid_folder):
     assert (grid_folder / "images" / "corruption_severity_N3.png").is_file()
     assert (grid_folder / "images" / "corruption_difference.pdf").is_file()
 
+
 def test_without_all_benchmark_corruptions_the_missing_ones_are_named(grid_folder):
     for model_type, size, seed in GRID.points():
         path = corruptions.output_file(grid_folder, GRID.run_name(model_type, size, seed))
@@ -87,6 +90,7 @@ def test_without_all_benchmark_corruptions_the_missing_ones_are_named(grid_folde
     table = corruption_eval.error_table(
         corruption_eval.collect_corruptions(GRID, grid_folder).table, GRID)
     assert table["mCE"].isna().all()
+
 
 def test_no_files_is_one_line_naming_the_command(tmp_path):
     finished_run(tmp_path, GRID.run_name("CifarMinFP-LS", 3, 9))

@@ -28,9 +28,24 @@ def test_metrics_of_one_file():
     pocp = [(MIN_NET_WRONG[v] - MIN_NET_WRONG[0] + 50 * v) / 100 for v in range(1, 10)]
     assert metrics["pocp"] == pytest.approx(pocp)
 
-def test_exp_10_latex_tables_cell_by_cell(tmp_path):
-    write_exp_10_n9(tmp_path)
-    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+
+@pytest.fixture(scope="module")
+def exp_10_n9(tmp_path_factory):
+    """exp_10's N = 9 prediction files and logs (tests/paper_runs.py), evaluated once for
+    the tests that only read the outputs; (base folder, what the evaluation warned)."""
+    import contextlib
+    import io
+
+    base = tmp_path_factory.mktemp("exp_10_n9")
+    write_exp_10_n9(base)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert je.evaluate_jpeg(EXP_10, base) == 0
+    return base, err.getvalue()
+
+
+def test_exp_10_latex_tables_cell_by_cell(exp_10_n9):
+    tmp_path, _ = exp_10_n9
     header = "Model & N & 100\\% & 90\\% & 80\\% & 70\\% & 60\\% & 50\\% & 40\\% & 30\\% & " \
              "20\\% & 10\\% \\\\"
     assert (tmp_path / "images" / "er_result_table.txt").read_text() == "\n".join([
@@ -59,6 +74,7 @@ def test_exp_10_latex_tables_cell_by_cell(tmp_path):
     runs = pd.read_csv(tmp_path / "jpeg_results.csv")
     assert len(runs) == 10 and runs.er_orig.min() == pytest.approx(5.79)
 
+
 def test_densenet_tables_have_k_and_the_depth_as_l(tmp_path):
     for model_type, last, wrong in (("CifarDenseNet", 4.79, 480), ("CifarDenseMin", 4.57, 457)):
         for seed, value in zip(EXP_11_1.seeds, values_with_mean_std(last, 0.06, 3)):
@@ -79,6 +95,7 @@ def test_densenet_tables_have_k_and_the_depth_as_l(tmp_path):
     nc = (tmp_path / "images" / "nc_result_table.txt").read_text().splitlines()
     assert nc[4] == r"DenseNet & 100 & 12 & 1.0 & 2.0 & 3.0 & 4.0 & 5.0 & 6.0 & 7.0 & 8.0 & 9.0 \\"
     assert (tmp_path / "images" / "jpeg_L100.png").is_file()
+
 
 def test_bad_files_are_named_and_skipped(tmp_path, capsys):
     write_exp_10_n9(tmp_path)
@@ -105,6 +122,7 @@ def test_bad_files_are_named_and_skipped(tmp_path, capsys):
     assert "6 prediction files" in md and "Skipped (see the warnings): " in md
     assert f"{EXP_10.run_name('CifarPyrResNet', 9, 9)}.npy" in md
 
+
 def test_missing_logs_leave_the_100_column_empty(tmp_path, capsys):
     write_exp_10_n9(tmp_path, models=("CifarPyrResNet",))
     for seed in EXP_10.seeds:
@@ -115,12 +133,12 @@ def test_missing_logs_leave_the_100_column_empty(tmp_path, capsys):
     table = (tmp_path / "images" / "er_result_table.txt").read_text()
     assert r"ResNet & 9 & -- & 10.9 & " in table
 
-def test_csv_has_no_float_noise(tmp_path):
-    write_exp_10_n9(tmp_path)
-    runs = jm.collect_jpeg(EXP_10, tmp_path).table
+
+def test_csv_has_no_float_noise(exp_10_n9):
+    tmp_path, _ = exp_10_n9
+    runs = jm.collect_jpeg(EXP_10, tmp_path).table   # read from the same inputs
     noisy = runs[jm.metric_columns()].map(lambda v: round(v, 4) != v).to_numpy().any()
     assert noisy  # e.g. 100 · (1 − 0.9401): what the CSV would carry unrounded
-    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
     text = (tmp_path / "jpeg_results.csv").read_text()
     assert not re.search(r"\.\d{5,}", text)
     written = pd.read_csv(tmp_path / "jpeg_results.csv")
@@ -131,11 +149,12 @@ def test_csv_has_no_float_noise(tmp_path):
 
 DISAGREES = "differs from its run's last test error in log.json"
 
-def test_predictions_agreeing_with_their_logs_give_no_warning(tmp_path, capsys):
-    write_exp_10_n9(tmp_path)
-    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
-    assert DISAGREES not in capsys.readouterr().err
+
+def test_predictions_agreeing_with_their_logs_give_no_warning(exp_10_n9):
+    tmp_path, err = exp_10_n9
+    assert DISAGREES not in err
     assert "disagree" not in (tmp_path / "jpeg_results.md").read_text()
+
 
 def test_predictions_of_another_model_are_named_and_used(tmp_path, capsys):
     """A file whose error on the uncompressed images is far from the run's last val_er
@@ -157,6 +176,7 @@ def test_predictions_of_another_model_are_named_and_used(tmp_path, capsys):
     assert len(runs) == 10 and runs.er_orig.max() == pytest.approx(6.99)   # still used
     md = (tmp_path / "jpeg_results.md").read_text()
     assert "Predictions that disagree with their run's log (" in md and f"{name}.npy." in md
+
 
 @pytest.mark.parametrize("log_count, test_subset, warned", [
     (10_000, None, False),   # 1,000 predictions, 10,000 validated images: not comparable
@@ -188,6 +208,7 @@ def test_log_check_only_on_the_same_test_images(tmp_path, capsys, log_count, tes
     assert (f"warning: {path}: its error on the uncompressed images, 9.20 %" in err) == warned
     assert err.count(DISAGREES) == int(warned)
 
+
 def test_no_prediction_files(tmp_path):
     with pytest.raises(UserError) as error:
         je.evaluate_jpeg(EXP_10, tmp_path)
@@ -195,6 +216,7 @@ def test_no_prediction_files(tmp_path):
     assert len(lines) == 1 and str(tmp_path / PREDICTIONS) in lines[0]
     assert lines[0].startswith("error: no usable JPEG prediction files of exp_10")
     assert not (tmp_path / "images").exists()
+
 
 def test_report_has_both_sections_whichever_runs_first(tmp_path):
     write_exp_10_n9(tmp_path)
@@ -206,6 +228,7 @@ def test_report_has_both_sections_whichever_runs_first(tmp_path):
     assert je.evaluate_jpeg(EXP_10, tmp_path) == 0      # rerunning one keeps the other
     assert (tmp_path / "report.md").read_text() == report
     assert not list(tmp_path.rglob("*.tmp"))
+
 
 def test_rgb_protocol_writes_its_own_files(tmp_path):
     write_exp_10_n9(tmp_path)
@@ -237,6 +260,7 @@ def test_a_tie_in_the_jpeg_table(tmp_path):
     rows = (tmp_path / "images" / "er_result_table.txt").read_text(encoding="utf-8").splitlines()
     assert rows[4].startswith(r"DenseNet & 58 & 12 & 5.0 & 10.0 & 15.0 & 20.0 & 25.0 & ")
 
+
 def test_an_unfinished_runs_predictions_are_left_out_and_named(tmp_path, capsys):
     write_exp_10_n9(tmp_path)
     name = EXP_10.run_name("CifarMinFP-LS", 9, 723)
@@ -251,6 +275,7 @@ def test_an_unfinished_runs_predictions_are_left_out_and_named(tmp_path, capsys)
     md = (tmp_path / "jpeg_results.md").read_text(encoding="utf-8")
     assert f"Left out, their runs are unfinished (as in the other tables): {name} " \
            "(200/300 epochs)." in md
+
 
 def test_a_prediction_file_of_the_wrong_shape_is_named_for_deletion(tmp_path, capsys):
     write_exp_10_n9(tmp_path)

@@ -39,6 +39,7 @@ def grid_valued_solution(n, printed, ddof, fixed=(), bounds=None, seed=0, trials
         ok &= np.array([f"{v:.{decimals}f}" == f"{value:.{decimals}f}" for v in stats[name]])
     return values[np.argmax(ok)] if ok.any() else None
 
+
 @pytest.mark.parametrize("ddof", [0, 1])
 def test_the_papers_numbers_allow_either_ddof(ddof):
     """Why STD_DDOF is a choice: for every mean ± std of docs/reference.md §6, test errors that a
@@ -57,6 +58,7 @@ def test_the_papers_numbers_allow_either_ddof(ddof):
                                     bounds=(p["min"], p["max"], p["median"]))
     assert solution is not None
 
+
 def test_std_over_seeds_uses_the_declared_ddof():
     table = pd.DataFrame(dict(model_type="M", model="M", size=3, seed=[1, 2, 3],
                               num_params=1.0, min_val_er=[1.0, 2.0, 3.0],
@@ -65,6 +67,7 @@ def test_std_over_seeds_uses_the_declared_ddof():
     assert row.min_val_er_std == pytest.approx(np.std([1, 2, 3], ddof=stats.STD_DDOF))
     assert (row.last_val_er_mean, row.last_val_er_median, row.last_val_er_min,
             row.last_val_er_max, row.runs) == (3.0, 2.0, 1.0, 6.0, 3)
+
 
 @pytest.mark.parametrize("n, expected", [
     (2, 4.302653), (3, 2.776445), (5, 2.306004), (6, 2.228139), (16, 2.042272)])
@@ -77,6 +80,7 @@ def test_welch_interval_uses_the_t_quantile_of_tables(n, expected):
     se = math.sqrt(2 * np.var(a, ddof=1) / n)
     assert w["df"] == pytest.approx(2 * n - 2)
     assert (w["ci_high"] - w["difference"]) / se == pytest.approx(expected, abs=2e-6)
+
 
 def test_welch_interval():
     # Equal sizes and variances: Welch's df is 2n − 2 and the interval the pooled one.

@@ -42,6 +42,7 @@ def test_exp_10_tables_reproduce_the_paper(tmp_path):
     assert (results.epochs == 200).all()
     assert results.min_val_er.tolist() == pytest.approx((results.last_val_er - 0.2).tolist())
 
+
 def test_exp_11_1_tables_reproduce_the_paper(tmp_path):
     write_paper_runs(tmp_path, EXP_11_1, PAPER_EXP_11_1)
     assert ev.evaluate_experiment(EXP_11_1, tmp_path) == 0
@@ -51,6 +52,7 @@ def test_exp_11_1_tables_reproduce_the_paper(tmp_path):
         assert cells[depth, "DenseNet (CifarDenseNet)"] == f"{dn_mean:.2f}0 ± {dn_std:.2f}0"
         assert cells[depth, "Min-DenseNet (CifarDenseMin)"] == f"{dm_mean:.2f}0 ± {dm_std:.2f}0"
     assert "L" in pd.read_csv(tmp_path / "results.csv").columns
+
 
 def test_exp_10_1_results_txt_reproduces_the_paper(tmp_path):
     p = PAPER_EXP_10_1
@@ -68,6 +70,7 @@ def test_exp_10_1_results_txt_reproduces_the_paper(tmp_path):
     assert "He et al. 2016, ResNet-56: 6.97 %" in md
     assert "![training and test error per epoch](images/error_curves.png)" in md
 
+
 def test_min_net_differences_in_results_md(tmp_path):
     write_paper_runs(tmp_path, EXP_10, {3: PAPER_EXP_10[3]})
     assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
@@ -79,6 +82,7 @@ def test_min_net_differences_in_results_md(tmp_path):
     assert row.ci_low == pytest.approx(expected["ci_low"])
     md = (tmp_path / "results.md").read_text()
     assert "| 3 | 5 / 5 | -0.276 | [" in md and "Welch" in md
+
 
 def test_malformed_unfinished_and_missing_runs(tmp_path, capsys):
     write_paper_runs(tmp_path, EXP_10, {3: PAPER_EXP_10[3]})
@@ -100,6 +104,7 @@ def test_malformed_unfinished_and_missing_runs(tmp_path, capsys):
     assert "8 of the grid's 40 runs finished" in md
     assert "CifarPyrResNet_s9_N5 (120/200 epochs)" in md and bad.name in md
 
+
 def edit_log(folder, **changes):
     """Rewrite some keys of a run folder's log.json (None removes the key)."""
     log = json.loads((folder / "log.json").read_text())
@@ -109,6 +114,7 @@ def edit_log(folder, **changes):
         else:
             log[key] = value
     (folder / "log.json").write_text(json.dumps(log))
+
 
 def test_malformed_train_error_and_time_keep_the_run(tmp_path, capsys):
     """`er` and `sec` are only needed for last_train_er and hours: a run whose test errors
@@ -140,6 +146,7 @@ def test_malformed_train_error_and_time_keep_the_run(tmp_path, capsys):
     assert cells[3, "Min-Net (CifarMinFP-LS)"] == "8.048 ± 0.216"   # their val_er still counts
     assert (tmp_path / "images" / "error_vs_params.png").is_file()
 
+
 def test_exp_10_1_run_without_train_error_is_left_out_of_the_curves(tmp_path, capsys):
     """One run's `er` unusable: the curves leave it out (named), results.txt counts it."""
     values = [7.0, 7.2, 8.0]
@@ -159,6 +166,7 @@ def test_exp_10_1_run_without_train_error_is_left_out_of_the_curves(tmp_path, ca
     assert f"The training-error curves leave out {worst.name}" in md
     assert "3 of the grid's" in md
 
+
 def test_exp_10_1_one_run_prints_no_nan(tmp_path, capsys):
     """One run: no std to print. Its `er` is bad too, so the training panel has no curve."""
     write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, EXP_10_1.seeds[0], 7.25,
@@ -176,6 +184,7 @@ def test_exp_10_1_one_run_prints_no_nan(tmp_path, capsys):
     assert (tmp_path / "images" / "error_curves.png").stat().st_size > 1000
     md = (tmp_path / "results.md").read_text()
     assert "Std last: n/a (one run)" in md and "nan" not in md
+
 
 def test_no_finished_runs_is_one_line_and_non_zero(tmp_path, capsys):
     write_authors_run(tmp_path, EXP_10, "CifarPyrResNet", 3, 9, 7.0, epochs_done=3)
@@ -202,6 +211,7 @@ def test_results_txt_has_the_authors_definitions(tmp_path):
     assert "| Std of last (ddof=1) | 1.528 |" in md
     assert "| Median of run minima | 6.000 |" in md
 
+
 def test_results_csv_has_no_float_noise(tmp_path):
     noisy = 100 * (1 - 0.834)                           # 16.599999999999994
     assert repr(noisy) != "16.6"
@@ -213,6 +223,7 @@ def test_results_csv_has_no_float_noise(tmp_path):
 
 SMOKE_NOTE = "smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's numbers"
 
+
 def test_smoke_outputs_say_what_they_are(tmp_path):
     for model_type in EXP_10.models:
         write_short_run(tmp_path, EXP_10, model_type, 3, 9, [88.0], train_subset=2048)
@@ -223,6 +234,7 @@ def test_smoke_outputs_say_what_they_are(tmp_path):
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "Smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's " \
            "numbers. Test error (%) after the last epoch" in md
+
 
 def test_paper_runs_carry_no_smoke_note(tmp_path):
     write_paper_runs(tmp_path, EXP_10, {9: PAPER_EXP_10[9]})

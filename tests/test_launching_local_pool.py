@@ -74,6 +74,7 @@ def test_skip_resume_start_and_a_failure_that_does_not_stop_the_others(tmp_path,
     assert launch.summarize(outcomes) == 0
     assert (base / rf.LOGS / "failing.log").read_text().count("\n==== ") == 2
 
+
 def test_slots_bound_how_many_runs_share_a_device(tmp_path, stand_in):
     """Two runs that each wait for the other to start: both succeed with two slots on
     the device (--jobs-per-gpu 2); with one slot, the first waits in vain."""
@@ -92,6 +93,7 @@ def test_slots_bound_how_many_runs_share_a_device(tmp_path, stand_in):
     assert [o.status for o in outcomes] == [plan.FAILED, plan.DONE]
     assert "gave up waiting" in outcomes[0].message
 
+
 def test_each_run_gets_its_own_gpu_through_cuda_visible_devices(tmp_path, stand_in):
     """GPU slots without a GPU: the stand-in only records what it was given."""
     runs = [stand_in_run(tmp_path, f"r{i}", "--sleep", 0.3) for i in range(4)]
@@ -102,12 +104,14 @@ def test_each_run_gets_its_own_gpu_through_cuda_visible_devices(tmp_path, stand_
     assert all(c["argv"][-2:] == ["--device", "cuda"] for c in seen)
     assert {c["cuda"] for c in seen} == {"3", "5"}
 
+
 def test_extra_arguments_reach_every_run(tmp_path, stand_in):
     run = stand_in_run(tmp_path, "r")
     jobs = plan.training_jobs([run], tmp_path / rf.LOGS, script=stand_in)
     assert local_pool.run_local(jobs, CPU, extra_args=["--epochs", "4"])[0].status == plan.DONE
     assert calls(run)[0]["argv"][-4:] == ["--device", "cpu", "--epochs", "4"]
     assert json.loads((run.folder / "log.json").read_text())["val_er"] == [10.0] * 4
+
 
 def test_a_run_locked_by_another_launcher_is_not_started_twice(tmp_path, stand_in):
     run = stand_in_run(tmp_path, "busy")
@@ -128,6 +132,7 @@ with rf.locked(sys.argv[2]):
     print("locked", flush=True)
     time.sleep(120)
 """
+
 
 def test_a_run_held_by_another_process_is_running_elsewhere_locally_and_on_slurm(tmp_path,
                                                                                 capsys):
@@ -208,6 +213,7 @@ def test_gpu_ids_given_to_children_follow_our_cuda_visible_devices():
     assert local_pool.child_device_ids(2, "4,6") == ["4", "6"]
     assert local_pool.child_device_ids(1, "GPU-3f2a, GPU-77b1") == ["GPU-3f2a"]
     assert local_pool.child_device_ids(0, "4,6") == []
+
 
 def test_device_selection(monkeypatch):
     import torch

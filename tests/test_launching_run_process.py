@@ -45,6 +45,7 @@ args = argparse.Namespace(launcher="local", dry_run=False, gpus=None, cpu=True, 
 sys.exit(run_main(lambda argv: launch.launch(jobs, args)))
 """
 
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_sigkilled_launcher_leaves_no_orphan_holding_the_run(tmp_path):
     script = tmp_path / "child.py"

@@ -35,6 +35,7 @@ def test_the_paper_grids_and_their_recipes():
     assert argv[argv.index("--model_kw") + 1] == (
         "stride: 1;growth_rate: 12;n_blocks: 100;efficient: True;compression: 0.5;k: 3;q: 2;")
 
+
 def test_the_smoke_profile():
     runs = grid_runs.select_runs(grid.EXP_10, "smoke")
     assert [r.name for r in runs] == ["CifarMinFP-LS_s9_N3", "CifarPyrResNet_s9_N3"]
@@ -48,6 +49,7 @@ def test_the_smoke_profile():
     assert argv[argv.index("--test_subset") + 1] == str(grid.SMOKE["test_subset"])
     # Asking for other seeds or sizes overrides the smoke defaults.
     assert len(grid_runs.select_runs(grid.EXP_10, "smoke", seeds=[9, 16], sizes=[5, 9])) == 8
+
 
 def test_unknown_selections_are_user_errors_naming_the_valid_values():
     with pytest.raises(UserError, match="unknown seed 1; this experiment has 9 507 723 16 744"):

@@ -21,6 +21,7 @@ cp "$1" "$FAKE_SLURM/job_$n.sh"
 echo "Submitted batch job $n"
 """
 
+
 def test_slurm_submission_files_carry_the_options(tmp_path, data_env):
     """Through submitit's real SlurmExecutor down to the sbatch call (a stand-in that
     keeps the files): one job per run, named after it, with the requested resources, the
@@ -60,10 +61,12 @@ def test_slurm_submission_files_carry_the_options(tmp_path, data_env):
     assert command[-4:] == ["--device", "cuda", "--amp", "bf16"] and "--resume" in command
     assert delayed._timeout_countdown == slurm.SLURM_MAX_TIMEOUTS
 
+
 def slurm_options(**kw):
     defaults = dict(submitit_cluster="local", time=5, gpus_per_job=0, cpus_per_task=1, mem=1,
                     partition=None, no_wait=False)
     return argparse.Namespace(**{**defaults, **kw})
+
 
 def test_slurm_launcher_one_job_per_run_and_failures_reported(tmp_path, stand_in, capsys):
     runs = [stand_in_run(tmp_path, "ok"), stand_in_run(tmp_path, "bad", "--fail", 5)]
@@ -76,6 +79,7 @@ def test_slurm_launcher_one_job_per_run_and_failures_reported(tmp_path, stand_in
     assert "submitted ok as job" in capsys.readouterr().out
     # The run's output is in its log, as with the local launcher.
     assert (tmp_path / "logs" / "ok.log").read_text().strip().endswith("finished")
+
 
 def test_a_slurm_runs_subprocess_outlives_the_signals_slurm_sends_to_the_job(tmp_path,
                                                                              stand_in):
@@ -99,6 +103,7 @@ def test_a_slurm_runs_subprocess_outlives_the_signals_slurm_sends_to_the_job(tmp
     thread.join(60)
     assert result == {"name": "signalled"}
     assert rf.run_state(run.folder) == rf.FINISHED and len(calls(run)) == 1
+
 
 @pytest.mark.slow
 def test_a_timed_out_slurm_job_is_requeued_and_resumes(tmp_path, stand_in, monkeypatch):

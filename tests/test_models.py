@@ -60,6 +60,7 @@ def randomize_batchnorm(model, seed=0):
 
 # ------------------------------------------------------------------------ sizes and layout
 
+
 @pytest.fixture(scope="module")
 def paper_models():
     """Each of the paper's 22 configurations, built once for the tests of this module."""
@@ -102,6 +103,7 @@ def test_python_m_models_prints_the_table_with_a_match_column():
 
 
 # ------------------------------------------------------------------------ blocks
+
 
 def test_subsampling_shortcut_takes_every_second_pixel_and_appends_zero_channels():
     x = torch.arange(16.0).reshape(1, 1, 4, 4)
@@ -240,6 +242,7 @@ def test_dense_block_concatenates_the_input_and_every_layers_k_new_channels():
 
 
 # ------------------------------------------------------------------------ initialisation
+
 
 def conv_weights(model, kernel_size):
     return [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.groups == 1
@@ -383,6 +386,7 @@ def test_build_model_from_opt():
 
 # ------------------------------------------------------------------------ run folders
 
+
 def authors_opt(model_type, model_kw, folder):
     """opt.json exactly as the authors wrote it (docs/reference.md §4)."""
     return {"lr": 0.1, "wd": 0.0001, "mom": 0.9, "bs": 128, "opt": "SGD",
@@ -525,6 +529,7 @@ def test_load_error_bad_opt(resnet_run):
 
 # ------------------------------------------------------------------------ checkpointing
 
+
 def saved_activation_numel(model, x):
     """Elements autograd keeps for backward (outside checkpointed regions)."""
     total = 0
@@ -582,6 +587,7 @@ def test_checkpointed_dense_layer_in_eval_mode_with_gradients():
 
 
 # ------------------------------------------------------------------------ devices, formats
+
 
 def devices():
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

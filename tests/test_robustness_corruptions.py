@@ -23,6 +23,7 @@ def test_error_grows_with_severity(folder_c, c_data, tmp_path):
         assert len(curve) == 5 and curve[0] < 20 and curve[-1] > 50, curve
         assert curve == sorted(curve), curve
 
+
 def test_predictions_match_a_plain_per_image_loop(folder_c, c_data, tmp_path):
     model = NearestClassMean(*c_data[:2]).eval()
     images = np.array(cifar10c.open_corruption(folder_c, "fog", N))
@@ -32,6 +33,7 @@ def test_predictions_match_a_plain_per_image_loop(folder_c, c_data, tmp_path):
         slow = [int(model(normalize(torch.from_numpy(im[None]), False)).argmax())
                 for im in images]
     assert fast.dtype == np.uint8 and fast.tolist() == slow
+
 
 def test_an_interrupted_job_resumes_with_the_missing_corruptions(folder_c, c_data, tmp_path):
     model = NearestClassMean(*c_data[:2]).eval()
@@ -49,6 +51,7 @@ def test_an_interrupted_job_resumes_with_the_missing_corruptions(folder_c, c_dat
     assert len(computed) == 1 and computed[0].startswith("gaussian_noise")
     assert not final["predictions"]["fog"].any()
     assert set(final["predictions"]) == {"fog", "gaussian_noise"}
+
 
 def test_an_unusable_file_is_computed_again(folder_c, c_data, tmp_path, capsys):
     model = NearestClassMean(*c_data[:2]).eval()

@@ -189,6 +189,7 @@ def test_smoke_flow_seed_variance(tmp_path, smoke_env):
 # A few images and one epoch per run: the launcher is under test, not the training.
 TINY = ["--", "--train_subset", "256", "--test_subset", "100", "--epochs", "1", "--fixed_steps"]
 
+
 def test_training_grid_end_to_end_failure_skip_resume(tmp_path, own_data):
     """exp_10's smoke grid (2 runs) with the real run_training.py: one run cannot write its
     folder and fails, the other finishes; a relaunch skips the finished one and runs the
@@ -224,6 +225,7 @@ def test_training_grid_end_to_end_failure_skip_resume(tmp_path, own_data):
     assert "resuming at epoch 1" in (base / "logs" / "CifarMinFP-LS_s9_N3.log").read_text()
     assert rf.run_state(done) == rf.FINISHED
 
+
 def test_slurm_launcher_end_to_end_through_submitit_local(tmp_path, own_data):
     result = run_exe("experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
                  "--models", "CifarPyrResNet", "--base_folder", tmp_path, "--launcher", "slurm",
@@ -233,6 +235,7 @@ def test_slurm_launcher_end_to_end_through_submitit_local(tmp_path, own_data):
     assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
     assert rf.run_state(tmp_path / "exp_data" / "CifarPyrResNet_s9_N3") == rf.FINISHED
     assert list((tmp_path / "logs" / "submitit").iterdir())   # submitit's own files
+
 
 def test_jpeg_tests_end_to_end(tmp_path, own_data):
     """Train one run of exp_10's smoke grid, then --run-predictions: predictions for the
