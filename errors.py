@@ -16,16 +16,77 @@ class UserError(Exception):
     exit_code = 2
 
 
-class ArgumentParser(argparse.ArgumentParser):
+def both_spellings(option_strings) -> list:
+    """The option strings with each long option in both spellings, the declared one
+    first: `--base_folder` also as `--base-folder`, `--dry-run` also as `--dry_run`."""
+    out = list(option_strings)
+    for option in option_strings:
+        if option.startswith("--"):
+            for other in ("--" + option[2:].replace("_", "-"), "--" + option[2:].replace("-", "_")):
+                if other not in out:
+                    out.append(other)
+    return out
+
+
+class _OneSpellingHelp(argparse.HelpFormatter):
+    """--help shows each option in the spelling it was declared with."""
+
+    def _format_action_invocation(self, action):
+        declared = getattr(action, "declared_option_strings", None)
+        if declared is None:
+            return super()._format_action_invocation(action)
+        every = action.option_strings
+        action.option_strings = declared
+        try:
+            return super()._format_action_invocation(action)
+        finally:
+            action.option_strings = every
+
+
+class _BothSpellings:
+    """add_argument for the parser and its groups: every long option takes both
+    spellings (a user who types `--model-type` for `--model_type` is understood), and
+    `old_names=(...)` keeps a renamed option's old name working without showing it."""
+
+    def add_argument(self, *args, old_names=(), **kwargs):
+        if not args or not args[0].startswith("-"):
+            return super().add_argument(*args, **kwargs)
+        action = super().add_argument(*both_spellings(args + tuple(old_names)), **kwargs)
+        action.declared_option_strings = list(args)
+        return action
+
+
+class _ArgumentGroup(_BothSpellings, argparse._ArgumentGroup):
+    pass
+
+
+class ArgumentParser(_BothSpellings, argparse.ArgumentParser):
     """argparse whose errors (a bad type, a missing option) are UserErrors, so that
     `run_main` prints them as the project's one line with exit 2 instead of argparse's
-    usage block. The message points at the script's --help, named as it was run."""
+    usage block. The message points at the script's --help, named as it was run. Every
+    long option takes both spellings (`--base_folder`, `--base-folder`); --help shows the
+    declared one."""
 
     def __init__(self, *args, **kwargs):
         script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else ""
         if script and "prog" not in kwargs:
             kwargs["prog"] = f"python {os.path.relpath(script)}"
+        kwargs.setdefault("formatter_class", _OneSpellingHelp)
         super().__init__(*args, **kwargs)
+
+    def add_argument_group(self, *args, **kwargs):
+        group = _ArgumentGroup(self, *args, **kwargs)
+        self._action_groups.append(group)
+        return group
+
+    def _get_option_tuples(self, option_string):
+        """An abbreviation that matches both spellings of one option is not ambiguous."""
+        found, seen = [], set()
+        for option_tuple in super()._get_option_tuples(option_string):
+            if id(option_tuple[0]) not in seen:
+                seen.add(id(option_tuple[0]))
+                found.append(option_tuple)
+        return found
 
     def error(self, message):
         raise UserError(f"{message}; see {self.prog} --help")

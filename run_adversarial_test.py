@@ -33,33 +33,26 @@ def build_parser():
                         f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['L2'])})")
     p.add_argument("--n-images", dest="n_images", type=int, default=DEFAULT_N_IMAGES,
                    help=f"attack the first N test images (default {DEFAULT_N_IMAGES})")
-    p.add_argument("--seed", type=int, default=0, help="AutoAttack's random seed")
+    p.add_argument("--attack-seed", type=int, default=0, old_names=("--seed",),
+                   help="AutoAttack's random seed (default 0)")
     return p
 
 
 def main(argv) -> int:
-    import torch
-
     from errors import UserError
-    from robustness.per_run_script import experiment_folder
-    from models import load_trained_model
     from robustness import adversarial
-    from training.options import resolve_device
+    from robustness.per_run_script import run_of, trained_model
 
     args = build_parser().parse_args(argv)
-    if args.bs < 1:
-        raise UserError("--bs must be positive")
+    model_folder, base_folder, device = run_of(args)
     eps = args.eps or adversarial.DEFAULT_EPS_255[args.norm]
     if any(e <= 0 for e in eps):
         raise UserError("every --eps must be positive (eps 0, the clean error, is always "
                         "computed)")
-    settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images, args.seed)
-    model_folder = args.model_folder.expanduser().resolve()
-    output = adversarial.output_file(experiment_folder(model_folder, args.base_folder),
-                                      model_folder.name, settings)
-    device = resolve_device(args.device)
-
-    model = load_trained_model(model_folder, device).to(memory_format=torch.channels_last)
+    settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images,
+                                          args.attack_seed)
+    output = adversarial.output_file(base_folder, model_folder.name, settings)
+    model = trained_model(model_folder, device)
     wrapped = adversarial.NormalizedModel(model)
     x, y = adversarial.test_subset(args.n_images)
     if len(y) < args.n_images:

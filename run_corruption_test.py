@@ -31,24 +31,15 @@ def build_parser():
 
 
 def main(argv) -> int:
-    import torch
-
     from datasets.cifar10c import ensure_cifar10c
-    from errors import UserError
-    from robustness.per_run_script import experiment_folder
-    from models import load_trained_model
-    from robustness.corruptions import predict_corruptions, output_file
-    from training.options import resolve_device
+    from robustness.corruptions import output_file, predict_corruptions
+    from robustness.per_run_script import run_of, trained_model
 
     args = build_parser().parse_args(argv)
-    if args.bs < 1 or (args.subset is not None and args.subset < 1):
-        raise UserError("--bs and --subset must be positive")
-    model_folder = args.model_folder.expanduser().resolve()
-    output = output_file(experiment_folder(model_folder, args.base_folder), model_folder.name)
-    device = resolve_device(args.device)
+    model_folder, base_folder, device = run_of(args)
+    output = output_file(base_folder, model_folder.name)
     folder = ensure_cifar10c()
-
-    model = load_trained_model(model_folder, device).to(memory_format=torch.channels_last)
+    model = trained_model(model_folder, device)
     print(f"{model_folder.name}: CIFAR-10-C from {folder} on {device}", flush=True)
     errors = predict_corruptions(model, folder, output, device, args.bs,
                                  args.corruptions, args.subset,

@@ -33,27 +33,15 @@ def build_parser():
 
 
 def main(argv) -> int:
-    import torch
-
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
-    from errors import UserError
-    from robustness.per_run_script import experiment_folder
-    from robustness.jpeg import predict, output_file
-    from models import load_trained_model
-    from training.options import resolve_device
+    from robustness.jpeg import output_file, predict
+    from robustness.per_run_script import run_of, trained_model
 
     args = build_parser().parse_args(argv)
-    if args.bs < 1 or (args.subset is not None and args.subset < 1):
-        raise UserError("--bs and --subset must be positive")
-    model_folder = args.model_folder.expanduser().resolve()
-    output = output_file(experiment_folder(model_folder, args.base_folder),
-                              model_folder.name, args.protocol)
-    device = resolve_device(args.device)
-
-    model = load_trained_model(model_folder, device)
-    # The training default: weights and batches in channels_last (faster convolutions).
-    model = model.to(memory_format=torch.channels_last)
+    model_folder, base_folder, device = run_of(args)
+    output = output_file(base_folder, model_folder.name, args.protocol)
+    model = trained_model(model_folder, device)   # batches go channels_last too
     stacks, labels = load_jpeg_test_set(protocol=args.protocol, create_if_missing=True,
                                         subset=args.subset)
     print(f"{model_folder.name}: {len(labels)} test images x {stacks.shape[1]} versions "

@@ -2,9 +2,9 @@
 
     sys.exit(run_main(cli.train(EXP_10)))
 
-and `cli.train(experiment)`, `cli.evaluate(...)`, `cli.jpeg_tests(experiment)`,
-`cli.corruption_tests(experiment)` and `cli.adversarial_tests(experiment)` return its
-`main(argv) -> int`.
+and `cli.train(experiment)`, `cli.evaluate(...)` and
+`cli.robustness_tests(experiment, suite.<TEST>)` (a declaration of
+experiments/robustness_suite.py) return its `main(argv) -> int`.
 """
 import argparse
 from pathlib import Path
@@ -113,8 +113,8 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
     predictions that exist, even when a job failed (the others' tables count)."""
     def main(argv) -> int:
         parser = build_parser(experiment, f"{test.title} of {experiment.name}: evaluate the "
-                                          f"predictions in {test.reads}, computing them "
-                                          "first with --run-predictions.")
+                                          f"{test.files} in {test.output_folder}/, computing "
+                                          "them first with --run-predictions.")
         parser.add_argument("--run-predictions", action="store_true",
                             help="compute the predictions of every finished run that has none "
                                  f"(each a subprocess of {test.script})")
@@ -135,18 +135,6 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
                                   base_folder, args)
         return code or evaluated
     return main
-
-
-def jpeg_tests(experiment: grid.Experiment):
-    return robustness_tests(experiment, suite.JPEG)
-
-
-def corruption_tests(experiment: grid.Experiment):
-    return robustness_tests(experiment, suite.CORRUPTIONS)
-
-
-def adversarial_tests(experiment: grid.Experiment):
-    return robustness_tests(experiment, suite.ADVERSARIAL)
 
 
 def evaluate(experiment: grid.Experiment, evaluate_grid, description: str):

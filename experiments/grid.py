@@ -1,5 +1,8 @@
-"""The paper's three experiments as data (docs/reference.md §3), their run names (docs/reference.md §4) and where
-each profile writes.
+"""The declaration of the paper's three experiments, as data (docs/reference.md §3): their
+grids and recipes, run names (§4), where each profile writes, and the command lines of
+their exe scripts that hints print. The runs a launcher makes of a grid are
+experiments.launching.runs; the robustness tests are declared in
+experiments.robustness_suite.
 
 `paper` reproduces the paper under experiments/<exp>/; `smoke` is a few-minute check of
 the whole flow (one seed, the smallest size, a few epochs on a subset) under
@@ -140,30 +143,21 @@ EXPERIMENTS = {e.name: e for e in (EXP_10, EXP_10_1, EXP_11_1)}
 # --profile smoke and --base_folder when the user's command had them, so that the command
 # acts on the folder in question (the smoke hint must not start the paper's 200-epoch grid).
 
-# The exe_ scripts of each experiment (the JPEG scripts keep the authors' names).
+# The exe_ scripts every experiment has; a robustness test declares its own
+# (experiments.robustness_suite).
 SCRIPTS = {
     "train": "experiments/{name}/exe_train_{name}.py",
     "eval": "experiments/{name}/exe_eval_{name}.py",
 }
 MOVE_AUTHORS_RUNS = "python exe_move_models_to_exp_folder.py"
-# The robustness tests of exp_10 and exp_11_1 (the JPEG ones keep the authors' names).
-TEST_SCRIPTS = {kind: {"exp_10": f"experiments/exp_10/exe_exp10_{kind}_tests.py",
-                       "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{kind}_tests.py"}
-                for kind in ("jpeg", "corruption", "adversarial")}
 
 
-def script(experiment, kind: str) -> str:
-    """The path of an experiment's exe_ script, relative to the repository root; kind is
-    "train", "eval", "jpeg", "corruption" or "adversarial"."""
-    if kind in TEST_SCRIPTS:
-        return TEST_SCRIPTS[kind][experiment.name]
-    return SCRIPTS[kind].format(name=experiment.name)
-
-
-def command(experiment, kind: str, profile: str = "paper", base_folder=None, *options) -> str:
-    """`python <script> [--profile smoke] [--base_folder B] [options]`; the base folder
+def command(experiment, script: str, profile: str = "paper", base_folder=None, *options) -> str:
+    """`python <script> [--profile smoke] [--base_folder B] [options]`: `script` is
+    "train", "eval" or an exe script's path from the repository root; the base folder
     only when it is not the profile's own."""
-    words = ["python", script(experiment, kind)]
+    words = ["python", SCRIPTS[script].format(name=experiment.name)
+             if script in SCRIPTS else script]
     if profile != "paper":
         words += ["--profile", profile]
     if base_folder is not None and \

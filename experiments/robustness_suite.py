@@ -1,13 +1,14 @@
-"""The three robustness tests of exp_10 and exp_11_1 as declarations: what each adds to
-the command line, the per-run prediction it launches, what it prepares once, and the
-evaluation that turns the predictions into tables (experiments/cli.robustness_tests
-runs each of them the same way).
+"""The robustness tests of exp_10 and exp_11_1, one declaration each: everything about a
+test that the rest of the house needs, in one place. experiments/cli.robustness_tests runs
+every test the same way from it, and the test's evaluation module reads its own
+declaration for the hints and the report (docs/adding_a_robustness_test.md).
 
 - JPEG compression, the paper's test (docs/reference.md §5);
 - common corruptions, CIFAR-10-C (Hendrycks & Dietterich, ICLR 2019);
 - adversarial attacks, AutoAttack (Croce & Hein, ICML 2020).
 """
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 from typing import Callable
 
 import config
@@ -19,17 +20,49 @@ from robustness import jpeg as predictions
 
 @dataclass(frozen=True)
 class RobustnessTest:
-    title: str              # "JPEG robustness test", for --help
-    reads: str              # where its predictions live, for --help
-    script: str             # the per-run script, for --help
+    name: str               # "corruption": the word in its exe scripts' names
+    title: str              # "Common-corruption test (CIFAR-10-C)", for --help
+    script: str             # its per-run script, at the repository root
+    output_folder: str      # B/<output_folder>/: its per-run files
+    files: str              # what they are called in messages: "corruption prediction files"
+    sections: tuple         # its section files in B, in report.md's order
+    exe_scripts: dict       # experiment name -> its exe script, from the repository root
     add_options: Callable   # (parser) -> None: the test's own options
-    kind: Callable          # (args) -> jobs.PredictionKind
+    kind: Callable          # (args) -> jobs.PredictionKind: the per-run job
     prepare: Callable       # (args) -> None: once, before the jobs (data, downloads)
-    evaluate: Callable      # (grid, base_folder, args) -> exit code
+    evaluation: str         # "module:function" of its evaluation (below)
+    # (args) -> the evaluation's options besides the experiment, B and the profile
+    evaluation_options: Callable = field(default=lambda args: {})
+    published_by_authors: bool = False   # the authors published files of this test
+
+    def command(self, experiment, profile: str = "paper", base_folder=None, *options) -> str:
+        """The command line of this test's exe script for `experiment` (for hints)."""
+        return grid.command(experiment, self.exe_scripts[experiment.name], profile,
+                            base_folder, *options)
+
+    def prediction_command(self, experiment, profile: str, base_folder, *options) -> str:
+        """The hint that computes missing per-run files (with the test's `options`)."""
+        return " ".join([self.command(experiment, profile, base_folder), "--run-predictions",
+                         *options])
+
+    def evaluate(self, experiment, base_folder, args) -> int:
+        """The evaluation: `function(experiment, B, profile=..., **evaluation_options)`,
+        found by name so that the evaluation module may read this declaration."""
+        module, function = self.evaluation.split(":")
+        evaluate = getattr(importlib.import_module(module), function)
+        return evaluate(experiment, base_folder, profile=args.profile,
+                        **self.evaluation_options(args))
 
 
 def smoke(args) -> bool:
     return args.profile == "smoke"
+
+
+def exe_scripts(name: str) -> dict:
+    """The exe scripts of a test in exp_10 and exp_11_1 (the JPEG ones keep the authors'
+    names, and the others follow them)."""
+    return {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
+            "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py"}
 
 
 # ------------------------------------------------------------------------------ JPEG
@@ -54,18 +87,14 @@ def _jpeg_prepare(args):
         jpeg.create_jpeg_test_set(protocol=args.protocol)
 
 
-def _jpeg_evaluate(grid_, base_folder, args):
-    from experiments.evaluating.jpeg import evaluate_jpeg
-
-    return evaluate_jpeg(grid_, base_folder, args.protocol, profile=args.profile)
-
-
 JPEG = RobustnessTest(
-    title="JPEG robustness test", reads="jpeg_model_predictions/",
-    script="run_jpeg_robustness_test.py", add_options=_jpeg_options,
-    kind=lambda args: jpeg(
-        args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
-    prepare=_jpeg_prepare, evaluate=_jpeg_evaluate)
+    name="jpeg", title="JPEG robustness test", script="run_jpeg_robustness_test.py",
+    output_folder=predictions.OUTPUT_FOLDERS["paper"], files="JPEG prediction files",
+    sections=("jpeg_results.md", "jpeg_results_rgb.md"), exe_scripts=exe_scripts("jpeg"),
+    add_options=_jpeg_options,
+    kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
+    prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
+    evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True)
 
 
 # ------------------------------------------------------------------- common corruptions
@@ -84,18 +113,15 @@ def _corruption_prepare(args):
     ensure_cifar10c()   # downloads it (2.9 GB) once, here, when it is missing
 
 
-def _corruption_evaluate(grid_, base_folder, args):
-    from experiments.evaluating.corruptions import evaluate_corruptions
-
-    return evaluate_corruptions(grid_, base_folder, profile=args.profile)
-
-
 CORRUPTIONS = RobustnessTest(
-    title="Common-corruption test (CIFAR-10-C)", reads="corruption_predictions/",
-    script="run_corruption_test.py", add_options=_corruption_options,
+    name="corruption", title="Common-corruption test (CIFAR-10-C)",
+    script="run_corruption_test.py", output_folder="corruption_predictions",
+    files="corruption prediction files", sections=("corruption_results.md",),
+    exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
     kind=lambda args: corruption(
         grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None, args.corruptions),
-    prepare=_corruption_prepare, evaluate=_corruption_evaluate)
+    prepare=_corruption_prepare,
+    evaluation="experiments.evaluating.corruptions:evaluate_corruptions")
 
 
 # --------------------------------------------------------------------------- AutoAttack
@@ -139,22 +165,18 @@ def _adversarial_prepare(args):
     ensure_cifar10()
 
 
-def _adversarial_evaluate(grid_, base_folder, args):
-    from experiments.evaluating.adversarial import evaluate_adversarial
-
-    return evaluate_adversarial(grid_, base_folder, profile=args.profile)
-
-
 ADVERSARIAL = RobustnessTest(
-    title="Adversarial robustness test (AutoAttack)", reads="adversarial_predictions/",
-    script="run_adversarial_test.py", add_options=_adversarial_options,
-    kind=_adversarial_kind, prepare=_adversarial_prepare, evaluate=_adversarial_evaluate)
+    name="adversarial", title="Adversarial robustness test (AutoAttack)",
+    script="run_adversarial_test.py", output_folder="adversarial_predictions",
+    files="adversarial result files", sections=("adversarial_results.md",),
+    exe_scripts=exe_scripts("adversarial"), add_options=_adversarial_options,
+    kind=_adversarial_kind, prepare=_adversarial_prepare,
+    evaluation="experiments.evaluating.adversarial:evaluate_adversarial")
 
 
-# --------------------------------------------------- the per-run prediction of each test
-# The kinds of per-run predictions the launcher computes, each a short declaration
-# (experiments.jobs.PredictionKind): the script, the output file of a run, the script's
-# options. A new kind (common corruptions, adversarial attacks) is one more function here.
+# --------------------------------------------------------- the per-run job of each test
+# What the launcher needs to plan a test's per-run jobs (jobs.PredictionKind): the script,
+# a run's output file, the script's options, and whether an existing file can be used.
 
 def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
     """The JPEG test (docs/reference.md §5): run_jpeg_robustness_test.py writes
@@ -168,7 +190,7 @@ def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
         return argv + (["--subset", str(subset)] if subset else [])
 
     return PredictionKind(label=predictions.OUTPUT_FOLDERS[protocol],
-                          script=config.REPO_ROOT / "run_jpeg_robustness_test.py",
+                          script=config.REPO_ROOT / JPEG.script,
                           output=output, options=options,
                           usable=predictions.load_predictions)
 
@@ -200,7 +222,7 @@ def corruption(subset=None, corruptions=None) -> PredictionKind:
                                 f"{min(n, subset or n)}")
 
     return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
-                          script=config.REPO_ROOT / "run_corruption_test.py",
+                          script=config.REPO_ROOT / CORRUPTIONS.script,
                           output=lambda base_folder, run_name:
                               predictions_of.output_file(base_folder, run_name),
                           options=options, usable=usable)
@@ -216,7 +238,7 @@ def adversarial(settings, eps_255) -> PredictionKind:
     def options(run, base_folder):
         return ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
                 "--norm", settings.norm, "--attacks", settings.attacks,
-                "--n-images", str(settings.n_images), "--seed", str(settings.seed),
+                "--n-images", str(settings.n_images), "--attack-seed", str(settings.seed),
                 "--eps", *(f"{e:g}" for e in eps_255)]
 
     def usable(path):
@@ -229,7 +251,13 @@ def adversarial(settings, eps_255) -> PredictionKind:
             raise UserError(f"lacks eps {' '.join(missing)}/255")
 
     return PredictionKind(label=f"{attack.OUTPUT_FOLDER}_{settings.tag}",
-                          script=config.REPO_ROOT / "run_adversarial_test.py",
+                          script=config.REPO_ROOT / ADVERSARIAL.script,
                           output=lambda base_folder, run_name:
                               attack.output_file(base_folder, run_name, settings),
                           options=options, usable=usable)
+
+
+TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL)
+# The section files of report.md, in its order: the test errors (experiments.evaluating.
+# test_error), then every test's.
+REPORT_SECTIONS = ("results.md",) + tuple(name for test in TESTS for name in test.sections)

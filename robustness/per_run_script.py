@@ -29,3 +29,28 @@ def experiment_folder(model_folder: Path, base_folder=None) -> Path:
         raise UserError(f"{model_folder} is not in an {EXP_DATA}/ folder; say where the "
                         "predictions go with --base_folder")
     return Path(model_folder).parent.parent
+
+
+def run_of(args) -> tuple:
+    """(the run folder, the experiment folder B, the device) of a per-run script's
+    arguments, after the checks every such script makes: --bs, and --subset where the
+    script has it, must be positive."""
+    from training.options import resolve_device
+
+    subset = getattr(args, "subset", None)
+    if args.bs < 1 or (subset is not None and subset < 1):
+        raise UserError("--bs and --subset must be positive" if hasattr(args, "subset")
+                        else "--bs must be positive")
+    model_folder = args.model_folder.expanduser().resolve()
+    return model_folder, experiment_folder(model_folder, args.base_folder), \
+        resolve_device(args.device)
+
+
+def trained_model(model_folder: Path, device: str):
+    """The run's final weights on `device`, in channels_last memory (the training
+    default: faster convolutions)."""
+    import torch
+
+    from models import load_trained_model
+
+    return load_trained_model(model_folder, device).to(memory_format=torch.channels_last)

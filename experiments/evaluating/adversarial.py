@@ -1,7 +1,7 @@
 """Adversarial robustness (AutoAttack): tables, a plot and a report section from the
 per-run result files (robustness/adversarial.py) of an experiment's grid.
 
-Writes under the base folder B, as one set (experiments.outputs):
+Writes under the base folder B, as one set (rendering.report.publish):
 
   adversarial_results.csv  one row per run x attack setting x eps: name, model_type,
                            N or L, seed, attack, norm, eps (in 1/255), n, er (robust
@@ -17,19 +17,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from errors import UserError
-from experiments import grid
-from experiments.rendering import report
-from experiments.rendering import tables
-from experiments.evaluating.corruptions import ResultFiles, collect_results, left_out_lines, prediction_command
-from experiments.evaluating.run_table import run_scope
-from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
-from experiments.rendering.tables import interval_text
+from experiments import robustness_suite as suite
+from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
+from experiments.evaluating.result_files import left_out_lines
+from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
+from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
+from experiments.rendering import report, tables
+from experiments.rendering.tables import interval_text
 from robustness.adversarial import OUTPUT_FOLDER, read_results
 
 CSV_FILE = "adversarial_results.csv"
-SECTION_FILE = "adversarial_results.md"
+SECTION_FILE = suite.ADVERSARIAL.sections[0]    # adversarial_results.md
 PLOTS = f"{report.IMAGES}/adversarial_"
 OWNED = (CSV_FILE, f"{PLOTS}*.png", f"{PLOTS}*.pdf")
 DIGITS = 2
@@ -98,15 +97,13 @@ def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: s
                  fix_command: str) -> str:
     """adversarial_results.md: the summary, the comparison table, the plots."""
     runs = found.table
-    lines = ["## Adversarial robustness (AutoAttack)", ""]
-    if note:
-        lines += [f"**{report.with_note('', note).strip()}**", ""]
-    lines.append(f"{report.counted(runs.name.nunique(), 'run')} attacked on the first "
-                 f"{runs.n.max():,} test images. Robust error in % (eps 0: the clean error on "
-                 "the same images), mean ± std over seeds; the difference is Min-Net − "
-                 "baseline with a Welch interval.")
+    lines = [f"{report.counted(runs.name.nunique(), 'run')} attacked on the first "
+             f"{runs.n.max():,} test images. Robust error in % (eps 0: the clean error on "
+             "the same images), mean ± std over seeds; the difference is Min-Net − "
+             "baseline with a Welch interval."]
     lines += left_out_lines(found, fix_command)
-    return ("\n".join(lines) + "\n\n"
+    return ("## Adversarial robustness (AutoAttack)\n\n" + report.banner(note)
+            + "\n".join(lines) + "\n\n"
             + report.with_note("Robust error (%) per attack setting, size and eps:", note)
             + "\n\n" + report.markdown_table(comparison_table(runs, experiment))
             + "\n" + "\n".join(report.image_link(png, "robust error against eps")
@@ -114,30 +111,23 @@ def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: s
             + f"\nPer run and eps: [{CSV_FILE}]({CSV_FILE}).\n")
 
 
-def evaluate_adversarial(experiment: Experiment, base_folder, profile: str = None) -> int:
-    """The CSV, table, plots and report section of the AutoAttack test. `profile`
-    (default: inferred from the folder) is named in the hints. Returns 0; a UserError
-    when no finished run has a usable result file."""
-    base_folder = Path(base_folder)
-    profile = profile or grid.infer_profile(experiment, base_folder)
-    fix = prediction_command(experiment, "adversarial", profile, base_folder)
-    found = collect_adversarial(experiment, base_folder, fix)
-    if found.table.empty:
-        raise UserError(f"no usable adversarial result files of {experiment.name} (of "
-                        f"finished runs) in {base_folder / OUTPUT_FOLDER}: compute them "
-                        f"with {fix}")
+def adversarial_outputs(found: ResultFiles, experiment: Experiment, base_folder: Path,
+                        note: str, fix_command: str) -> report.Outputs:
+    """Every file of the evaluation, in memory."""
     runs = found.table
-    note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))
-
-    files = report.Outputs(section=SECTION_FILE, owned=OWNED)
+    files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
     settings = runs[["attack", "norm"]].drop_duplicates().itertuples(index=False)
     pngs = [files.add_figure(f"{PLOTS}{norm}_{attack}",
                              plot_curves(runs, experiment, attack, norm, note))
             for attack, norm in settings]
-    text = section_text(found, experiment, pngs, note, fix)
-    report_path = report.publish(files, base_folder, text, experiment.name, note)
+    files.text = section_text(found, experiment, pngs, note, fix_command)
+    files.shown = [f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} and "
+                   f"{len(pngs)} plots (PNG and PDF)"]
+    return files
 
-    report.show(f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report_path.name} and "
-                f"{len(pngs)} plots (PNG and PDF)")
-    return 0
+
+def evaluate_adversarial(experiment: Experiment, base_folder, profile: str = None) -> int:
+    """The AutoAttack test's CSV, table, plots and section (evaluate_files)."""
+    return evaluate_files(suite.ADVERSARIAL, experiment, base_folder, profile, collect_adversarial,
+                          adversarial_outputs, folder=Path(base_folder) / OUTPUT_FOLDER)

@@ -1,7 +1,7 @@
 """Robustness to common corruptions (CIFAR-10-C): tables, plots and a report section from
 the per-run prediction files (robustness/corruptions.py) of an experiment's grid.
 
-Writes under the base folder B, as one set (experiments.outputs):
+Writes under the base folder B, as one set (rendering.report.publish):
 
   corruption_results.csv  one row per run x corruption x severity: name, model_type,
                           N or L, seed, corruption, severity, n, er (test error in %)
@@ -13,32 +13,28 @@ Writes under the base folder B, as one set (experiments.outputs):
   images/corruption_severity_<N|L><size>.{png,pdf}, images/corruption_difference.{png,pdf}
 
 Only finished runs count: the files of an unfinished run are left out and named, as in
-the other tables. `collect_results` and `left_out_lines` serve the adversarial
-evaluation (experiments.adversarial_eval) too.
+the other tables (experiments.evaluating.result_files).
 """
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import run_folder as rf
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     missing_benchmark_corruptions
-from errors import UserError
-from experiments import grid
-from experiments.rendering import report
-from experiments.rendering import tables
-from experiments.evaluating.run_table import run_scope, warn
-from experiments.evaluating.seed_statistics import CONFIDENCE, min_net_and_baseline, welch_interval
-from experiments.rendering.tables import interval_text
+from experiments import robustness_suite as suite
+from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
+from experiments.evaluating.result_files import left_out_lines
+from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
+from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
-from run_folder import EXP_DATA
+from experiments.rendering import report, tables
+from experiments.rendering.tables import interval_text
 from robustness.corruptions import OUTPUT_FOLDER, errors_by_severity, output_file, \
     read_predictions
 
 CSV_FILE = "corruption_results.csv"
-SECTION_FILE = "corruption_results.md"
+SECTION_FILE = suite.CORRUPTIONS.sections[0]     # corruption_results.md
 PLOTS = f"{report.IMAGES}/corruption_"
 OWNED = (CSV_FILE, f"{PLOTS}severity_*", f"{PLOTS}difference.*")
 DIGITS = 2
@@ -47,65 +43,6 @@ RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 
 
 # --------------------------------------------------------------------------- the files
-
-@dataclass
-class ResultFiles:
-    """The rows of the usable result files of a grid's finished runs, and the runs left out."""
-    table: pd.DataFrame
-    missing: list = field(default_factory=list)     # finished runs without a usable file
-    unfinished: list = field(default_factory=list)  # "name (k/E epochs)": files left out
-
-
-def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of, columns,
-                    fix_command: str) -> ResultFiles:
-    """One row per number of the grid's result files. `paths_of(name)`: a run's possible
-    files; `rows_of(path)`: a file's rows (a UserError when it is unusable, warned and
-    left out). An unfinished run's files are left out, named; a finished run (with its
-    weights) without a usable file is named as missing."""
-    found, rows = ResultFiles(table=pd.DataFrame()), []
-    for model_type, size, seed in experiment.points():
-        name = experiment.run_name(model_type, size, seed)
-        folder = base_folder / EXP_DATA / name
-        paths = [path for path in paths_of(name) if path.is_file()]
-        progress = rf.progress(folder).unfinished if paths else ""
-        if progress:
-            warn(f"leaving out {', '.join(map(str, paths))}: its run is unfinished "
-                 f"({progress}); once it has finished, delete the file and recompute it "
-                 f"with {fix_command}")
-            found.unfinished.append(f"{name} ({progress})")
-            continue
-        run_rows = []
-        for path in paths:
-            try:
-                run_rows += rows_of(path)
-            except UserError as e:
-                warn(f"{e}; left out (recompute it with {fix_command})")
-        if run_rows:
-            rows += [dict(name=name, model_type=model_type, size=size, seed=seed, **row)
-                     for row in run_rows]
-        elif paths or rf.run_state(folder) == rf.FINISHED:
-            found.missing.append(name)
-    found.table = pd.DataFrame(rows, columns=columns)
-    return found
-
-
-def left_out_lines(found: ResultFiles, fix_command: str) -> list:
-    """The section's sentences on the runs its tables leave out."""
-    lines = []
-    if found.unfinished:
-        lines.append("Left out, their runs are unfinished (as in the other tables): "
-                     f"{report.listed(found.unfinished)}.")
-    if found.missing:
-        lines.append(f"Finished runs without usable results (left out): "
-                     f"{report.listed(found.missing)}; compute them with {fix_command}.")
-    return lines
-
-
-def prediction_command(experiment: Experiment, kind: str, profile: str, base_folder) -> str:
-    """The command that computes missing result files of `kind` ("corruption" or
-    "adversarial")."""
-    return grid.command(experiment, kind, profile, base_folder) + " --run-predictions"
-
 
 def corruption_rows(path: Path) -> list:
     return errors_by_severity(read_predictions(path))
@@ -145,10 +82,7 @@ def error_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     complete = not missing_benchmark_corruptions(names)
     table[MEAN_COLUMN] = table[list(BENCHMARK_CORRUPTIONS)].mean(axis=1) if complete else np.nan
     table["seeds"] = seeds
-    order = {m: i for i, m in enumerate(experiment.models)}
-    table = table.reset_index()
-    table["order"] = table.model_type.map(order)
-    return table.sort_values(["size", "order"]).drop(columns="order").reset_index(drop=True)
+    return tables.by_size_then_model(table.reset_index(), experiment)
 
 
 def differences(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
@@ -192,7 +126,6 @@ def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
                           f"Min-Net − baseline, {CONFIDENCE:.0%} CI": [
                               interval_text(r) for r in diffs.to_dict("records")]})
     return report.markdown_table(cells)
-
 
 
 # --------------------------------------------------------------------------- the plots
@@ -270,12 +203,9 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     names = corruptions_in(runs)
     absent = missing_benchmark_corruptions(names)
     counts = sorted(runs.n.unique())
-    lines = ["## Robustness to common corruptions (CIFAR-10-C)", ""]
-    if note:
-        lines += [f"**{report.with_note('', note).strip()}**", ""]
-    lines.append(f"{report.counted(runs.name.nunique(), 'run')}, "
-                 f"{report.counted(len(names), 'corruption')}, {counts[-1]:,} images per "
-                 "severity; errors in %, means over the five severities and the seeds.")
+    lines = [f"{report.counted(runs.name.nunique(), 'run')}, "
+             f"{report.counted(len(names), 'corruption')}, {counts[-1]:,} images per "
+             "severity; errors in %, means over the five severities and the seeds."]
     if absent:
         lines.append(f"No mean corruption error: the benchmark corruptions "
                      f"{', '.join(absent)} are missing.")
@@ -283,7 +213,8 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
         lines.append(f"{MEAN_COLUMN}: the mean over the 15 benchmark corruptions and five "
                      "severities.")
     lines += left_out_lines(found, fix_command)
-    text = ("\n".join(lines) + "\n\n"
+    text = ("## Robustness to common corruptions (CIFAR-10-C)\n\n" + report.banner(note)
+            + "\n".join(lines) + "\n\n"
             + report.with_note("Test error (%) per corruption, mean over the severities and "
                                "the seeds:", note) + "\n\n" + table_markdown(table, experiment))
     if not diffs.empty:
@@ -295,29 +226,22 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     return text + f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
 
 
-def evaluate_corruptions(experiment: Experiment, base_folder, profile: str = None) -> int:
-    """The CSV, tables, plots and report section of the common-corruption test. `profile`
-    (default: inferred from the folder) is named in the hints. Returns 0; a UserError
-    when no finished run has a usable prediction file."""
-    base_folder = Path(base_folder)
-    profile = profile or grid.infer_profile(experiment, base_folder)
-    fix = prediction_command(experiment, "corruption", profile, base_folder)
-    found = collect_corruptions(experiment, base_folder, fix)
-    if found.table.empty:
-        raise UserError(f"no usable corruption prediction files of {experiment.name} (of "
-                        f"finished runs) in {base_folder / OUTPUT_FOLDER}: compute them "
-                        f"with {fix}")
+def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: Path,
+                       note: str, fix_command: str) -> report.Outputs:
+    """Every file of the evaluation, in memory."""
     runs = found.table
-    note = report.smoke_note(run_scope(experiment, base_folder, runs.name.unique()))
     table, diffs = error_table(runs, experiment), differences(runs, experiment)
-
-    files = report.Outputs(section=SECTION_FILE, owned=OWNED)
+    files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
     pngs = corruption_figures(files, runs, diffs, experiment, note)
-    text = section_text(experiment, found, table, diffs, pngs, note, fix)
-    report_path = report.publish(files, base_folder, text, experiment.name, note)
+    files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
+    files.shown = [table_markdown(table, experiment),
+                   f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} "
+                   f"and {len(pngs)} plots (PNG and PDF)"]
+    return files
 
-    report.show(table_markdown(table, experiment))
-    report.show(f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report_path.name} and "
-                f"{len(pngs)} plots (PNG and PDF)")
-    return 0
+
+def evaluate_corruptions(experiment: Experiment, base_folder, profile: str = None) -> int:
+    """The common-corruption test's CSV, tables, plots and section (evaluate_files)."""
+    return evaluate_files(suite.CORRUPTIONS, experiment, base_folder, profile, collect_corruptions,
+                          corruption_outputs, folder=Path(base_folder) / OUTPUT_FOLDER)

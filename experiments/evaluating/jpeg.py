@@ -2,9 +2,8 @@
 exe_*_jpeg_tests scripts.
 
 Reads B/jpeg_model_predictions/<run>.npy (ours or the authors') for every run of the
-experiment's grid, and the run's log.json for the error on the uncompressed test set
-(experiments.jpeg_metrics). Writes under the base folder B, as one set
-(experiments.outputs):
+experiment's grid, and the run's log.json for the error on the uncompressed test set.
+Writes under the base folder B, as one set (rendering.report.publish):
 
   jpeg_results.csv             one row per run: error on every version, POCP per level
   images/er_result_table.txt   LaTeX: Model, N or L, [k,] 100% … 10% — mean test error (%)
@@ -27,21 +26,21 @@ import pandas as pd
 import run_folder as rf
 from datasets.jpeg import QUALITIES
 from errors import UserError
-from experiments import grid
-from experiments.evaluating.run_table import run_scope, warn
+from experiments import robustness_suite as suite
+from experiments.evaluating.result_files import evaluate_files
+from experiments.evaluating.run_table import warn
 from experiments.rendering import plots, report, tables
 from robustness.jpeg import BadPredictions, load_predictions, output_file
 
 
 # Test error and POCP per JPEG quality from the prediction files of a grid's runs.
 #
-# A prediction file (experiments.predictions; docs/reference.md §5) holds, per test image,
+# A prediction file (robustness.jpeg; docs/reference.md §5) holds, per test image,
 # the label and the predicted class of versions 0–9: the original, then JPEG quality 90 …
 # 10 (datasets.jpeg.QUALITIES). POCP, the percentage of changed predictions, is the share
 # of test images whose predicted class at a level differs from the prediction on the
 # uncompressed image, right or wrong. Nothing here writes a file.
 
-LEVELS = tuple(range(1, 1 + len(QUALITIES)))      # level i: JPEG quality QUALITIES[i - 1]
 FULL_TEST_SET = 10_000                            # CIFAR-10's test images
 # Largest difference (points of error) between a prediction file's error on the
 # uncompressed images and its run's last val_er before the file is taken to be another
@@ -70,23 +69,13 @@ def jpeg_metrics(array: np.ndarray) -> dict:
     """Test error (%) of versions 0–9 and POCP (%) of levels 1–9 of one prediction array.
 
     Percentages are counts · 100 / n, so 2,005 wrong of 10,000 is exactly the float
-    nearest to 20.05. Also checks docs/reference.md §5's bookkeeping at every level, in
-    exact counts: original correct − (was correct, now wrong) + (was wrong, now correct)
-    = now correct. For integer predictions this is an identity, so it only guards the
-    arithmetic here; the checks in `load_predictions` catch a bad file, and
-    `collect_jpeg` compares version 0's error with the run's log, which catches
-    predictions of another model.
+    nearest to 20.05. A bad file is caught by `load_predictions`; predictions of another
+    model by `collect_jpeg`, which compares version 0's error with the run's log.
     """
     labels, predictions = array[:, 0], array[:, 1:]
     n = len(labels)
     correct = predictions == labels[:, None]
     errors = 100.0 * (n - correct.sum(axis=0)) / n
-    was = correct[:, 0]
-    for level in LEVELS:
-        now = correct[:, level]
-        lost, gained = int((was & ~now).sum()), int((~was & now).sum())
-        if int(was.sum()) - lost + gained != int(now.sum()):
-            raise BadPredictions(f"fails the consistency check at level {level}")
     pocp = 100.0 * (predictions[:, 1:] != predictions[:, :1]).sum(axis=0) / n
     return dict(n=n, errors=errors, pocp=pocp)
 
@@ -212,10 +201,7 @@ def mean_over_seeds(runs: pd.DataFrame, experiment) -> pd.DataFrame:
     then by the experiment's order of models (so compared models sit together)."""
     means = runs.groupby(["model_type", "size"])[metric_columns()].mean()
     means["seeds"] = runs.groupby(["model_type", "size"]).size()
-    order = {m: i for i, m in enumerate(experiment.models)}
-    means = means.reset_index()
-    means["order"] = means.model_type.map(order)
-    return means.sort_values(["size", "order"]).drop(columns="order").reset_index(drop=True)
+    return tables.by_size_then_model(means.reset_index(), experiment)
 
 
 # -------------------------------------------------------------- tables, plots, section
@@ -234,12 +220,6 @@ def owned_files(names: dict) -> tuple:
     paper's `jpeg_N9` never matches the rgb protocol's `jpeg_rgb_N9`)."""
     return (names["csv"], names["er"], names["nc"], f"{names['plots']}pocp_vs_error.*",
             f"{names['plots']}[NL][0-9]*.png", f"{names['plots']}[NL][0-9]*.pdf")
-
-
-def prediction_command(experiment, profile: str, base_folder: Path, protocol: str) -> str:
-    """The command that computes missing prediction files."""
-    command = grid.command(experiment, "jpeg", profile, base_folder)
-    return command + " --run-predictions" + ("" if protocol == "paper" else f" --protocol {protocol}")
 
 
 def summary_note(found: JpegRuns, means) -> str:
@@ -277,7 +257,7 @@ def jpeg_section(found: JpegRuns, means, tabled: dict, names: dict, pngs: dict,
     def markdown(table):  # the LaTeX table plus the number of seeds averaged
         return report.markdown_table(table.assign(seeds=means.seeds.values))
 
-    return (heading + "\n\n" + (f"**{report.with_note('', note).strip()}**\n\n" if note else "")
+    return (heading + "\n\n" + report.banner(note)
             + intro + "\n\n"
             + report.with_note("Test error (%) on the original test set (100%: the last "
                                "epoch's test error in log.json) and at JPEG quality 90 … 10 "
@@ -310,35 +290,33 @@ def jpeg_figures(files: report.Outputs, found: JpegRuns, means, experiment, name
     return pngs
 
 
-def evaluate_jpeg(experiment, base_folder: Path, protocol: str = "paper",
-                  profile: str = None) -> int:
-    """Tables, plots and report section of the JPEG test. `profile` (default: inferred
-    from the folder) is named in the hints. Returns 0; a UserError when no usable
-    prediction file exists."""
-    base_folder = Path(base_folder)
-    profile = profile or grid.infer_profile(experiment, base_folder)
-    fix = prediction_command(experiment, profile, base_folder, protocol)
-    found = collect_jpeg(experiment, base_folder, protocol, fix)
-    if found.table.empty:
-        folder = output_file(base_folder, "-", protocol).parent
-        raise UserError(f"no usable JPEG prediction files of {experiment.name} (of finished "
-                        f"runs) in {folder}: compute them with {fix}, or place "
-                        f"the authors' files there with {grid.MOVE_AUTHORS_RUNS}")
+def jpeg_outputs(found: JpegRuns, experiment, base_folder: Path, protocol: str,
+                 note: str) -> report.Outputs:
+    """Every file of one protocol's evaluation, in memory."""
     names = output_names(protocol)
-    note = report.smoke_note(run_scope(experiment, base_folder, found.table.name))
     means = mean_over_seeds(found.table, experiment)
     tabled = tables.jpeg_tables(means, experiment, QUALITIES, error_column, pocp_column)
-
-    files = report.Outputs(section=names["section"], owned=owned_files(names))
+    files = report.Outputs(section=names["section"], owned=owned_files(names), note=note)
     files.add_text(names["csv"], tables.csv_text(found.table, experiment, metric_columns()))
     files.add_text(names["er"], tables.latex_table(tabled["er"], note))
     files.add_text(names["nc"], tables.latex_table(tabled["nc"], note))
     pngs = jpeg_figures(files, found, means, experiment, names, note)
-    text = jpeg_section(found, means, tabled, names, pngs, protocol, note)
-    report_path = report.publish(files, base_folder, text, experiment.name, note)
+    files.text = jpeg_section(found, means, tabled, names, pngs, protocol, note)
+    files.shown = [report.markdown_table(tabled["er"]),
+                   f"wrote {base_folder / names['er']}, {Path(names['nc']).name}, "
+                   f"{base_folder / names['csv']}, {names['section']}, {report.REPORT_FILE} "
+                   f"and {len(pngs)} plots (PNG and PDF)"]
+    return files
 
-    report.show(report.markdown_table(tabled["er"]))
-    report.show(f"wrote {base_folder / names['er']}, {Path(names['nc']).name}, "
-                f"{base_folder / names['csv']}, {names['section']}, {report_path.name} and "
-                f"{len(pngs)} plots (PNG and PDF)")
-    return 0
+
+def evaluate_jpeg(experiment, base_folder: Path, protocol: str = "paper",
+                  profile: str = None) -> int:
+    """The JPEG test's CSV, LaTeX tables, plots and section for one protocol
+    (evaluate_files)."""
+    return evaluate_files(
+        suite.JPEG, experiment, base_folder, profile,
+        collect=lambda experiment_, base, fix: collect_jpeg(experiment_, base, protocol, fix),
+        build=lambda found, experiment_, base, note, fix: jpeg_outputs(
+            found, experiment_, base, protocol, note),
+        folder=output_file(base_folder, "-", protocol).parent,
+        hint=() if protocol == "paper" else ("--protocol", protocol))

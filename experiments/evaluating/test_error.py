@@ -15,7 +15,8 @@ statistics and labels, docs/reference.md §6), results.md (theirs and ours) and
 images/error_curves.{png,pdf} instead. Both then rebuild report.md.
 
 Each evaluation reads (run_table), computes (seed_statistics), renders (tables, plots,
-sections) in memory, and only then writes its files as one set (report.publish).
+the section below) in memory, and only then writes its files as one set
+(rendering.report.publish).
 """
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from experiments.evaluating.run_table import Runs, collect_runs, grid_size, numb
 from experiments.evaluating.seed_statistics import STD_DDOF, min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import plots, report, tables
+from experiments.robustness_suite import REPORT_SECTIONS
 from run_folder import EXP_DATA
 
 
@@ -36,6 +38,7 @@ HE_ET_AL_RESNET56 = (6.97, "He et al. 2016, ResNet-56: 6.97 %")
 
 # The test and training errors of results.csv, in percent.
 PERCENT_COLUMNS = stats.METRICS + ("last_train_er",)
+SECTION_FILE = REPORT_SECTIONS[0]          # results.md
 # What each evaluation owns in the base folder (removed before it writes its new set).
 EXPERIMENT_FILES = ("results.csv", "grouped_results.csv", f"{report.IMAGES}/error_vs_params.*")
 SEED_VARIANCE_FILES = ("results.csv", "results.txt", f"{report.IMAGES}/error_curves.*")
@@ -66,19 +69,18 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
     grouped = stats.summarize(runs.table)
     differences = stats.min_net_differences(runs.table, experiment)
 
-    files = report.Outputs(section="results.md", owned=EXPERIMENT_FILES)
+    files = report.Outputs(section=SECTION_FILE, owned=EXPERIMENT_FILES, note=note)
     files.add_text("results.csv", tables.csv_text(runs.table, experiment, PERCENT_COLUMNS))
     files.add_text("grouped_results.csv", tables.csv_text(
         grouped, experiment, [c for c in grouped.columns if c.startswith(stats.METRICS)]))
     png = files.add_figure(f"{report.IMAGES}/error_vs_params",
                            plots.error_vs_params(runs.table, grouped, experiment, note))
-    text = experiment_section(runs, grouped, differences, experiment, png, note)
-    report_path = report.publish(files, base_folder, text, experiment.name, note)
-
-    report.show(report.markdown_table(tables.paper_table(grouped, experiment)))
-    report.show(f"wrote {base_folder / 'results.csv'}, grouped_results.csv, results.md, "
-                f"{report_path.name} and {base_folder / report.IMAGES}/error_vs_params.png/.pdf")
-    return 0
+    files.text = experiment_section(runs, grouped, differences, experiment, png, note)
+    files.shown = [report.markdown_table(tables.paper_table(grouped, experiment)),
+                   f"wrote {base_folder / 'results.csv'}, grouped_results.csv, {SECTION_FILE}, "
+                   f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_vs_params"
+                   ".png/.pdf"]
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
 
 
 def _curves(runs: Runs, key: str) -> list:
@@ -113,20 +115,18 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     val_er = stats.stacked_curves(_curves(runs, "val_er"))
     results_txt = tables.results_txt(stats.authors_variance_summary(val_er), len(runs.table))
 
-    files = report.Outputs(section="results.md", owned=SEED_VARIANCE_FILES)
+    files = report.Outputs(section=SECTION_FILE, owned=SEED_VARIANCE_FILES, note=note)
     files.add_text("results.csv", tables.csv_text(runs.table, experiment, PERCENT_COLUMNS))
     files.add_text("results.txt", results_txt)
     png = files.add_figure(f"{report.IMAGES}/error_curves",
                            seed_variance_figure(runs, experiment, reference, note))
-    text = seed_variance_section(runs, experiment, results_txt,
-                                          stats.our_variance_summary(runs.table), reference,
-                                          png, note)
-    report_path = report.publish(files, base_folder, text, experiment.name, note)
-
-    report.show(results_txt.rstrip("\n"))
-    report.show(f"wrote {base_folder / 'results.txt'}, results.csv, results.md, "
-                f"{report_path.name} and {base_folder / report.IMAGES}/error_curves.png/.pdf")
-    return 0
+    files.text = seed_variance_section(runs, experiment, results_txt,
+                                       stats.our_variance_summary(runs.table), reference, png,
+                                       note)
+    files.shown = [results_txt.rstrip("\n"),
+                   f"wrote {base_folder / 'results.txt'}, results.csv, {SECTION_FILE}, "
+                   f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_curves.png/.pdf"]
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
 
 
 # ------------------------------------------------------------ the markdown of results.md
@@ -160,8 +160,8 @@ def differences_text(differences: pd.DataFrame, experiment) -> str:
 def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
                        note: str) -> str:
     """results.md of exp_10 and exp_11_1."""
-    text = (f"## Test error on CIFAR-10\n\n"
-            + (f"**{report.with_note('', note).strip()}**\n\n" if note else "")
+    text = ("## Test error on CIFAR-10\n\n"
+            + report.banner(note)
             + runs_note(runs, experiment) + "\n"
             + report.with_note("Test error (%) after the last epoch, mean ± std over seeds "
                                f"(std with ddof={STD_DDOF}), as in the paper:", note)
@@ -186,7 +186,7 @@ def seed_variance_section(runs: Runs, experiment, results_txt: str, ours: dict, 
                             "last_val_er": table.last_val_er.map(lambda v: f"{v:.2f}"),
                             "min_val_er": table.min_val_er.map(lambda v: f"{v:.2f}")})
     return (f"## Test error over seeds: {models}\n\n"
-            + (f"**{report.with_note('', note).strip()}**\n\n" if note else "")
+            + report.banner(note)
             + runs_note(runs, experiment) + "\n"
             + report.with_note(
                 f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "

@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from errors import run_main  # noqa: E402
 from experiments import cli  # noqa: E402
+from experiments import robustness_suite as suite  # noqa: E402
 from experiments.grid import EXP_10  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_main(cli.adversarial_tests(EXP_10)))
+    sys.exit(run_main(cli.robustness_tests(EXP_10, suite.ADVERSARIAL)))

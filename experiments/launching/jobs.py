@@ -5,10 +5,10 @@ prediction script such as run_jpeg_robustness_test.py). Whether it starts, resum
 skipped is decided here, before anything runs, so that `--dry-run` shows exactly what a
 launch would do. Running the jobs is the launchers' business (local_pool, slurm).
 
-A kind of per-run prediction (the JPEG test today; common corruptions and adversarial
-attacks next) is declared as a `PredictionKind`: its script, where a run's output file
-goes, the script's options and how to tell a usable output file. Skip, recompute,
-resume, failures and the summary are the same for every kind.
+Each robustness test's per-run work (experiments.robustness_suite) is a `PredictionKind`:
+its script, where a run's output file goes, the script's options and how to tell a
+usable output file. Skip, recompute, resume, failures and the summary are the same for
+every kind. A run's progress is run_folder.progress, the rule every stage shares.
 """
 import sys
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""Launch planned jobs (experiments.jobs) on this machine or on a Slurm cluster.
+"""Launch planned jobs (launching.jobs) on this machine or on a Slurm cluster.
 
 - a finished run is skipped, an unfinished one resumed (the command carries --resume), an
   absent one started; `--dry-run` lists these decisions and starts nothing;
@@ -6,8 +6,9 @@
   failure with its one-line error and its log, and the exit status is non-zero if any
   run failed; a run held by another process is reported as running elsewhere;
 - every job is a subprocess holding its run folder's lock, logged to B/logs/<run>.log
-  (experiments.run_process); the local pool is experiments.local_pool, Slurm
-  experiments.slurm; the exe_ scripts' command lines are experiments.cli.
+  (launching.run_process); the local pool is launching.local_pool, Slurm
+  launching.slurm; the exe_ scripts' command lines are experiments.cli; what a launch
+  prints (the plan of a --dry-run, the summary) is at the end of this module.
 """
 import shlex
 import shutil

@@ -1,5 +1,5 @@
 """The evaluations' figures. Each function draws one figure from computed numbers and
-returns it (experiments.outputs renders and writes it); a smoke run's figures carry the
+returns it (rendering.report renders and writes it); a smoke run's figures carry the
 smoke note as their title (report.new_figure)."""
 import numpy as np
 import pandas as pd

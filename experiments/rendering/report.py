@@ -1,13 +1,11 @@
-"""Rendering what the evaluations show: text cells, markdown tables, figures as bytes,
-the smoke note, and report.md.
+"""Rendering what the evaluations show, and writing it: text cells, markdown tables,
+figures as bytes, the smoke note, each evaluation's files as one set, and report.md.
 
-Each evaluation owns one section file in the base folder B: results.md
-(experiments.evaluation), jpeg_results.md and jpeg_results_rgb.md (experiments.jpeg_eval,
-one per JPEG protocol), corruption_results.md (experiments.corruption_eval) and
-adversarial_results.md (experiments.adversarial_eval). report.md is rebuilt from whichever section files exist, so the
-evaluations never overwrite each other's part and either may run first or alone. Image
-links in the sections are relative to B, where report.md lives too. Writing the files
-is experiments.outputs' job; nothing here touches the disk except `write_report`.
+Each evaluation owns its section file in the base folder B (results.md for the test
+errors; each robustness test declares its own in experiments/robustness_suite.py).
+report.md is rebuilt from whichever section files exist, in the declared order, so the
+evaluations never overwrite each other's part and any may run first or alone. Image
+links in the sections are relative to B, where report.md lives too.
 """
 import contextlib
 import io
@@ -22,11 +20,7 @@ from matplotlib.figure import Figure
 
 import atomic_files
 
-
 IMAGES = "images"                                   # B/images: plots and LaTeX tables
-# The section files, in the order report.md shows them.
-SECTION_FILES = ("results.md", "jpeg_results.md", "jpeg_results_rgb.md",
-                 "corruption_results.md", "adversarial_results.md")
 REPORT_FILE = "report.md"
 
 # One colour per model across every plot of the project (matplotlib's tab10 order):
@@ -126,17 +120,21 @@ def show(text: str) -> None:
     print(text.encode(encoding, "replace").decode(encoding), flush=True)
 
 
-def write_report(base_folder: Path, experiment_name: str, note: str = "") -> Path:
-    """Rebuild B/md from the section files that exist, headed by `note`."""
+def banner(note: str) -> str:
+    """The smoke note in bold as a section's first paragraph ('' without one)."""
+    return f"**{with_note('', note).strip()}**\n\n" if note else ""
+
+
+def write_report(base_folder: Path, experiment_name: str, sections, note: str = "") -> Path:
+    """Rebuild B/report.md from those of the section files `sections` (in their order)
+    that exist, headed by `note`."""
     base_folder = Path(base_folder)
-    sections = [base_folder / name for name in SECTION_FILES if (base_folder / name).is_file()]
-    parts = [f"# {experiment_name}: report\n\n"]
-    if note:
-        parts.append(f"**{with_note('', note).strip()}**\n\n")
-    parts.append(f"Assembled from {', '.join(p.name for p in sections) or 'no section'} in "
+    found = [base_folder / name for name in sections if (base_folder / name).is_file()]
+    parts = [f"# {experiment_name}: report\n\n", banner(note)]
+    parts.append(f"Assembled from {', '.join(p.name for p in found) or 'no section'} in "
                  "this folder; each is rewritten by its evaluation script, and this file "
                  "with it.\n")
-    parts += ["\n" + p.read_text(encoding="utf-8").strip() + "\n" for p in sections]
+    parts += ["\n" + p.read_text(encoding="utf-8").strip() + "\n" for p in found]
     path = base_folder / REPORT_FILE
     atomic_files.write_text(path, "".join(parts))
     return path
@@ -152,7 +150,7 @@ def write_report(base_folder: Path, experiment_name: str, note: str = "") -> Pat
 #   2. removes this evaluation's previous outputs (every pattern it owns) and the
 #      temporary files a killed write of them left behind;
 #   3. writes each new file atomically, its section file last but one;
-#   4. rebuilds report.md last.
+#   4. rebuilds report.md last, and prints what the evaluation has to say.
 # A kill at any moment leaves a subset of the new files and no old ones, and no report.md
 # until the set is complete; a failure (a full disk) removes what was written and rebuilds
 # report.md from the other evaluations' sections, then raises.
@@ -160,9 +158,12 @@ def write_report(base_folder: Path, experiment_name: str, note: str = "") -> Pat
 @dataclass
 class Outputs:
     """One evaluation's files, relative to the base folder, as bytes."""
-    section: str                                  # its section file (SECTION_FILES)
+    section: str                                  # its section file
     owned: tuple                                  # glob patterns of everything it writes
+    note: str = ""                                # the smoke note (report.md's heading)
+    text: str = ""                                # the section file's markdown
     files: dict = field(default_factory=dict)     # relative path -> bytes
+    shown: list = field(default_factory=list)     # printed once the files are written
 
     def add_text(self, relative: str, text: str) -> str:
         self.files[relative] = text.encode("utf-8")
@@ -184,10 +185,9 @@ def remove_owned(base_folder: Path, patterns) -> None:
                 path.unlink(missing_ok=True)
 
 
-def publish(outputs: Outputs, base_folder: Path, section_text: str, experiment_name: str,
-            note: str = "") -> Path:
-    """Replace the evaluation's previous files by `outputs` (module docstring); returns
-    report.md's path."""
+def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections) -> int:
+    """Replace the evaluation's previous files by `outputs` (above), rebuild report.md
+    from `sections` and print `outputs.shown`; returns 0, the evaluation's exit code."""
     base_folder = Path(base_folder)
     (base_folder / REPORT_FILE).unlink(missing_ok=True)
     remove_owned(base_folder, (REPORT_FILE,))     # a killed rebuild's temporary file
@@ -195,10 +195,13 @@ def publish(outputs: Outputs, base_folder: Path, section_text: str, experiment_n
     try:
         for relative, data in outputs.files.items():
             atomic_files.write_bytes(base_folder / relative, data)
-        atomic_files.write_text(base_folder / outputs.section, section_text)
+        atomic_files.write_text(base_folder / outputs.section, outputs.text)
     except BaseException:
         remove_owned(base_folder, tuple(outputs.files) + (outputs.section,))
         with contextlib.suppress(Exception):  # the failure itself is what the user sees
-            write_report(base_folder, experiment_name)
+            write_report(base_folder, experiment_name, sections)
         raise
-    return write_report(base_folder, experiment_name, note)
+    write_report(base_folder, experiment_name, sections, outputs.note)
+    for line in outputs.shown:
+        show(line)
+    return 0

@@ -23,6 +23,14 @@ CSV_DECIMALS = 4
 CSV_FLOAT_FORMAT = "%.10g"
 
 
+def by_size_then_model(table: pd.DataFrame, experiment) -> pd.DataFrame:
+    """Rows ordered by size, then by the experiment's order of models, so that the models
+    compared sit together."""
+    order = {m: i for i, m in enumerate(experiment.models)}
+    ordered = table.assign(order=table.model_type.map(order))
+    return ordered.sort_values(["size", "order"]).drop(columns="order").reset_index(drop=True)
+
+
 def csv_text(table: pd.DataFrame, experiment, percent_columns=()) -> str:
     """A table as written to a CSV file: the size column named N or L, parameter counts
     as integers (empty where unknown), percentages to CSV_DECIMALS."""
