@@ -150,6 +150,8 @@ def test_file_names_keep_the_protocols_apart():
 # ------------------------------------------------------------------------- the files
 
 
+# The script finding the repository by itself: a subprocess without PYTHONPATH.
+@pytest.mark.slow
 def test_cli_end_to_end_without_pythonpath(small_data, tmp_path):
     source, test_x, test_y = small_data
     folder = tmp_path / "data"

@@ -615,6 +615,8 @@ def test_channels_last_and_autocast(model_type, device):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+# What a fresh interpreter imports: a subprocess.
+@pytest.mark.slow
 def test_models_imports_nothing_of_training_or_experiments():
     """models/ is definitions plus loading: it sits below training/ and experiments/."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import models; "
