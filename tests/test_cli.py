@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
-from helpers import REPO_ROOT, offline, run_in_process, write_run
+from helpers import REPO_ROOT, offline, write_run
+# The exe scripts' main(argv), in this process.
+from helpers import run_in_process as exe
 from paper_runs import (PAPER_EXP_10, PAPER_EXP_11_1, values_with_mean_std, write_authors_run,
                         write_exp_10_n9, write_paper_runs)
 import run_folder as rf
@@ -20,7 +22,7 @@ def test_dry_run_lists_what_would_happen_and_changes_nothing(tmp_path):
     write_run(base / "exp_data" / "CifarResNet_s257_N9", 200, 200)
     write_run(base / "exp_data" / "CifarResNet_s408_N9", 200, 12, model=False)
     before = sorted(base.rglob("*"))
-    result = run_in_process("experiments/exp_10_1/exe_train_exp_10_1.py", "--dry-run", "--base_folder",
+    result = exe("experiments/exp_10_1/exe_train_exp_10_1.py", "--dry-run", "--base_folder",
                  base, "--", "--amp", "bf16", check_rc=0)
     lines = result.stdout.splitlines()
     assert any(l.split()[:2] == ["skip", "CifarResNet_s257_N9"] and "(finished)" in l for l in lines)
@@ -35,14 +37,14 @@ def test_dry_run_lists_what_would_happen_and_changes_nothing(tmp_path):
 
 
 def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
-    result = run_in_process("experiments/exp_11_1/exe_train_exp_11_1.py", "--dry-run", "--profile", "smoke",
+    result = exe("experiments/exp_11_1/exe_train_exp_11_1.py", "--dry-run", "--profile", "smoke",
                  "--base_folder", tmp_path, "--launcher", "slurm", "--partition", "gpu",
                  "--time", "600", check_rc=0)
     assert "2 runs: would start 2" in result.stdout
     assert "one Slurm job per run (1 GPU, 600 min, partition gpu)" in result.stdout
 
     write_run(tmp_path / "exp_data" / "CifarPyrResNet_s9_N3", 1, 1)
-    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", "--dry-run", "--profile",
+    result = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", "--dry-run", "--profile",
                  "smoke", "--base_folder", tmp_path, "--run-predictions", check_rc=0)
     assert "2 predictions: would start 1, resume 0, skip 1" in result.stdout
     assert "(no trained model.pt)" in result.stdout
@@ -57,9 +59,9 @@ def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
 
     np.save(paper_file, np.zeros((5, 11), dtype=np.int64))
     options = ["--dry-run", "--profile", "smoke", "--base_folder", tmp_path, "--run-predictions"]
-    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, check_rc=0)
+    result = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, check_rc=0)
     assert "2 predictions: would start 0, resume 0, skip 2" in result.stdout
-    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, "--protocol", "rgb",
+    result = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, "--protocol", "rgb",
                  check_rc=0)
     assert "2 predictions: would start 1, resume 0, skip 1" in result.stdout
     assert "--protocol rgb" in result.stdout
@@ -74,7 +76,7 @@ def test_dry_run_of_the_slurm_launcher_and_of_the_jpeg_predictions(tmp_path):
     (["--jobs-per-gpu", "0", "--seeds", "9", "--sizes", "3"], "error: --jobs-per-gpu must be at least 1"),
 ])
 def test_bad_selections_are_one_line_errors(tmp_path, args, message):
-    result = run_in_process("experiments/exp_10/exe_train_exp_10.py", "--base_folder", tmp_path, *args,
+    result = exe("experiments/exp_10/exe_train_exp_10.py", "--base_folder", tmp_path, *args,
                  check_rc=2)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
@@ -84,13 +86,13 @@ def test_bad_selections_are_one_line_errors(tmp_path, args, message):
 def test_slurm_launcher_without_slurm_says_so(tmp_path):
     if shutil.which("sbatch"):
         pytest.skip("this machine has Slurm")
-    result = run_in_process("experiments/exp_10_1/exe_train_exp_10_1.py", "--base_folder", tmp_path,
+    result = exe("experiments/exp_10_1/exe_train_exp_10_1.py", "--base_folder", tmp_path,
                  "--launcher", "slurm", check_rc=2)
     assert "needs Slurm's sbatch" in result.stderr
 
 
 def test_run_predictions_with_nothing_trained_names_where_it_looked_and_the_command(tmp_path):
-    result = run_in_process("experiments/exp_10/exe_exp10_jpeg_tests.py", "--profile", "smoke",
+    result = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", "--profile", "smoke",
                  "--base_folder", tmp_path, "--run-predictions")
     assert result.returncode == 2, result.stdout + result.stderr
     line, = result.stderr.strip().splitlines()
@@ -110,7 +112,7 @@ def test_run_predictions_with_nothing_trained_names_where_it_looked_and_the_comm
     ("experiments/exp_11_1/exe_eval_exp_11_1.py", EXP_11_1, {22: PAPER_EXP_11_1[22]})])
 def test_eval_scripts_end_to_end(tmp_path, script, experiment, paper):
     write_paper_runs(tmp_path, experiment, paper)
-    result = run_in_process(script, "--base_folder", str(tmp_path))
+    result = exe(script, "--base_folder", str(tmp_path))
     assert result.returncode == 0, result.stderr
     for name in ("results.csv", "grouped_results.csv", "results.md", "report.md",
                  "images/error_vs_params.png", "images/error_vs_params.pdf"):
@@ -121,17 +123,17 @@ def test_eval_scripts_end_to_end(tmp_path, script, experiment, paper):
 def test_eval_exp_10_1_script_end_to_end(tmp_path):
     for seed, value in zip(EXP_10_1.seeds, values_with_mean_std(7.267, 0.502, 12, ddof=0)):
         write_authors_run(tmp_path, EXP_10_1, "CifarResNet", 9, seed, value)
-    result = run_in_process("experiments/exp_10_1/exe_eval_exp_10_1.py", "--base_folder", str(tmp_path))
+    result = exe("experiments/exp_10_1/exe_eval_exp_10_1.py", "--base_folder", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Mean last: 7.267\nStd last: 0.502\n" in (tmp_path / "results.txt").read_text()
     assert (tmp_path / "images" / "error_curves.png").is_file()
 
 
 def test_eval_script_without_runs(tmp_path):
-    result = run_in_process("experiments/exp_10/exe_eval_exp_10.py", "--base_folder", str(tmp_path))
+    result = exe("experiments/exp_10/exe_eval_exp_10.py", "--base_folder", str(tmp_path))
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1 and str(tmp_path) in result.stderr
-    result = run_in_process("experiments/exp_10/exe_eval_exp_10.py", "--profile", "nonsense")
+    result = exe("experiments/exp_10/exe_eval_exp_10.py", "--profile", "nonsense")
     assert result.returncode == 2 and "invalid choice" in result.stderr
 
 
@@ -161,7 +163,7 @@ def test_training_grid_without_data_offline_stops_before_launching(tmp_path):
     offline and without the data, one line, exit 2, and no run is started."""
     # Offline whatever the machine's network (helpers.offline).
     env = offline(dict(os.environ, DATA_FOLDER=str(tmp_path / "no_data")))
-    result = run_in_process("experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
+    result = exe("experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
                             "--base_folder", tmp_path / "exp", env=env)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "cifar-10-batches-py" in result.stderr

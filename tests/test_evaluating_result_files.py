@@ -1,6 +1,6 @@
 """experiments/evaluating/result_files.py, the skeleton of the corruption and adversarial
-evaluations: the outputs of both: the smoke note, unfinished runs
-left out and named, one set of files (no old outputs beside new ones), exact hints."""
+evaluations, through both: the smoke note, unfinished runs left out and named, one set of
+files (no old outputs beside new ones), exact hints."""
 from dataclasses import replace
 
 import numpy as np

@@ -9,7 +9,8 @@ import pytest
 
 from experiments.launching import jobs as plan
 from experiments.launching import slurm
-from helpers import REPO_ROOT, calls, run_in_process, stand_in_run, write_run
+from helpers import REPO_ROOT, calls, stand_in_run, write_run
+from helpers import run_in_process as exe  # an exe script's main(argv), in this process
 import run_folder as rf
 
 
@@ -37,7 +38,7 @@ def test_slurm_submission_files_carry_the_options(tmp_path, data_env):
                PATH=f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
     base = tmp_path / "B"
     write_run(base / "exp_data" / "CifarDenseNet_k12_L22_s9", 1, 1)
-    result = run_in_process("experiments/exp_11_1/exe_train_exp_11_1.py", "--profile", "smoke",
+    result = exe("experiments/exp_11_1/exe_train_exp_11_1.py", "--profile", "smoke",
                  "--base_folder", base, "--launcher", "slurm", "--no-wait", "--partition", "gpu",
                  "--time", "600", "--cpus-per-task", "6", "--mem", "24", "--", "--amp", "bf16",
                  env=env, check_rc=0)
