@@ -15,6 +15,7 @@ from experiments import grid
 from experiments.launching import jobs, runs
 from experiments import robustness_suite as suite
 from experiments.launching.launch import launch
+from experiments.launching.slurm import SLURM_MAX_TIMEOUTS
 from experiments.rendering.report import counted
 
 LAUNCHERS = ("local", "slurm")
@@ -51,11 +52,24 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     local.add_argument("--jobs-per-gpu", type=int, default=1,
                        help="runs sharing one GPU (or the CPU) at a time (default 1)")
 
+    add_slurm_options(p)
+    return p
+
+
+def add_slurm_options(p) -> None:
     slurm = p.add_argument_group("Slurm launcher (submitit; one job per run)")
     slurm.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
     slurm.add_argument("--time", type=int, default=24 * 60,
                        help="time limit of each job in minutes; a run that needs longer is "
-                            "requeued and resumes (default 1440)")
+                            "requeued and resumes (default 1440); the job is warned "
+                            "min(2 min, a quarter of it) before the end")
+    slurm.add_argument("--max-timeouts", type=int, default=SLURM_MAX_TIMEOUTS,
+                       help="times a run may reach the time limit and be requeued before it "
+                            f"counts as failed (default {SLURM_MAX_TIMEOUTS}; preemptions do "
+                            "not count)")
+    slurm.add_argument("--poll-s", type=float, default=30,
+                       help="seconds between two looks at the jobs' states (squeue) while "
+                            "following them (default 30)")
     slurm.add_argument("--gpus-per-job", type=int, default=1, help="0 runs on the CPU (default 1)")
     slurm.add_argument("--cpus-per-task", type=int, default=4)
     slurm.add_argument("--mem", type=float, default=16, help="memory per job in GB (default 16)")
@@ -64,7 +78,6 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     slurm.add_argument("--submitit-cluster", choices=("slurm", "local"), default="slurm",
                        help="local: run the jobs on this machine through submitit's local "
                             "executor, to try the Slurm path without a cluster")
-    return p
 
 
 def parse_args(parser: argparse.ArgumentParser, argv):

@@ -2,9 +2,9 @@
 options, --run-predictions), each script's main(argv) run in this process.
 """
 import os
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -84,10 +84,11 @@ def test_bad_selections_are_one_line_errors(tmp_path, args, message):
 
 
 def test_slurm_launcher_without_slurm_says_so(tmp_path):
-    if shutil.which("sbatch"):
-        pytest.skip("this machine has Slurm")
+    # A PATH without Slurm's commands, also on a machine that has them (CI does).
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                           if not (Path(p) / "sbatch").exists())
     result = exe("experiments/exp_10_1/exe_train_exp_10_1.py", "--base_folder", tmp_path,
-                 "--launcher", "slurm", check_rc=2)
+                 "--launcher", "slurm", env=dict(os.environ, PATH=path), check_rc=2)
     assert "needs Slurm's sbatch" in result.stderr
 
 

@@ -24,6 +24,8 @@ RUN_TRAINING = config.REPO_ROOT / "run_training.py"
 # What happens to a job (decided before anything starts) and how it ended.
 START, RESUME, SKIP = "start", "resume", "skip"
 DONE, FAILED, SKIPPED, SUBMITTED, BUSY = "done", "failed", "skipped", "submitted", "busy"
+# A Slurm job cancelled (scancel) before its run ended: not finished, resumable.
+CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Job:
 @dataclass
 class Outcome:
     job: Job
-    status: str                 # DONE, FAILED, SKIPPED, SUBMITTED or BUSY
+    status: str                 # DONE, FAILED, SKIPPED, SUBMITTED, BUSY or CANCELLED
     message: str = ""           # for a failure: its one-line error; BUSY: who holds the run
     seconds: float = 0.0
 
@@ -126,6 +128,8 @@ def describe(outcome: Outcome) -> str:
         return f"FAILED  {job.name}: {outcome.message} (log: {job.log})"
     if outcome.status == BUSY:
         return f"busy    {job.name}: {outcome.message}; not started here"
+    if outcome.status == CANCELLED:
+        return f"CANCELLED {job.name}: {outcome.message} (log: {job.log})"
     verb = "resumed" if job.action == RESUME else "done"
     took = f" in {outcome.seconds / 60:.1f} min" if outcome.seconds else ""
     return f"{verb:8s}{job.name}{took}"

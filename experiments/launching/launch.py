@@ -16,10 +16,10 @@ import signal
 from pathlib import Path
 
 from errors import UserError
-from experiments.launching.jobs import (BUSY, DONE, FAILED, RESUME, SKIP, SKIPPED, START,
-                                        SUBMITTED)
+from experiments.launching.jobs import (BUSY, CANCELLED, DONE, FAILED, RESUME, SKIP, SKIPPED,
+                                        START, SUBMITTED)
 from experiments.launching.local_pool import local_slots, run_local
-from experiments.launching.slurm import run_slurm
+from experiments.launching.slurm import check_options, run_slurm
 from experiments.rendering.report import counted
 
 
@@ -43,6 +43,8 @@ def launch(jobs, args, extra_args=(), what="run", prepare=None) -> int:
             and shutil.which("sbatch") is None:
         raise UserError("--launcher slurm needs Slurm's sbatch, which is not on the PATH here; "
                         "run this on the cluster's login node, or use --launcher local")
+    if args.launcher == "slurm":
+        check_options(args)
     slots = None if args.launcher == "slurm" else local_slots(args.gpus, args.cpu,
                                                                args.jobs_per_gpu)
     if prepare is not None and any(j.action != SKIP for j in jobs):
@@ -83,16 +85,18 @@ def print_plan(jobs, where: str, what="run", extra_args=()) -> None:
 
 
 def summarize(outcomes, what="run") -> int:
-    """Print the summary; the exit status: 1 if any job failed, else 0. A job running
-    elsewhere has not failed: it is named, with the holder's pid."""
+    """Print the summary; the exit status: 1 if any job failed or was cancelled, else 0.
+    A job running elsewhere has not failed: it is named, with the holder's pid."""
     count = {s: [o for o in outcomes if o.status == s]
-             for s in (DONE, FAILED, SKIPPED, SUBMITTED, BUSY)}
+             for s in (DONE, FAILED, SKIPPED, SUBMITTED, BUSY, CANCELLED)}
     started = sum(o.job.action == START for o in count[DONE])
     resumed = len(count[DONE]) - started
     line = (f"{counted(len(outcomes), what)}: {started} done, {resumed} resumed, "
             f"{len(count[SKIPPED])} skipped, {len(count[FAILED])} failed")
     if count[BUSY]:
         line += f", {len(count[BUSY])} running elsewhere"
+    if count[CANCELLED]:
+        line += f", {len(count[CANCELLED])} cancelled"
     if count[SUBMITTED]:
         line += f", {len(count[SUBMITTED])} submitted to Slurm (not waited for)"
     print(line, flush=True)
@@ -100,4 +104,8 @@ def summarize(outcomes, what="run") -> int:
         print(f"  running elsewhere: {o.job.name}: {o.message}", flush=True)
     for o in count[FAILED]:
         print(f"  failed: {o.job.name}: {o.message} (log: {o.job.log})", flush=True)
-    return 1 if count[FAILED] else 0
+    # The run is not finished, but nothing of it is lost: the next launch resumes it.
+    for o in count[CANCELLED]:
+        print(f"  cancelled: {o.job.name}: {o.message}; launch again to resume it "
+              f"(log: {o.job.log})", flush=True)
+    return 1 if count[FAILED] or count[CANCELLED] else 0
