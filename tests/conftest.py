@@ -4,8 +4,6 @@ points the scripts at them, and trained run folders shared by the whole session.
 Helpers that are not fixtures (running a script, writing a fake run folder) are in
 tests/helpers.py.
 """
-import contextlib
-import io
 import os
 import shutil
 import sys
@@ -21,25 +19,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # One CPU thread for torch, here and in every subprocess the tests start (they inherit
 # it), unless the environment says otherwise: the tests' networks are tiny, and on a busy
 # 2-core machine two threads per process wait on each other (measured: an epoch of the
-# trained runs below takes 1.4 s with one thread and 10 to 15 s with two).
+# trained runs (helpers.RESNET_RUN) takes 1.4 s with one thread and 10 to 15 s with two).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E402
-
-# The trained runs of the session: the smallest network of each family, a few epochs on
-# a few hundred images of `cifar_folder`, on the CPU.
-RESNET_RUN = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--bs", "64",
-              "--lr", "0.05", "--epochs", "3", "--fixed_steps", "2", "--seed", "3",
-              "--device", "cpu", "--print_freq", "5", "--train_subset", "400",
-              "--test_subset", "200"]
-DENSENET_RUN = ["--model_type", "CifarDenseNet", "--model_kw",
-                "stride: 1;growth_rate: 12;n_blocks: 10;efficient: True;compression: 0.5;"
-                "k: 3;q: 2;", "--bs", "64", "--lr", "0.05", "--epochs", "1", "--fixed_steps",
-                "--train_subset", "192", "--test_subset", "64", "--seed", "3",
-                "--device", "cpu"]
-# The thread count of the trained runs, set explicitly: the CPU's sums, and so the
-# weights, depend on it.
-THREADS = 1
+from helpers import DENSENET_RUN, RESNET_RUN, train_in_process  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -74,28 +58,6 @@ def own_data(cifar_folder, tmp_path, monkeypatch) -> dict:
     monkeypatch.setenv("DATA_FOLDER", str(data))
     monkeypatch.setattr(config, "DATA_FOLDER", data)
     return dict(os.environ, DATA_FOLDER=str(data), MPLBACKEND="Agg")
-
-
-def train_in_process(folder: Path, options, data_folder: Path):
-    """run_training.main(options + --folder) in this process; (exit status, stdout, stderr)."""
-    import torch
-
-    import config
-    from errors import run_main
-    from run_training import main
-
-    out, err = io.StringIO(), io.StringIO()
-    saved, threads = config.DATA_FOLDER, torch.get_num_threads()
-    config.DATA_FOLDER = data_folder
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = run_main(main, [*options, "--num_threads", str(THREADS),
-                                   "--folder", str(folder)])
-    finally:
-        config.DATA_FOLDER = saved
-        torch.set_num_threads(threads)
-    assert code == 0, f"exit {code}\n{out.getvalue()}\n{err.getvalue()}"
-    return out.getvalue(), err.getvalue()
 
 
 class TrainedRun:

@@ -28,6 +28,43 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# The trained runs of the session: the smallest network of each family, a few epochs on
+# a few hundred images of `cifar_folder`, on the CPU.
+RESNET_RUN = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--bs", "64",
+              "--lr", "0.05", "--epochs", "3", "--fixed_steps", "2", "--seed", "3",
+              "--device", "cpu", "--print_freq", "5", "--train_subset", "400",
+              "--test_subset", "200"]
+DENSENET_RUN = ["--model_type", "CifarDenseNet", "--model_kw",
+                "stride: 1;growth_rate: 12;n_blocks: 10;efficient: True;compression: 0.5;"
+                "k: 3;q: 2;", "--bs", "64", "--lr", "0.05", "--epochs", "1", "--fixed_steps",
+                "--train_subset", "192", "--test_subset", "64", "--seed", "3",
+                "--device", "cpu"]
+# The thread count of the trained runs, set explicitly: the CPU's sums, and so the
+# weights, depend on it.
+THREADS = 1
+
+
+def train_in_process(folder: Path, options, data_folder: Path):
+    """run_training.main(options + --folder) in this process on `data_folder`, with THREADS
+    threads; (stdout, stderr). A non-zero exit fails the test."""
+    import config
+    from errors import run_main
+    from run_training import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved, threads = config.DATA_FOLDER, torch.get_num_threads()
+    config.DATA_FOLDER = data_folder
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run_main(main, [*options, "--num_threads", str(THREADS),
+                                   "--folder", str(folder)])
+    finally:
+        config.DATA_FOLDER = saved
+        torch.set_num_threads(threads)
+    assert code == 0, f"exit {code}\n{out.getvalue()}\n{err.getvalue()}"
+    return out.getvalue(), err.getvalue()
+
+
 def run_script(script, *args, env=None, check_rc=None, timeout=600, text=True):
     """Run `script` (a path relative to the repository root, or absolute) with `args` in
     a subprocess, from the repository root and without PYTHONPATH: the scripts find the

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import RESNET_RUN as QUICK, THREADS, train_in_process
 from errors import UserError, run_main
-from helpers import REPO_ROOT, offline, run_in_process, run_script, snapshot
+from helpers import (REPO_ROOT, RESNET_RUN as QUICK, THREADS, offline, run_in_process,
+                     run_script, snapshot, train_in_process)
 import run_folder as rf
 
 RUN_TRAINING = "run_training.py"
