@@ -340,3 +340,12 @@ class NearestClassMean(torch.nn.Module):
     def forward(self, x):
         return self.linear(x.flatten(1))
 
+
+def assert_a_drawn_png(path, minimum_colours=50):
+    """A PNG image with something drawn on it: many colours, not a blank canvas."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and min(image.size) >= 200, (image.format, image.size)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert len(colours) >= minimum_colours, f"{path} is nearly blank: {len(colours)} colours"

@@ -6,14 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
-from helpers import REPO_ROOT, offline, write_run
+from helpers import REPO_ROOT, assert_a_drawn_png, offline, write_run
 # The exe scripts' main(argv), in this process.
 from helpers import run_in_process as exe
-from paper_runs import (PAPER_EXP_10, PAPER_EXP_11_1, values_with_mean_std, write_authors_run,
-                        write_exp_10_n9, write_paper_runs)
+from paper_runs import (PAPER_EXP_10, PAPER_EXP_11_1, paper_table_cells, values_with_mean_std,
+                        write_authors_run, write_exp_10_n9, write_paper_runs)
 import run_folder as rf
 
 
@@ -115,9 +116,21 @@ def test_eval_scripts_end_to_end(tmp_path, script, experiment, paper):
     write_paper_runs(tmp_path, experiment, paper)
     result = exe(script, "--base_folder", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    for name in ("results.csv", "grouped_results.csv", "results.md", "report.md",
-                 "images/error_vs_params.png", "images/error_vs_params.pdf"):
-        assert (tmp_path / name).stat().st_size > 0, name
+    # Every file, by its content: one row per run, one per model and size, the paper's
+    # mean ± std in results.md, the report's heading, a drawn plot.
+    (size, per_model), = paper.items()
+    runs = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(runs.name) == sorted(experiment.run_name(m, size, s)
+                                       for m in experiment.models for s in experiment.seeds)
+    assert len(pd.read_csv(tmp_path / "grouped_results.csv")) == len(experiment.models)
+    cells = paper_table_cells((tmp_path / "results.md").read_text(encoding="utf-8"))
+    for model, (mean, std) in zip(experiment.models, per_model):
+        column = f"{experiment.display_name(model)} ({model})"
+        assert cells[size, column] == f"{mean:.3f} ± {std:.3f}", column
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert report.startswith(f"# {experiment.name}: report")
+    assert "(images/error_vs_params.png)" in report
+    assert_a_drawn_png(tmp_path / "images/error_vs_params.png")
     assert (tmp_path / "images/error_vs_params.pdf").read_bytes().startswith(b"%PDF")
 
 
@@ -127,7 +140,7 @@ def test_eval_exp_10_1_script_end_to_end(tmp_path):
     result = exe("experiments/exp_10_1/exe_eval_exp_10_1.py", "--base_folder", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Mean last: 7.267\nStd last: 0.502\n" in (tmp_path / "results.txt").read_text()
-    assert (tmp_path / "images" / "error_curves.png").is_file()
+    assert_a_drawn_png(tmp_path / "images" / "error_curves.png")
 
 
 def test_eval_script_without_runs(tmp_path):

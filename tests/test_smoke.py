@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from datasets.cifar10 import load_cifar10, synthetic_cifar10, write_cifar10_batches
 from experiments import grid
-from helpers import run_script as run_exe, write_run
+from helpers import assert_a_drawn_png, run_script as run_exe, write_run
 import run_folder as rf
 from robustness import jpeg as predictions
 
@@ -79,14 +78,6 @@ def assert_learned(run_folder, epochs):
 def smoke_runs(experiment):
     return [experiment.run_name(m, experiment.sizes[0], experiment.seeds[0])
             for m in experiment.models]
-
-
-def assert_a_drawn_png(path, minimum_colours=50):
-    """A PNG image with something drawn on it: many colours, not a blank canvas."""
-    with Image.open(path) as image:
-        assert image.format == "PNG" and min(image.size) >= 200, (image.format, image.size)
-        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
-    assert len(colours) >= minimum_colours, f"{path} is nearly blank: {len(colours)} colours"
 
 
 @pytest.mark.parametrize("experiment, jpeg_script", [
