@@ -1,15 +1,29 @@
-"""Shared fixtures: small data sets written in the official CIFAR-10 batch format."""
+"""Shared fixtures: small data sets in the official CIFAR-10 format, the environment that
+points the scripts at them, and trained run folders shared by the whole session.
+
+Helpers that are not fixtures (running a script, writing a fake run folder) are in
+tests/helpers.py.
+"""
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+for path in (REPO_ROOT, REPO_ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+os.environ.setdefault("MPLBACKEND", "Agg")
+# One CPU thread for torch, here and in every subprocess the tests start (they inherit
+# it), unless the environment says otherwise: the tests' networks are tiny, and on a busy
+# 2-core machine two threads per process wait on each other (measured: an epoch of the
+# trained runs (helpers.RESNET_RUN) takes 1.4 s with one thread and 10 to 15 s with two).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E402
+from helpers import DENSENET_RUN, RESNET_RUN, train_in_process  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +37,83 @@ def cifar_folder(tmp_path_factory) -> Path:
 @pytest.fixture
 def data_env(cifar_folder, monkeypatch):
     """Environment for subprocesses (and config) pointing DATA_FOLDER at `cifar_folder`."""
+    import config
+
     monkeypatch.setenv("DATA_FOLDER", str(cifar_folder))
+    monkeypatch.setattr(config, "DATA_FOLDER", cifar_folder)
     env = dict(os.environ)
     env["DATA_FOLDER"] = str(cifar_folder)
     env["PYTHONPATH"] = str(REPO_ROOT)
     return env
+
+
+@pytest.fixture
+def own_data(cifar_folder, tmp_path, monkeypatch) -> dict:
+    """A copy of `cifar_folder` of the test's own (the JPEG and corruption tests add their
+    test sets to their data folder) and the environment pointing at it."""
+    import config
+
+    data = tmp_path / "data"
+    shutil.copytree(cifar_folder, data)
+    monkeypatch.setenv("DATA_FOLDER", str(data))
+    monkeypatch.setattr(config, "DATA_FOLDER", data)
+    return dict(os.environ, DATA_FOLDER=str(data), MPLBACKEND="Agg")
+
+
+class TrainedRun:
+    """A finished run folder trained once per session, with what the training printed.
+    Tests that change a run work on `copy(to)`."""
+
+    def __init__(self, folder: Path, options, stdout: str, stderr: str):
+        self.folder, self.options, self.stdout, self.stderr = folder, options, stdout, stderr
+
+    def copy(self, to: Path) -> Path:
+        shutil.copytree(self.folder, to)
+        return to
+
+
+@pytest.fixture(scope="session")
+def trained_resnet(tmp_path_factory, cifar_folder) -> TrainedRun:
+    """CifarResNet N=1 (8 conv layers), 3 epochs (the learning-rate step after epoch 2) on
+    400 of the images of `cifar_folder`, tested on 200."""
+    folder = tmp_path_factory.mktemp("trained") / "CifarResNet_s3_N1"
+    return TrainedRun(folder, RESNET_RUN, *train_in_process(folder, RESNET_RUN, cifar_folder))
+
+
+@pytest.fixture(scope="session")
+def trained_densenet(tmp_path_factory, cifar_folder) -> TrainedRun:
+    """CifarDenseNet L=22, k=12 with gradient checkpointing (`efficient: True`, as the
+    authors' runs), 1 epoch on 192 of the images."""
+    folder = tmp_path_factory.mktemp("trained") / "CifarDenseNet_k12_L22_s3"
+    return TrainedRun(folder, DENSENET_RUN,
+                      *train_in_process(folder, DENSENET_RUN, cifar_folder))
+
+
+@pytest.fixture
+def stand_in(tmp_path) -> Path:
+    """The stand-in for run_training.py (tests/helpers.py STAND_IN) as a script."""
+    from helpers import STAND_IN
+
+    path = tmp_path / "stand_in.py"
+    path.write_text(STAND_IN)
+    return path
+
+
+@pytest.fixture(scope="module")
+def c_data():
+    """Synthetic CIFAR-10 (500 training images, C_N test images) for the CIFAR-10-C tests."""
+    from helpers import C_N
+
+    train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=500, n_test=C_N, seed=1)
+    return train_x, train_y, test_x[:C_N], test_y[:C_N]
+
+
+@pytest.fixture
+def folder_c(tmp_path, c_data):
+    """CIFAR-10-C layout with two corruptions (made-up, growing with severity)."""
+    from datasets import cifar10c
+    from helpers import corrupted
+
+    _, _, test_x, test_y = c_data
+    images = {"gaussian_noise": corrupted(test_x, 0), "fog": corrupted(test_x, 10)}
+    return cifar10c.write_cifar10c(tmp_path / "data", images, test_y)

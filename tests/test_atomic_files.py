@@ -12,7 +12,7 @@ import pytest
 
 import atomic_files
 from atomic_files import DiskFull
-from tmpfs import mount_tmpfs_and_run
+from helpers import mount_tmpfs_and_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +42,8 @@ def test_a_write_into_a_full_disk_is_one_line_naming_the_file_and_keeps_the_old_
     assert caught.value.exit_code != 0
 
 
+# A tmpfs of its own in a subprocess (a real ENOSPC from the kernel).
+@pytest.mark.slow
 def test_a_real_full_disk_is_named_for_every_writer(tmp_path):
     """On a 256 KiB tmpfs: bytes, an .npy stack and a torch checkpoint that do not fit
     each give DiskFull naming the file, and the old file stays."""

@@ -60,10 +60,18 @@ def randomize_batchnorm(model, seed=0):
 
 # ------------------------------------------------------------------------ sizes and layout
 
-def test_parameter_counts_equal_the_papers_for_all_22_configurations():
+
+@pytest.fixture(scope="module")
+def paper_models():
+    """Each of the paper's 22 configurations, built once for the tests of this module."""
+    return {(model_type, size): paper_model(model_type, size)
+            for model_type, size in PAPER_PARAMETER_COUNTS}
+
+
+def test_parameter_counts_equal_the_papers_for_all_22_configurations(paper_models):
     assert len(PAPER_PARAMETER_COUNTS) == 22
     for (model_type, size), paper in PAPER_PARAMETER_COUNTS.items():
-        assert count_parameters(paper_model(model_type, size)) == paper, (model_type, size)
+        assert count_parameters(paper_models[model_type, size]) == paper, (model_type, size)
 
 
 def test_paper_counts_agree_with_the_authors_checkpoints():
@@ -73,13 +81,15 @@ def test_paper_counts_agree_with_the_authors_checkpoints():
         assert entry["num_params"] == PAPER_PARAMETER_COUNTS[config], config
 
 
-def test_state_dict_keys_and_shapes_equal_the_authors_for_all_22_configurations():
+def test_state_dict_keys_and_shapes_equal_the_authors_for_all_22_configurations(paper_models):
     for (model_type, size), entry in reference_layout().items():
-        ours = [f"{k} {list(v.shape)}" for k, v in paper_model(model_type, size)
+        ours = [f"{k} {list(v.shape)}" for k, v in paper_models[model_type, size]
                 .state_dict().items()]
         assert ours == entry["state_dict"], (model_type, size)  # same keys, shapes, order
 
 
+# `python -m models` builds the 22 configurations again, in a subprocess.
+@pytest.mark.slow
 def test_python_m_models_prints_the_table_with_a_match_column():
     result = subprocess.run([sys.executable, "-m", "models"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120)
@@ -93,6 +103,7 @@ def test_python_m_models_prints_the_table_with_a_match_column():
 
 
 # ------------------------------------------------------------------------ blocks
+
 
 def test_subsampling_shortcut_takes_every_second_pixel_and_appends_zero_channels():
     x = torch.arange(16.0).reshape(1, 1, 4, 4)
@@ -231,6 +242,7 @@ def test_dense_block_concatenates_the_input_and_every_layers_k_new_channels():
 
 
 # ------------------------------------------------------------------------ initialisation
+
 
 def conv_weights(model, kernel_size):
     return [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.groups == 1
@@ -374,6 +386,7 @@ def test_build_model_from_opt():
 
 # ------------------------------------------------------------------------ run folders
 
+
 def authors_opt(model_type, model_kw, folder):
     """opt.json exactly as the authors wrote it (docs/reference.md §4)."""
     return {"lr": 0.1, "wd": 0.0001, "mom": 0.9, "bs": 128, "opt": "SGD",
@@ -516,6 +529,7 @@ def test_load_error_bad_opt(resnet_run):
 
 # ------------------------------------------------------------------------ checkpointing
 
+
 def saved_activation_numel(model, x):
     """Elements autograd keeps for backward (outside checkpointed regions)."""
     total = 0
@@ -574,6 +588,7 @@ def test_checkpointed_dense_layer_in_eval_mode_with_gradients():
 
 # ------------------------------------------------------------------------ devices, formats
 
+
 def devices():
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -600,6 +615,8 @@ def test_channels_last_and_autocast(model_type, device):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+# What a fresh interpreter imports: a subprocess.
+@pytest.mark.slow
 def test_models_imports_nothing_of_training_or_experiments():
     """models/ is definitions plus loading: it sits below training/ and experiments/."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import models; "

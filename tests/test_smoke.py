@@ -1,37 +1,54 @@
-"""The smoke flow of every experiment, end to end, as the README runs it.
+"""The end-to-end flows, through the real scripts as subprocesses, as the README runs them.
 
-Train (--profile smoke: one seed, the smallest size of each model, a few epochs on a
-subset; each model must beat chance clearly), evaluate, and for exp_10 and exp_11_1 compute
-the JPEG predictions and their tables (for exp_10 also the common corruptions and
-AutoAttack): real scripts in subprocesses on data sets in CIFAR-10's and CIFAR-10-C's
-formats, with every output under a temporary --base_folder.
+The smoke flow of every experiment: train (--profile smoke: one seed, the smallest size of
+each model, a few epochs; each model must beat chance clearly), evaluate, and for exp_10 and
+exp_11_1 compute the JPEG predictions and their tables (for exp_10 also the common
+corruptions and AutoAttack), on data sets in CIFAR-10's and CIFAR-10-C's formats, with
+every output under a temporary --base_folder. Then the launcher's failure, skip and resume
+paths with the real run_training.py, the Slurm launcher through submitit's local
+executor, and the JPEG test's skip and failure paths.
 """
 import json
-import shutil
-import subprocess
-import sys
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from datasets.cifar10 import load_cifar10, synthetic_cifar10, write_cifar10_batches
 from experiments import grid
+from helpers import assert_a_drawn_png, run_script as run_exe, write_run
 import run_folder as rf
 from robustness import jpeg as predictions
 
-REPO_ROOT = grid.config.REPO_ROOT
+pytestmark = pytest.mark.slow
+
+# The smoke flows' data: 300 training and 100 test images (the smoke profile asks for up
+# to 5,000 and 1,000: it takes what there is), in batches of 32 instead of the recipes' 128
+# or 64 and for 4 epochs (learning rate x0.1 after epochs 2 and 3) instead of the profile's
+# 8, passed on to every run after `--`: 10 steps an epoch learn the synthetic classes
+# (measured on this data: ResNet N=3 4 % after the 4 epochs, Min-Net 11 % and DenseNet L=22 0 %
+# after 3; with the profile's batches of 128, 3 steps an epoch, the ResNet ended at 55 %
+# after 8 epochs).
+N_TRAIN, N_TEST = 300, 100
+SMALL_BATCHES = ["--", "--bs", "32", "--epochs", "4", "--fixed_steps", "2", "3"]
+# exp_10_1's CifarResNet N=9 (56 layers, the He et al. initialisation) diverges in batches of
+# 32 at the recipe's learning rate, and stays near chance in batches of 128; in batches of
+# 64 (5 steps an epoch) it ended at 9 % after the profile's 8 epochs (88 % after 4).
+DEEP_BATCHES = ["--", "--bs", "64"]
+# Two runs at a time on the CPU (each takes one thread: conftest.py), as a second GPU would.
+TWO_AT_A_TIME = ["--jobs-per-gpu", "2"]
 
 
 @pytest.fixture(scope="module")
-def smoke_env(tmp_path_factory, cifar_folder):
-    """Own copy of the data: the JPEG scripts add the compressed test set to it."""
-    import os
-
-    from datasets.cifar10 import load_cifar10
+def smoke_env(tmp_path_factory):
+    """Own data: the JPEG scripts add the compressed test set to it."""
     from datasets.cifar10c import write_cifar10c
 
     data = tmp_path_factory.mktemp("smoke_data")
-    shutil.copytree(cifar_folder, data, dirs_exist_ok=True)
+    write_cifar10_batches(data, *synthetic_cifar10(n_train=N_TRAIN, n_test=N_TEST, seed=7))
     # Two corruptions of the test set, Gaussian noise growing with the severity.
     images, labels = load_cifar10("test", data)
     rng = np.random.default_rng(0)
@@ -45,20 +62,17 @@ def smoke_env(tmp_path_factory, cifar_folder):
 
 
 def run_script(script, base_folder, *options, env):
-    cmd = [sys.executable, f"experiments/{script}", "--profile", "smoke",
-           "--base_folder", str(base_folder), *options]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, f"{cmd}\n{result.stdout}\n{result.stderr}"
-    return result
+    return run_exe(f"experiments/{script}", "--profile", "smoke", "--base_folder", base_folder,
+                   *options, env=env, check_rc=0, timeout=900)
 
 
-def assert_learned(run_folder):
-    """The smoke profile trains enough to learn: far better than chance (90 % error) on
-    the generated data, whose classes differ in colour and stripes."""
+def assert_learned(run_folder, epochs):
+    """The run trained the `epochs` it was asked for, enough to learn: far better than
+    chance (90 % error) on the generated data, whose classes differ in colour and stripes."""
     log = json.loads((run_folder / "log.json").read_text(encoding="utf-8"))
-    assert len(log["val_er"]) == grid.SMOKE["epochs"]
+    assert len(log["val_er"]) == epochs
     assert log["val_er"][-1] < 50, f"{run_folder.name} did not learn: {log['val_er']}"
+    return log
 
 
 def smoke_runs(experiment):
@@ -66,18 +80,19 @@ def smoke_runs(experiment):
             for m in experiment.models]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("experiment, jpeg_script", [
     (grid.EXP_10, "exp_10/exe_exp10_jpeg_tests.py"),
     (grid.EXP_11_1, "exp_11_1/exe_exp_11_1_jpeg_tests.py"),
 ])
 def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke_env):
     name = experiment.name
-    run_script(f"{name}/exe_train_{name}.py", tmp_path, env=smoke_env)
+    run_script(f"{name}/exe_train_{name}.py", tmp_path, *TWO_AT_A_TIME, *SMALL_BATCHES,
+               env=smoke_env)
     runs = smoke_runs(experiment)
+    last = {}
     for run in runs:
         assert (tmp_path / rf.EXP_DATA / run / "model.pt").is_file()
-        assert_learned(tmp_path / rf.EXP_DATA / run)
+        last[run] = assert_learned(tmp_path / rf.EXP_DATA / run, 4)["val_er"][-1]
 
     run_script(f"{name}/exe_eval_{name}.py", tmp_path, env=smoke_env)
     results = pd.read_csv(tmp_path / "results.csv")
@@ -85,26 +100,39 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
     assert results["last_val_er"].between(0, 100).all()
     assert (tmp_path / "grouped_results.csv").is_file()
 
-    result = run_script(jpeg_script, tmp_path, "--run-predictions", env=smoke_env)
-    for run in runs:
-        array = np.load(predictions.output_file(tmp_path, run))
-        # The smoke profile predicts on the first 1,000 test images; the data has 500.
-        assert array.shape == (500, 11)
-        assert array[:, 1:].min() >= 0 and array[:, 1:].max() < 10
+    result = run_script(jpeg_script, tmp_path, "--run-predictions", *TWO_AT_A_TIME,
+                        env=smoke_env)
+    assert "2 predictions: 2 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
     table = (tmp_path / "images" / "er_result_table.txt").read_text()
-    for model in experiment.models:
-        assert grid.DISPLAY_NAMES[model] in table
     report = (tmp_path / "report.md").read_text()
-    assert "er_result_table" in report or "100%" in report
-    assert "images/" in report  # the plots are embedded
-    assert "0 failed" in result.stdout
+    assert "## Robustness to JPEG compression" in report
+    assert "([LaTeX](images/er_result_table.txt))" in report
+    size = experiment.sizes[0]
+    for model, run in zip(experiment.models, runs):
+        array = np.load(predictions.output_file(tmp_path, run))
+        # The smoke profile predicts on the first 1,000 test images; the data has N_TEST.
+        assert array.shape == (N_TEST, 11)
+        assert array[:, 1:].min() >= 0 and array[:, 1:].max() < 10
+        # The table's row of the run: its last test error (100 %), then its error at each
+        # JPEG quality 90 ... 10 as its predictions give it (column 1 is the original).
+        errors = [100.0 * np.mean(array[:, 2 + q] != array[:, 0]) for q in range(9)]
+        # DenseNet tables have the growth rate k after the depth L.
+        k = re.findall(r"growth_rate: (\d+);", experiment.model_kw(size))
+        cells = [experiment.display_name(model), str(size), *k, f"{last[run]:.1f}",
+                 *(f"{e:.1f}" for e in errors)]
+        assert "| " + " | ".join(cells) + " | 1 |" in report, report   # one seed
+        assert " & ".join(cells) + r" \\" in table, table
+    for png in (f"jpeg_{experiment.size_label}{size}.png", "jpeg_pocp_vs_error.png"):
+        assert f"(images/{png})" in report                # the plots are embedded
+        assert_a_drawn_png(tmp_path / "images" / png)
     if experiment is grid.EXP_10:
         robustness_flow(experiment, runs, tmp_path, smoke_env)
 
 
 def robustness_flow(experiment, runs, base_folder, env):
     """The common corruptions and AutoAttack of the smoke runs, then their tables."""
-    run_script("exp_10/exe_exp10_corruption_tests.py", base_folder, "--run-predictions", env=env)
+    run_script("exp_10/exe_exp10_corruption_tests.py", base_folder, "--run-predictions",
+               *TWO_AT_A_TIME, env=env)
     table = pd.read_csv(base_folder / "corruption_results.csv")
     assert sorted(table["name"].unique()) == sorted(runs)
     assert set(table["corruption"]) == {"gaussian_noise", "brightness"}
@@ -120,7 +148,7 @@ def robustness_flow(experiment, runs, base_folder, env):
     # Fewer images than the smoke profile's 32: the flow is the same, and CI is faster.
     attack = ["--n-images", "8", "--eps", "2", "8"]
     run_script("exp_10/exe_exp10_adversarial_tests.py", base_folder, "--run-predictions",
-               *attack, env=env)
+               *TWO_AT_A_TIME, *attack, env=env)
     table = pd.read_csv(base_folder / "adversarial_results.csv")
     assert sorted(table["eps"].unique()) == [0, 2, 8]   # in units of 1/255
     assert set(table["n"]) == {8}
@@ -134,42 +162,110 @@ def robustness_flow(experiment, runs, base_folder, env):
     assert again.stdout.count("predictions exist") == len(runs), again.stdout
 
 
-@pytest.mark.slow
 def test_smoke_flow_seed_variance(tmp_path, smoke_env):
-    run_script("exp_10_1/exe_train_exp_10_1.py", tmp_path, env=smoke_env)
+    run_script("exp_10_1/exe_train_exp_10_1.py", tmp_path, *DEEP_BATCHES, env=smoke_env)
     run_script("exp_10_1/exe_eval_exp_10_1.py", tmp_path, env=smoke_env)
     text = (tmp_path / "results.txt").read_text()
     for label in ("Median last:", "Mean last:", "Std last:", "Min last:", "Max last:",
                   "Median min:"):
         assert label in text
     (run,) = smoke_runs(grid.EXP_10_1)
-    assert_learned(tmp_path / rf.EXP_DATA / run)
+    assert_learned(tmp_path / rf.EXP_DATA / run, grid.SMOKE["epochs"])
     last = json.loads((tmp_path / rf.EXP_DATA / run / "log.json").read_text())["val_er"][-1]
     assert f"Median last: {last:.3f}" in text
-    assert (tmp_path / "images" / "error_curves.png").stat().st_size > 1000
+    assert_a_drawn_png(tmp_path / "images" / "error_curves.png")
 
 
-def test_smoke_profile_never_touches_a_reproduction():
-    for experiment in grid.EXPERIMENTS.values():
-        smoke = experiment.base_folder("smoke")
-        assert smoke.parent == experiment.base_folder("paper") and smoke.name == "smoke"
+
+# ------------------------------------------- the launcher with the real run_training.py
+
+# A few images and one epoch per run: the launcher is under test, not the training.
+TINY = ["--", "--train_subset", "256", "--test_subset", "100", "--epochs", "1", "--fixed_steps"]
 
 
-def test_training_grid_without_data_offline_stops_before_launching(tmp_path, smoke_env):
-    """CIFAR-10 is fetched once by the launcher (where the network is), not by every run:
-    offline and without the data, one line, exit 2, and no run is started."""
-    env = dict(smoke_env, DATA_FOLDER=str(tmp_path / "no_data"))
-    # Offline whatever the machine's network: urllib (torchvision's download) sends the
-    # download to this proxy, where nothing listens.
-    for key in ("no_proxy", "NO_PROXY"):
-        env.pop(key, None)
-    env.update({key: "http://127.0.0.1:9"
-                for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")})
-    cmd = [sys.executable, "experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
-           "--base_folder", str(tmp_path / "exp")]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "cifar-10-batches-py" in result.stderr
-    assert "Connection refused" in result.stderr  # the download failed at the proxy
-    assert not (tmp_path / "exp" / rf.EXP_DATA).exists()
+def test_training_grid_end_to_end_failure_skip_resume(tmp_path, own_data):
+    """exp_10's smoke grid (2 runs) with the real run_training.py: one run cannot write its
+    folder and fails, the other finishes; a relaunch skips the finished one and runs the
+    fixed one; a run without model.pt is resumed."""
+    base = tmp_path / "B"
+    blocked = base / "exp_data" / "CifarPyrResNet_s9_N3"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the run folder should be")
+    script = "experiments/exp_10/exe_train_exp_10.py"
+
+    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *TINY, env=own_data,
+                 check_rc=1)
+    assert "2 runs: 1 done, 0 resumed, 0 skipped, 1 failed" in result.stdout
+    log = base / "logs" / "CifarPyrResNet_s9_N3.log"
+    assert "failed: CifarPyrResNet_s9_N3: exit 2: error: " in result.stdout
+    assert f"(log: {log})" in result.stdout
+    assert "run_training.py --model_type CifarPyrResNet" in log.read_text()
+    done = base / "exp_data" / "CifarMinFP-LS_s9_N3"
+    assert rf.run_state(done) == rf.FINISHED
+    opt = json.loads((done / rf.OPT_FILE).read_text())
+    assert (opt["epochs"], opt["fixed_steps"], opt["train_subset"], opt["seed"]) == (1, [], 256, 9)
+    assert opt["model_kw"] == "q: 2;k: 3;N: 3;" and opt["device"] == "cpu"
+
+    blocked.unlink()
+    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *TINY, env=own_data,
+                 check_rc=0)
+    assert "2 runs: 1 done, 0 resumed, 1 skipped, 0 failed" in result.stdout
+
+    (done / rf.MODEL_FILE).unlink()   # as if killed after its last epoch's checkpoint
+    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *TINY, env=own_data,
+                 check_rc=0)
+    assert "2 runs: 0 done, 1 resumed, 1 skipped, 0 failed" in result.stdout
+    assert "resuming at epoch 1" in (base / "logs" / "CifarMinFP-LS_s9_N3.log").read_text()
+    assert rf.run_state(done) == rf.FINISHED
+
+
+def test_slurm_launcher_end_to_end_through_submitit_local(tmp_path, own_data):
+    result = run_exe("experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke",
+                 "--models", "CifarPyrResNet", "--base_folder", tmp_path, "--launcher", "slurm",
+                 "--submitit-cluster", "local", "--gpus-per-job", "0", "--time", "10", *TINY,
+                 env=own_data, check_rc=0)
+    assert "submitted CifarPyrResNet_s9_N3 as job" in result.stdout
+    assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
+    assert rf.run_state(tmp_path / "exp_data" / "CifarPyrResNet_s9_N3") == rf.FINISHED
+    assert list((tmp_path / "logs" / "submitit").iterdir())   # submitit's own files
+
+
+def test_jpeg_tests_end_to_end(tmp_path, own_data):
+    """Train one run of exp_10's smoke grid, then --run-predictions: predictions for the
+    finished run (the other has no model.pt yet), the JPEG test set created once, the
+    evaluation run; a second call skips the existing predictions file."""
+    import numpy as np
+
+    run_exe("experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke", "--base_folder",
+        tmp_path, "--models", "CifarPyrResNet", *TINY, env=own_data, check_rc=0)
+    script = "experiments/exp_10/exe_exp10_jpeg_tests.py"
+    # The smoke profile's --subset 1000, then ours: argparse keeps the last.
+    options = ["--profile", "smoke", "--base_folder", tmp_path, "--run-predictions",
+               "--", "--subset", "100"]
+    result = run_exe(script, *options, env=own_data)
+    assert "2 predictions: 1 done, 0 resumed, 1 skipped, 0 failed" in result.stdout, \
+        result.stdout + result.stderr
+    predictions = np.load(tmp_path / "jpeg_model_predictions" / "CifarPyrResNet_s9_N3.npy")
+    assert predictions.shape == (100, 11) and predictions.dtype == np.int64
+    assert not (tmp_path / "jpeg_model_predictions" / "CifarMinFP-LS_s9_N3.npy").exists()
+    assert "creating the JPEG test set" in result.stdout
+    assert (Path(own_data["DATA_FOLDER"]) / "test_cifar10_jpeg_noise_image_stacks.npy").is_file()
+    # What follows the predictions is evaluate_jpeg's: its files and its exit status.
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "report.md").is_file()
+
+    result = run_exe(script, *options, env=own_data, check_rc=0)
+    assert "2 predictions: 0 done, 0 resumed, 2 skipped, 0 failed" in result.stdout
+    assert "creating the JPEG test set" not in result.stdout
+
+    # A run whose model.pt is damaged: its prediction job fails and is named, the evaluation
+    # of the other still runs, and the exit status says something failed.
+    broken = tmp_path / "exp_data" / "CifarMinFP-LS_s9_N3"
+    write_run(broken, 1, 1)    # finished, as far as its log goes
+    (broken / "model.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "report.md").unlink()
+    result = run_exe(script, *options, env=own_data, check_rc=1)
+    assert "2 predictions: 0 done, 0 resumed, 1 skipped, 1 failed" in result.stdout
+    assert "failed: CifarMinFP-LS_s9_N3: exit 2: error: " in result.stdout
+    assert (tmp_path / "report.md").is_file()
+    assert not (tmp_path / "jpeg_model_predictions" / "CifarMinFP-LS_s9_N3.npy").exists()

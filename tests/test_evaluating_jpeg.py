@@ -1,9 +1,6 @@
-"""experiments/jpeg_eval.py on prediction files built to have chosen error rates.
-
-A prediction file (docs/reference.md §5) is an int array (n, 11): the label, then the predicted class
-for the original image and its JPEG versions at quality 90 … 10. `predictions` below
-builds one with exactly `wrong[v]` wrong predictions in version v and a chosen number of
-changed predictions, so every cell of the LaTeX tables is known in advance.
+"""experiments/evaluating/jpeg.py: the JPEG tables of exp_10 and exp_11_1 from prediction files
+with exactly the paper's errors (tests/paper_runs.py), cell by cell, and the warnings for bad,
+unfinished or disagreeing files.
 """
 import json
 import re
@@ -12,58 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.evaluating import test_error as ev
 from errors import UserError
 from experiments.evaluating import jpeg as je
 from experiments.evaluating import jpeg as jm
+from experiments.evaluating import test_error as ev
 from experiments.grid import EXP_10, EXP_11_1
+from paper_runs import (MIN_NET_WRONG, N_TEST, PREDICTIONS, RESNET_WRONG, predictions,
+                        values_with_mean_std, write_authors_run,
+                        write_exp_10_n9)
 from robustness.jpeg import OUTPUT_FOLDERS, check_predictions
-from test_evaluation import PAPER_EXP_10, values_with_mean_std, write_authors_run
-
-N_TEST = 10_000
-PREDICTIONS = OUTPUT_FOLDERS["paper"]   # B/jpeg_model_predictions
-
-
-def predictions(wrong, also_changed, seed=0, n=N_TEST):
-    """int64 (n, 11) with exactly wrong[v] errors in version v = 0…9 (wrong[v] ≥ wrong[0])
-    and, at level v ≥ 1, exactly wrong[v] − wrong[0] + also_changed[v − 1] predictions
-    that differ from version 0's: the images wrong in version 0 stay wrong, and
-    `also_changed` of them switch to another wrong class."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n)
-    order = rng.permutation(n)                 # the hardest images first
-    array = np.tile(labels[:, None], (1, 11)).astype(np.int64)
-    for version, k in enumerate(wrong):
-        array[order[:k], 1 + version] = (labels[order[:k]] + 1) % 10
-        if version:
-            switch = order[:also_changed[version - 1]]
-            array[switch, 1 + version] = (labels[switch] + 2) % 10
-    return array
-
-
-# Counts of wrong predictions (of 10,000) for versions 0…9; the paper's N = 9 numbers at
-# quality 90, 50 and 10 (docs/reference.md §6: Min-Net 10.1 / 24.2 / 58.8, ResNet 10.9 / 25.6 / 59.1).
-MIN_NET_WRONG = [599, 1010, 1300, 1620, 1980, 2420, 2950, 3640, 4530, 5880]
-RESNET_WRONG = [627, 1090, 1400, 1750, 2130, 2560, 3090, 3790, 4670, 5910]
-SPREAD = (-20, -10, 0, 10, 20)   # per seed; means over the five seeds stay as above
-
-
-def write_exp_10_n9(base_folder, models=("CifarMinFP-LS", "CifarPyrResNet"),
-                    predictions_folder=PREDICTIONS):
-    """Prediction files and logs of exp_10's N = 9 runs (last val_er as in docs/reference.md §6)."""
-    for model_type, wrong, step, (mean, std) in zip(
-            ("CifarMinFP-LS", "CifarPyrResNet"), (MIN_NET_WRONG, RESNET_WRONG), (50, 30),
-            PAPER_EXP_10[9]):
-        if model_type not in models:
-            continue
-        for i, (seed, last) in enumerate(zip(EXP_10.seeds, values_with_mean_std(mean, std, 5))):
-            name = EXP_10.run_name(model_type, 9, seed)
-            array = predictions([k + SPREAD[i] for k in wrong], [step * v for v in range(1, 10)],
-                                seed=seed)
-            path = base_folder / predictions_folder / f"{name}.npy"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, array)
-            write_authors_run(base_folder, EXP_10, model_type, 9, seed, last)
 
 
 def test_metrics_of_one_file():
@@ -75,9 +29,23 @@ def test_metrics_of_one_file():
     assert metrics["pocp"] == pytest.approx(pocp)
 
 
-def test_exp_10_latex_tables_cell_by_cell(tmp_path):
-    write_exp_10_n9(tmp_path)
-    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+@pytest.fixture(scope="module")
+def exp_10_n9(tmp_path_factory):
+    """exp_10's N = 9 prediction files and logs (tests/paper_runs.py), evaluated once for
+    the tests that only read the outputs; (base folder, what the evaluation warned)."""
+    import contextlib
+    import io
+
+    base = tmp_path_factory.mktemp("exp_10_n9")
+    write_exp_10_n9(base)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert je.evaluate_jpeg(EXP_10, base) == 0
+    return base, err.getvalue()
+
+
+def test_exp_10_latex_tables_cell_by_cell(exp_10_n9):
+    tmp_path, _ = exp_10_n9
     header = "Model & N & 100\\% & 90\\% & 80\\% & 70\\% & 60\\% & 50\\% & 40\\% & 30\\% & " \
              "20\\% & 10\\% \\\\"
     assert (tmp_path / "images" / "er_result_table.txt").read_text() == "\n".join([
@@ -129,8 +97,6 @@ def test_densenet_tables_have_k_and_the_depth_as_l(tmp_path):
     assert (tmp_path / "images" / "jpeg_L100.png").is_file()
 
 
-# --------------------------------------------------------------------------- robustness
-
 def test_bad_files_are_named_and_skipped(tmp_path, capsys):
     write_exp_10_n9(tmp_path)
     folder = tmp_path / PREDICTIONS
@@ -168,12 +134,11 @@ def test_missing_logs_leave_the_100_column_empty(tmp_path, capsys):
     assert r"ResNet & 9 & -- & 10.9 & " in table
 
 
-def test_csv_has_no_float_noise(tmp_path):
-    write_exp_10_n9(tmp_path)
-    runs = jm.collect_jpeg(EXP_10, tmp_path).table
+def test_csv_has_no_float_noise(exp_10_n9):
+    tmp_path, _ = exp_10_n9
+    runs = jm.collect_jpeg(EXP_10, tmp_path).table   # read from the same inputs
     noisy = runs[jm.metric_columns()].map(lambda v: round(v, 4) != v).to_numpy().any()
     assert noisy  # e.g. 100 · (1 − 0.9401): what the CSV would carry unrounded
-    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
     text = (tmp_path / "jpeg_results.csv").read_text()
     assert not re.search(r"\.\d{5,}", text)
     written = pd.read_csv(tmp_path / "jpeg_results.csv")
@@ -182,14 +147,12 @@ def test_csv_has_no_float_noise(tmp_path):
     assert sorted(written.er_orig[written.model_type == "CifarMinFP-LS"]) == \
         [5.79, 5.89, 5.99, 6.09, 6.19]
 
-
 DISAGREES = "differs from its run's last test error in log.json"
 
 
-def test_predictions_agreeing_with_their_logs_give_no_warning(tmp_path, capsys):
-    write_exp_10_n9(tmp_path)
-    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
-    assert DISAGREES not in capsys.readouterr().err
+def test_predictions_agreeing_with_their_logs_give_no_warning(exp_10_n9):
+    tmp_path, err = exp_10_n9
+    assert DISAGREES not in err
     assert "disagree" not in (tmp_path / "jpeg_results.md").read_text()
 
 
@@ -282,3 +245,44 @@ def test_rgb_protocol_writes_its_own_files(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert report.index("## Robustness to JPEG compression\n") < report.index(
         "## Robustness to JPEG compression (rgb protocol)")
+
+
+def test_a_tie_in_the_jpeg_table(tmp_path):
+    """DenseNet L = 58 at quality 70: 2,000 and 2,010 wrong of 10,000, mean exactly 20.05."""
+    for seed, at_70 in zip(EXP_11_1.seeds[:2], (2000, 2010)):
+        name = EXP_11_1.run_name("CifarDenseNet", 58, seed)
+        path = tmp_path / OUTPUT_FOLDERS["paper"] / f"{name}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wrong = [500, 1000, 1500, at_70, 2500, 3000, 3500, 4000, 4500, 5000]
+        np.save(path, predictions(wrong, [0] * 9, seed=seed))
+        write_authors_run(tmp_path, EXP_11_1, "CifarDenseNet", 58, seed, 5.0)
+    assert je.evaluate_jpeg(EXP_11_1, tmp_path) == 0
+    rows = (tmp_path / "images" / "er_result_table.txt").read_text(encoding="utf-8").splitlines()
+    assert rows[4].startswith(r"DenseNet & 58 & 12 & 5.0 & 10.0 & 15.0 & 20.0 & 25.0 & ")
+
+
+def test_an_unfinished_runs_predictions_are_left_out_and_named(tmp_path, capsys):
+    write_exp_10_n9(tmp_path)
+    name = EXP_10.run_name("CifarMinFP-LS", 9, 723)
+    opt_path = tmp_path / "exp_data" / name / "opt.json"
+    opt = json.loads(opt_path.read_text(encoding="utf-8"))
+    opt_path.write_text(json.dumps(dict(opt, epochs=300)), encoding="utf-8")   # 200 of 300
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    assert f"leaving out {tmp_path / OUTPUT_FOLDERS['paper'] / name}.npy: its run is " \
+           "unfinished (200/300 epochs)" in capsys.readouterr().err
+    runs = pd.read_csv(tmp_path / "jpeg_results.csv")
+    assert len(runs) == 9 and name not in runs.name.tolist()
+    md = (tmp_path / "jpeg_results.md").read_text(encoding="utf-8")
+    assert f"Left out, their runs are unfinished (as in the other tables): {name} " \
+           "(200/300 epochs)." in md
+
+
+def test_a_prediction_file_of_the_wrong_shape_is_named_for_deletion(tmp_path, capsys):
+    write_exp_10_n9(tmp_path)
+    path = tmp_path / OUTPUT_FOLDERS["paper"] / f"{EXP_10.run_name('CifarPyrResNet', 9, 9)}.npy"
+    np.save(path, np.zeros((5, 10), dtype=np.int64))
+    assert je.evaluate_jpeg(EXP_10, tmp_path) == 0
+    assert f"skipping {path}: it has shape (5, 10), expected (n, 11): the label and the " \
+           "predictions for versions 0–9; delete it and recompute it with python " \
+           f"experiments/exp_10/exe_exp10_jpeg_tests.py --base_folder {tmp_path} " \
+           "--run-predictions" in capsys.readouterr().err

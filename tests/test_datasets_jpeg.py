@@ -101,6 +101,7 @@ def opencv_paper_protocol(image, quality):
 
 # ---------------------------------------------------------------------------- protocols
 
+
 def test_paper_protocol_is_bit_identical_to_opencv(images):
     pytest.importorskip("cv2")
     for quality in QUALITIES + (1, 5, 95, 100):
@@ -148,6 +149,9 @@ def test_file_names_keep_the_protocols_apart():
 
 # ------------------------------------------------------------------------- the files
 
+
+# The script finding the repository by itself: a subprocess without PYTHONPATH.
+@pytest.mark.slow
 def test_cli_end_to_end_without_pythonpath(small_data, tmp_path):
     source, test_x, test_y = small_data
     folder = tmp_path / "data"
@@ -220,6 +224,7 @@ def test_a_crash_while_writing_leaves_no_partial_file_and_old_files_intact(small
 
 
 # ------------------------------------------------------------------------ stack loader
+
 
 @pytest.fixture(scope="module")
 def stack_folder(small_data, tmp_path_factory):

@@ -1,6 +1,6 @@
-"""AutoAttack on a small trained model: the wrapper's input range and eval mode,
-AutoAttack's own checks, robust error not falling with eps, resuming per eps and within
-an eps."""
+"""robustness/adversarial.py: AutoAttack on a small trained model: the wrapper's input
+range and eval mode, AutoAttack's own checks, robust error not falling with eps, resuming
+per eps and within an eps."""
 import json
 import logging
 

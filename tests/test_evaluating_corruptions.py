@@ -1,31 +1,29 @@
-"""The corruption and adversarial evaluations on hand-made result files of a small grid."""
-import json
+"""experiments/evaluating/corruptions.py: the corruption tables from hand-made prediction files.
+"""
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import atomic_files
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS
 from errors import UserError
-from experiments.evaluating import adversarial as adversarial_eval
 from experiments.evaluating import corruptions as corruption_eval
 from experiments.grid import EXP_10
+from helpers import write_run
 from run_folder import EXP_DATA
-from robustness import adversarial, corruptions
+from robustness import corruptions
+
 
 GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507, 723))
+
 N = 4                                    # images per severity
+
 LABELS = np.tile(np.arange(N, dtype=np.uint8), 5)
 
 
 def finished_run(base, name):
-    folder = base / EXP_DATA / name
-    folder.mkdir(parents=True)
-    (folder / "opt.json").write_text(json.dumps({"epochs": 1}), encoding="utf-8")
-    (folder / "log.json").write_text(json.dumps({"val_er": [10.0]}), encoding="utf-8")
-    (folder / "model.pt").write_bytes(b"weights")
+    write_run(base / EXP_DATA / name, val_er=10.0)
 
 
 def wrong(count):
@@ -102,32 +100,3 @@ def test_no_files_is_one_line_naming_the_command(tmp_path):
         "compute them with python experiments/exp_10/exe_exp10_corruption_tests.py "
         f"--base_folder {tmp_path} --run-predictions")
     assert "\n" not in str(error.value)
-
-
-def test_adversarial_tables_from_hand_made_files(tmp_path):
-    settings = adversarial.AttackSettings(norm="Linf", attacks="apgd-ce", n_images=4)
-    for model_type, size, seed in GRID.points():
-        name = GRID.run_name(model_type, size, seed)
-        finished_run(tmp_path, name)
-        broken = 1 if model_type == "CifarMinFP-LS" else 2 + (seed == 723)
-        flags = {0.0: np.array([False, True, True, True]),
-                 1.0: np.arange(4) >= broken, 8.0: np.zeros(4, bool)}
-        adversarial.write_results(adversarial.output_file(tmp_path, name, settings), flags,
-                                  settings)
-    found = adversarial_eval.collect_adversarial(GRID, tmp_path)
-    runs, missing = found.table, found.missing
-    assert missing == [] and len(runs) == 6 * 3
-    minnet = runs[(runs.model_type == "CifarMinFP-LS") & (runs.eps == 1.0)]
-    assert minnet.er.tolist() == [25.0] * 3
-    table = adversarial_eval.comparison_table(runs, GRID)
-    row = table[table["eps (/255)"] == 1.0].iloc[0]
-    assert row["Min-Net"] == "25.00 ± 0.00" and row["ResNet"].startswith("58.33 ± ")
-    assert row["difference, 95% CI"].startswith("-33.33 [")
-    assert adversarial_eval.evaluate_adversarial(GRID, tmp_path) == 0
-    text = (tmp_path / adversarial_eval.SECTION_FILE).read_text(encoding="utf-8")
-    assert "Adversarial robustness" in text
-    assert text.strip() in (tmp_path / "report.md").read_text(encoding="utf-8")
-    csv = pd.read_csv(tmp_path / adversarial_eval.CSV_FILE)
-    assert list(csv.columns) == ["name", "model_type", "N", "seed", "attack", "norm", "eps", "n",
-                                 "er"]
-    assert (tmp_path / "images" / "adversarial_Linf_apgd-ce.png").is_file()

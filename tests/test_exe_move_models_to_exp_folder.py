@@ -1,15 +1,14 @@
 """exe_move_models_to_exp_folder.py: the authors' extracted downloads placed by run name;
 identical files skipped, different ones refused, the rest reported."""
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = str(REPO_ROOT / "exe_move_models_to_exp_folder.py")
+from helpers import run_in_process, run_script, snapshot
+
+SCRIPT = "exe_move_models_to_exp_folder.py"
 
 MINNET = "CifarMinFP-LS_s9_N3"          # exp_10
 DENSE = "CifarDenseMin_k12_L58_s507"    # exp_11_1
@@ -44,17 +43,11 @@ def downloads(tmp_path) -> dict:
 
 
 def move(downloads, *extra):
+    """The script's main(argv) in this process (its one run as a subprocess: the test of
+    the missing download folders)."""
     args = ["--models_folder", downloads["models"], "--predictions_folder",
             downloads["predictions"], "--experiments_folder", downloads["experiments"], *extra]
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
-def snapshot(folder: Path) -> dict:
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return run_in_process(SCRIPT, *args)
 
 
 def test_places_by_run_name_then_skips_identical_files(downloads):
@@ -140,6 +133,6 @@ def test_missing_download_folders_are_one_line_errors(downloads, tmp_path):
 
     env = dict(os.environ, DOWNLOADED_MODELS=str(tmp_path / "a"),
                DOWNLOADED_PREDICTIONS=str(tmp_path / "b"))
-    result = subprocess.run([sys.executable, SCRIPT, "--experiments_folder", str(tmp_path)],
-                            env=env, capture_output=True, text=True, timeout=120)
+    # In a subprocess: config reads these variables when it is imported.
+    result = run_script(SCRIPT, "--experiments_folder", tmp_path, env=env)
     assert result.returncode == 2 and "found neither" in result.stderr

@@ -1,6 +1,6 @@
-"""The corruption and adversarial evaluations' outputs: the smoke note, unfinished runs
-left out and named, one set of files (no old outputs beside new ones), exact hints."""
-import json
+"""experiments/evaluating/result_files.py, the skeleton of the corruption and adversarial
+evaluations, through both: the smoke note, unfinished runs left out and named, one set of
+files (no old outputs beside new ones), exact hints."""
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +12,7 @@ from errors import UserError
 from experiments.evaluating import adversarial as adversarial_eval
 from experiments.evaluating import corruptions as corruption_eval
 from experiments.grid import EXP_10
+from helpers import write_run
 from run_folder import EXP_DATA
 from robustness import adversarial, corruptions
 
@@ -25,12 +26,7 @@ SETTINGS = adversarial.AttackSettings(norm="Linf", attacks="apgd-ce", n_images=4
 
 def run_folder(base, name, epochs_done, **opt):
     """A run folder whose log holds `epochs_done` epochs; opt.json as given (epochs…)."""
-    folder = base / EXP_DATA / name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "opt.json").write_text(json.dumps(opt), encoding="utf-8")
-    (folder / "log.json").write_text(json.dumps({"val_er": [20.0] * epochs_done}),
-                                     encoding="utf-8")
-    (folder / "model.pt").write_bytes(b"weights")
+    write_run(base / EXP_DATA / name, opt.pop("epochs", None), epochs_done, val_er=20.0, **opt)
 
 
 def write_grid(base, epochs_done=1, **opt):

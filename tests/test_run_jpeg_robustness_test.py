@@ -1,9 +1,7 @@
-"""run_jpeg_robustness_test.py end to end: a freshly initialised model saved as a run folder
+"""run_jpeg_robustness_test.py end to end (in this process): a freshly initialised model saved as a run folder
 (opt.json + model.pt), a small JPEG test set, predictions checked against an independent
 computation, and the one-line errors for bad input."""
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +10,11 @@ import torch
 
 import atomic_files
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
-from experiments import grid
+from helpers import run_in_process
 import run_folder as rf
 from models import get_model
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = str(REPO_ROOT / "run_jpeg_robustness_test.py")
+SCRIPT = "run_jpeg_robustness_test.py"
 RUN_NAME = "CifarResNet_s1_N1"
 N_TEST = 40
 
@@ -48,9 +45,9 @@ def run_folder(tmp_path_factory) -> Path:
 
 
 def predict(*args, data_folder):
-    env = dict(os.environ, DATA_FOLDER=str(data_folder))
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    """run_jpeg_robustness_test.py's main(argv) in this process (test_smoke.py runs the
+    script as a subprocess, through the launcher)."""
+    return run_in_process(SCRIPT, *args, env=dict(os.environ, DATA_FOLDER=str(data_folder)))
 
 
 def expected_predictions(run_folder: Path, stacks: np.ndarray) -> np.ndarray:

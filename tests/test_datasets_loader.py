@@ -1,7 +1,7 @@
-"""CIFAR-10 batches on disk, and the device-side training / test batches (docs/reference.md §2)."""
+"""datasets/loader.py: the training batches' augmentation (torchvision's outcomes and
+distribution), order and determinism, and the test batches.
+"""
 import math
-import pickle
-import shutil
 
 import numpy as np
 import pytest
@@ -10,11 +10,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torchvision import transforms
 
-import datasets.cifar10 as cifar10
-import datasets.download as download
-from datasets.cifar10 import load_cifar10, synthetic_cifar10, write_cifar10_batches
+from datasets.cifar10 import synthetic_cifar10
 from datasets.loader import MEAN, STD, EvalBatches, TrainBatches
-from errors import UserError
 
 
 def chi_square_limit(dof: int, z: float = 3.09) -> float:
@@ -30,98 +27,6 @@ def chi_square(counts: np.ndarray) -> float:
 def torchvision_normalised(image_pil) -> torch.Tensor:
     return TF.normalize(TF.to_tensor(image_pil), MEAN, STD)
 
-
-@pytest.fixture
-def copied_folder(cifar_folder, tmp_path):
-    """A private copy of the session's data folder, free to damage."""
-    folder = tmp_path / "data"
-    shutil.copytree(cifar_folder, folder)
-    return folder
-
-
-# ------------------------------------------------------------------------ files on disk
-
-def test_load_cifar10_reads_the_official_format_without_md5(cifar_folder):
-    train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=1000, n_test=500, seed=0)
-    x, y = load_cifar10("train", cifar_folder, download_if_missing=False)
-    assert x.dtype == np.uint8 and x.shape == (1000, 32, 32, 3) and y.dtype == np.int64
-    assert np.array_equal(x, train_x) and np.array_equal(y, train_y)
-    x, y = load_cifar10("test", cifar_folder, download_if_missing=False)
-    assert np.array_equal(x, test_x) and np.array_equal(y, test_y)
-
-
-def test_data_folder_defaults_to_config(cifar_folder, monkeypatch):
-    import config
-
-    monkeypatch.setattr(config, "DATA_FOLDER", cifar_folder)
-    assert load_cifar10("test", download_if_missing=False)[0].shape == (500, 32, 32, 3)
-
-
-def test_batch_layout_is_channel_major_like_the_official_files(tmp_path):
-    """The official rows are R plane, G plane, B plane: check a known pixel lands right."""
-    image = np.zeros((5, 32, 32, 3), np.uint8)
-    image[0, 1, 2] = (10, 20, 30)
-    write_cifar10_batches(tmp_path, image, np.arange(5) % 10, image, np.arange(5) % 10)
-    raw = pickle.loads((tmp_path / "cifar-10-batches-py" / "test_batch").read_bytes())["data"]
-    assert [raw[0][c * 1024 + 1 * 32 + 2] for c in range(3)] == [10, 20, 30]
-    assert tuple(load_cifar10("test", tmp_path)[0][0, 1, 2]) == (10, 20, 30)
-
-
-def test_missing_cifar10_and_failed_download_is_one_clear_user_error(tmp_path, monkeypatch):
-    # A refused local port instead of the real URL: the test must never download 170 MB.
-    monkeypatch.setattr(cifar10, "ARCHIVE_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
-    monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT_S", 5)
-    empty = tmp_path / "empty"
-    with pytest.raises(UserError) as info:
-        load_cifar10("train", empty)
-    message = str(info.value)
-    assert "\n" not in message
-    assert str(empty / "cifar-10-batches-py") in message
-    assert "data_batch_1..5" in message and "test_batch" in message
-    assert "cifar-10-python.tar.gz" in message and "DATA_FOLDER" in message
-    # Nothing half-extracted, no temporary extraction folder left behind.
-    assert not list((empty / "cifar-10-batches-py").glob("*"))
-    assert not list(empty.glob(".*extract*"))
-
-
-def test_missing_cifar10_without_download_names_the_files(tmp_path):
-    with pytest.raises(UserError, match="data_batch_1.*missing.*DATA_FOLDER"):
-        load_cifar10("test", tmp_path, download_if_missing=False)
-
-
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_batch", "bad_labels"])
-def test_corrupt_batch_is_a_user_error_naming_the_file(copied_folder, damage):
-    path = copied_folder / "cifar-10-batches-py" / "data_batch_3"
-    data = path.read_bytes()
-    if damage == "truncate":
-        path.write_bytes(data[: len(data) // 2])
-    elif damage == "garbage":
-        path.write_bytes(np.random.default_rng(0).bytes(5000))
-    elif damage == "not_a_batch":
-        path.write_bytes(pickle.dumps({"something": [1, 2, 3]}))
-    else:
-        batch = pickle.loads(data)
-        batch["labels"] = batch["labels"][:-1]
-        path.write_bytes(pickle.dumps(batch))
-    with pytest.raises(UserError) as info:
-        load_cifar10("train", copied_folder)
-    assert str(path) in str(info.value) and "download" in str(info.value)
-    load_cifar10("test", copied_folder)  # the other split is unaffected
-
-
-def test_a_batch_whose_pixels_are_not_uint8_is_refused_naming_the_file(copied_folder):
-    path = copied_folder / "cifar-10-batches-py" / "data_batch_2"
-    batch = pickle.loads(path.read_bytes())
-    batch["data"] = batch["data"].astype(np.float64) * 2.0  # values up to 510
-    path.write_bytes(pickle.dumps(batch))
-    with pytest.raises(UserError) as info:
-        load_cifar10("train", copied_folder)
-    message = str(info.value)
-    assert str(path) in message and "float64" in message and "uint8" in message
-    assert "\n" not in message
-
-
-# ---------------------------------------------------------------------- augmentation
 
 def position_coded_image() -> np.ndarray:
     """Every pixel distinct (R codes the row, G the column), none 0 like the padding."""
@@ -144,6 +49,8 @@ def torchvision_outcomes(image: np.ndarray) -> dict:
     return outcomes
 
 
+# A loop in Python over 9,720 augmented images and 2,430 of torchvision's: the slow suite's.
+@pytest.mark.slow
 def test_augmentation_has_torchvisions_distribution_and_exact_values():
     """Each augmented image is exactly one of torchvision's 162 outcomes (same pixels, same
     normalised float32 values, padding included), and the outcomes are uniform, as they are
@@ -255,47 +162,3 @@ def test_bad_input_shapes_are_rejected():
         TrainBatches(np.zeros((4, 32, 32, 3), np.float32), np.zeros(4), 2, "cpu", seed=0)
     with pytest.raises(ValueError, match="labels"):
         EvalBatches(np.zeros((4, 32, 32, 3), np.uint8), np.zeros(3), 2, "cpu")
-
-
-def test_archive_constants_match_torchvision():
-    from torchvision.datasets import CIFAR10
-
-    assert (cifar10.ARCHIVE_URL, cifar10.ARCHIVE_NAME, cifar10.ARCHIVE_MD5) == (
-        CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5)
-
-
-def test_download_extracts_a_verified_archive_into_place(cifar_folder, tmp_path, monkeypatch,
-                                                        request):
-    """The download path end to end, offline: a local HTTP server with an archive in the
-    official layout."""
-    import functools
-    import hashlib
-    import http.server
-    import tarfile
-    import threading
-
-    archive = tmp_path / "served" / "cifar-10-python.tar.gz"
-    archive.parent.mkdir()
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(cifar_folder / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(archive.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    request.addfinalizer(server.shutdown)
-    monkeypatch.setattr(cifar10, "ARCHIVE_URL",
-                        f"http://127.0.0.1:{server.server_port}/{archive.name}")
-    monkeypatch.setattr(cifar10, "ARCHIVE_MD5", "0" * 32)
-    target = tmp_path / "data"
-    with pytest.raises(UserError, match="downloading it failed"):  # md5 mismatch: refused
-        load_cifar10("test", target)
-    assert not (target / "cifar-10-batches-py").exists()
-    monkeypatch.setattr(cifar10, "ARCHIVE_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
-    x, y = load_cifar10("test", target)
-    assert np.array_equal(x, load_cifar10("test", cifar_folder)[0])
-    assert sorted(p.name for p in target.iterdir()) == ["cifar-10-batches-py",
-                                                        "cifar-10-python.tar.gz"]

@@ -1,7 +1,10 @@
 """run_training.py: learning, the log schema, resume after SIGKILL, refusals, NaN, bad input.
 
 Runs use the synthetic data of the `cifar_folder` fixture (official CIFAR-10 format) and
-the smallest networks, so each takes seconds on a 2-core CPU.
+the smallest networks. The finished run most tests read, refuse to touch or copy is the
+session's `trained_resnet` (conftest.py); the entry point is called in this process
+(`run_in_process`) unless the process boundary is the subject: the SIGKILL and resume,
+the lock held by another process, a full disk, the thread count from OMP_NUM_THREADS.
 """
 import json
 import re
@@ -16,57 +19,27 @@ import pytest
 import torch
 
 from errors import UserError, run_main
+from helpers import (REPO_ROOT, RESNET_RUN as QUICK, THREADS, offline, run_in_process,
+                     run_script, snapshot, train_in_process)
 import run_folder as rf
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RUN_TRAINING = str(REPO_ROOT / "run_training.py")
-
-# A small, quick run: CifarResNet with N=1 (8 conv layers), 3 epochs on 1,000 images.
-QUICK = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--bs", "64",
-         "--lr", "0.05", "--epochs", "3", "--fixed_steps", "2", "--seed", "3", "--device", "cpu",
-         "--print_freq", "5"]
-
+RUN_TRAINING = "run_training.py"
 
 # The thread count of the reference run, set explicitly: the CPU's sums, and so the
 # weights, depend on it.
-THREADS_ENV = {"OMP_NUM_THREADS": "2"}
+THREADS_ENV = {"OMP_NUM_THREADS": str(THREADS)}
 
 
-def train(folder, *extra, env, check=True, **kw):
-    cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder), *extra]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, **kw)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+def train(folder, *extra, env, check=True, in_subprocess=False):
+    """run_training.py with the quick run's options (in this process unless `in_subprocess`)."""
+    run = run_script if in_subprocess else run_in_process
+    return run(RUN_TRAINING, *QUICK, "--folder", folder, *extra, env=env,
+               check_rc=0 if check else None)
 
 
-def offline(env: dict) -> dict:
-    """`env` with every download failing at once: torchvision downloads with urllib, which
-    sends them to this proxy, where nothing listens (port 9, refused), whatever network
-    the machine has."""
-    env = dict(env)
-    for key in ("no_proxy", "NO_PROXY"):
-        env.pop(key, None)
-    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        env[key] = "http://127.0.0.1:9"
-    return env
-
-
-def snapshot(folder: Path) -> dict:
-    """Bytes and modification times of every file, to prove that nothing changed."""
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, cifar_folder):
-    """One finished quick run, shared by the tests that only read or refuse to touch it."""
-    import os
-
-    env = dict(os.environ, DATA_FOLDER=str(cifar_folder), PYTHONPATH=str(REPO_ROOT),
-               **THREADS_ENV)
-    folder = tmp_path_factory.mktemp("runs") / "quick"
-    result = train(folder, env=env)
-    return folder, result
+@pytest.fixture
+def finished_run(trained_resnet):
+    return trained_resnet.folder, trained_resnet
 
 
 def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
@@ -81,7 +54,7 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
     for key in ("loss", "num_samples", "acc", "er", "val_loss", "val_num_samples", "val_acc",
                 "val_er"):
         assert len(log[key]) == epochs, key
-    assert log["num_samples"] == [1000] * epochs and log["val_num_samples"] == [500] * epochs
+    assert log["num_samples"] == [400] * epochs and log["val_num_samples"] == [200] * epochs
     assert all(0 <= a <= 1 for a in log["acc"] + log["val_acc"])
     assert log["val_er"][-1] == pytest.approx(100 * (1 - log["val_acc"][-1]))
     # Ten classes: chance is 90 % error; the synthetic classes are easy to tell apart.
@@ -96,9 +69,10 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
     assert opt["channels_last"] is True  # the default
     # cuDNN autotuning is on by default, but a CPU run has no cuDNN and records so.
     assert opt["cudnn_benchmark"] is False
-    assert opt["num_threads"] == 2  # OMP_NUM_THREADS of THREADS_ENV
-    # stderr is a pipe here, as under nohup: the bar is drawn when an epoch starts and
-    # then at most every 60 s, not at each of the 4 updates of its loss per epoch.
+    assert opt["num_threads"] == THREADS  # as asked (from OMP_NUM_THREADS: the SIGKILL test)
+    # stderr is not a terminal here, as under nohup: the bar is drawn when an epoch starts and
+    # then at most every 60 s, not also at each of the 2 updates of its loss per epoch
+    # (7 steps, --print_freq 5).
     for epoch in range(epochs):
         assert result.stderr.count(f"epoch {epoch:3d}") <= 2, result.stderr
     specs = json.loads((folder / rf.SPECS_FILE).read_text())
@@ -119,6 +93,7 @@ def test_model_pt_loads_with_load_trained_model_and_reproduces_the_test_error(fi
     model = load_trained_model(folder)
     assert not model.training
     x, y = load_cifar10("test", cifar_folder)
+    x, y = x[:200], y[:200]   # the run's --test_subset
     correct = 0
     with torch.inference_mode():
         for xb, yb in EvalBatches(x, y, 100, "cpu"):
@@ -133,7 +108,8 @@ def kill_after_first_checkpoint(folder: Path, env: dict) -> int:
     moment the checkpoint is seen, so the kill lands wherever it is then, whatever the
     machine's speed; every epoch count is a valid place to resume from."""
     cmd = [sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         while proc.poll() is None and not (folder / rf.CHECKPOINT_FILE).exists():
             time.sleep(0.01)
@@ -146,6 +122,7 @@ def kill_after_first_checkpoint(folder: Path, env: dict) -> int:
     return epoch
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_identical_weights(finished_run, tmp_path, data_env):
     """Killed at whatever moment after its first checkpoint, and resumed under another
     thread count than it started with: the weights equal the uninterrupted run's."""
@@ -163,12 +140,13 @@ def test_resume_after_sigkill_gives_identical_weights(finished_run, tmp_path, da
     leftover.write_bytes(b"half a checkpoint")
     (folder / "notes.txt").write_text("the user's")
 
-    resumed_env = dict(data_env, OMP_NUM_THREADS="1")  # the resume keeps opt.json's count
-    result = train(folder, "--resume", env=resumed_env)
-    assert f"resuming at epoch {epochs}" in result.stdout and "2 CPU threads" in result.stdout
+    resumed_env = dict(data_env, OMP_NUM_THREADS=str(THREADS + 1))  # it keeps opt.json's
+    result = train(folder, "--resume", env=resumed_env, in_subprocess=True)
+    assert f"resuming at epoch {epochs}" in result.stdout
+    assert f"{THREADS} CPU thread" in result.stdout
     assert not leftover.exists() and (folder / "notes.txt").read_text() == "the user's"
     opt = json.loads((folder / rf.OPT_FILE).read_text())
-    assert opt["num_threads"] == 2
+    assert opt["num_threads"] == THREADS  # OMP_NUM_THREADS of the killed run's start
     assert opt["start_time"] == first_start and len(opt["resumed_at"]) == 1
     assert opt["resumed_at"][0] >= first_start  # ISO 8601 in UTC: sorts as time does
     expected = torch.load(reference / rf.MODEL_FILE, weights_only=True)
@@ -390,15 +368,14 @@ def test_compile_switch_runs_on_cpu(tmp_path, data_env):
     assert not any(k.startswith("_orig_mod.") for k in state)  # the authors' key layout
 
 
-def test_densenet_gradient_checkpointing_changes_no_number(tmp_path, data_env):
+@pytest.mark.slow
+def test_densenet_gradient_checkpointing_changes_no_number(trained_densenet, tmp_path,
+                                                           cifar_folder):
     """The authors' DenseNet runs say `efficient: True`; --no_grad_checkpointing trades the
     recomputation for memory and must give the very same weights."""
-    densenet = ["--model_type", "CifarDenseNet", "--model_kw",
-                "stride: 1;growth_rate: 12;n_blocks: 10;efficient: True;compression: 0.5;k: 3;q: 2;",
-                "--epochs", "1", "--fixed_steps", "--train_subset", "192", "--test_subset", "64"]
-    train(tmp_path / "efficient", *densenet, env=data_env)
-    train(tmp_path / "plain", *densenet, "--no_grad_checkpointing", env=data_env)
-    a = torch.load(tmp_path / "efficient" / rf.MODEL_FILE, weights_only=True)
+    train_in_process(tmp_path / "plain", [*trained_densenet.options, "--no_grad_checkpointing"],
+                     cifar_folder)
+    a = torch.load(trained_densenet.folder / rf.MODEL_FILE, weights_only=True)
     b = torch.load(tmp_path / "plain" / rf.MODEL_FILE, weights_only=True)
     assert a.keys() == b.keys()
     for key in a:
@@ -408,11 +385,14 @@ def test_densenet_gradient_checkpointing_changes_no_number(tmp_path, data_env):
     assert int(a["features.denseblock1.start_block.norm1.num_batches_tracked"]) == steps
 
 
+@pytest.mark.slow
 def test_a_second_process_on_a_busy_run_folder_is_refused_before_writing(tmp_path, data_env):
-    """One process per run folder, for a fresh run, --resume and --do_overwrite alike."""
+    """One process per run folder, for a fresh run, --resume and --do_overwrite alike (the
+    fresh run as a second process, the others in this one: the lock is the kernel's)."""
     folder = tmp_path / "busy"
     holder = subprocess.Popen([sys.executable, RUN_TRAINING, *QUICK, "--folder", str(folder)],
-                              env=data_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=data_env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     try:
         while holder.poll() is None and rf.lock_holder(folder) != holder.pid:
             time.sleep(0.01)
@@ -420,7 +400,7 @@ def test_a_second_process_on_a_busy_run_folder_is_refused_before_writing(tmp_pat
         holder.send_signal(signal.SIGSTOP)  # it keeps the lock, and changes nothing meanwhile
         before = snapshot(folder)
         for extra in ([], ["--resume"], ["--do_overwrite"]):
-            result = train(folder, *extra, env=data_env, check=False)
+            result = train(folder, *extra, env=data_env, check=False, in_subprocess=not extra)
             assert result.returncode == 2, result.stderr
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
             assert str(folder) in result.stderr and f"pid {holder.pid}" in result.stderr
@@ -432,13 +412,14 @@ def test_a_second_process_on_a_busy_run_folder_is_refused_before_writing(tmp_pat
     assert rf.refuse_if_busy(folder) is None
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path, data_env):
     """The run folder on a tmpfs with room for one checkpoint, not two (about 0.6 MB each):
     the second checkpoint's write fails, named in one line, and the first one stays."""
-    from tmpfs import mount_tmpfs_and_run
+    from helpers import mount_tmpfs_and_run
 
     mount = tmp_path / "small"
-    command = (f"DATA_FOLDER={data_env['DATA_FOLDER']} OMP_NUM_THREADS=2 {sys.executable} "
+    command = (f"DATA_FOLDER={data_env['DATA_FOLDER']} OMP_NUM_THREADS={THREADS} {sys.executable} "
                f"{RUN_TRAINING} {' '.join(map(repr, QUICK))} --folder {mount}/run")
     result = mount_tmpfs_and_run(mount, "1000k", command, tmp_path / "after")
     assert result.returncode == 2, result.stdout + result.stderr
@@ -452,9 +433,8 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path, data_en
 
 def test_a_lost_or_truncated_opt_json_is_rebuilt_from_the_checkpoint(finished_run, tmp_path,
                                                                      data_env):
-    reference, _ = finished_run
-    folder = tmp_path / "truncated"
-    shutil.copytree(reference, folder)
+    _, run = finished_run
+    folder = run.copy(tmp_path / "truncated")
     (folder / rf.MODEL_FILE).unlink()  # killed after its last checkpoint
     original = json.loads((folder / rf.OPT_FILE).read_text())
     (folder / rf.OPT_FILE).write_text(json.dumps(original)[:40])
