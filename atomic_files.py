@@ -12,9 +12,11 @@ Two failures get special care:
 """
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,6 +36,15 @@ class DiskFull(UserError):
         self.path = Path(path)
         super().__init__(f"no space left on the device to write {path} (the previous version, "
                          "if any, is kept); free some space and run the same command again")
+
+
+class NotWritable(UserError):
+    """A folder that this process may not write in (read-only, or another owner's)."""
+
+    def __init__(self, folder, error: OSError):
+        self.folder = Path(folder)
+        super().__init__(f"cannot write in {folder} ({error.strerror or error}); make it "
+                         "writable, or choose another folder (--base_folder)")
 
 
 def _host() -> str:
@@ -111,6 +122,8 @@ def atomic_path(path):
     except OSError as error:
         if error.errno in _NO_SPACE:
             raise DiskFull(path) from None
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise NotWritable(path.parent, error) from None
         raise
     os.close(fd)
     # mkstemp makes the file private (0600); give it the permissions a plain open() would.
@@ -157,3 +170,41 @@ def torch_save(path, obj) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+# ------------------------------------------------------------ one writer of a file
+# A read-modify-write of a file (a per-run script adding a corruption or an eps to its
+# output, an evaluation replacing its set of files) holds an exclusive flock on a lock
+# file for its whole length. The kernel drops the lock when its holder dies, so a crash
+# leaves none behind. A second writer waits, saying for whom, and then reads what the
+# first one wrote.
+
+@contextlib.contextmanager
+def locked(lock_path, what: str, log=None):
+    """Hold the exclusive lock `lock_path` (created if missing) for the body; wait for
+    its holder, naming `what` and the holder's pid, when another process has it. A
+    folder where the lock cannot be created is a NotWritable naming it."""
+    lock_path = Path(lock_path)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+", encoding="utf-8")
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise DiskFull(lock_path) from None
+        raise NotWritable(lock_path.parent, error) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            (log or (lambda line: print(line, file=sys.stderr, flush=True)))(
+                f"waiting for pid {holder}, which is writing {what}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks: go on unprotected rather than not at all
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
