@@ -32,10 +32,10 @@ _NEARLY_FULL_BYTES = 64 << 20
 class DiskFull(UserError):
     """A write failed for lack of space; the previous file is unchanged."""
 
-    def __init__(self, path):
+    def __init__(self, path, kept: str = "the previous version, if any, is kept"):
         self.path = Path(path)
-        super().__init__(f"no space left on the device to write {path} (the previous version, "
-                         "if any, is kept); free some space and run the same command again")
+        super().__init__(f"no space left on the device to write {path} ({kept}); free some "
+                         "space and run the same command again")
 
 
 class NotWritable(UserError):
@@ -87,6 +87,19 @@ def remove_stale_temp_files(path) -> list:
             temp.unlink()
             removed.append(temp)
     return removed
+
+
+def written_now(temp) -> bool:
+    """Whether a temporary file (`.<name>.<host>-<pid>.<random>.tmp`) may belong to a
+    live write: its writer runs on this host, or on another host (which cannot be
+    asked). Only a file whose writer on this host has ended is safe to remove."""
+    middle, _, _random = Path(temp).name[:-len(".tmp")].rpartition(".")
+    rest, _, pid = middle.rpartition("-")
+    if not (pid.isdigit() and rest.startswith(".") and "." in rest[1:]):
+        return False   # not one of our temporary names: nobody writes it
+    if not rest.endswith("." + _host()):
+        return True
+    return _alive(int(pid))
 
 
 def _no_space(error: BaseException, folder: Path) -> bool:
@@ -208,3 +221,27 @@ def locked(lock_path, what: str, log=None):
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
+
+
+@contextlib.contextmanager
+def locked_folder(folder, what: str, log=None):
+    """Hold an exclusive flock on the folder itself for the body (no lock file is left
+    in it); wait, naming `what`, while another process holds it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as error:
+        raise NotWritable(folder, error) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            (log or (lambda line: print(line, file=sys.stderr, flush=True)))(
+                f"waiting for another process, which is writing {what}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks
+        yield
+    finally:
+        os.close(fd)
