@@ -34,6 +34,7 @@ class RobustnessTest:
     # (args) -> the evaluation's options besides the experiment, B and the profile
     evaluation_options: Callable = field(default=lambda args: {})
     published_by_authors: bool = False   # the authors published files of this test
+    evaluated_options: tuple = ()        # its options that its evaluation uses too
 
     def command(self, experiment, profile: str = "paper", base_folder=None, *options) -> str:
         """The command line of this test's exe script for `experiment` (for hints)."""
@@ -94,7 +95,8 @@ JPEG = RobustnessTest(
     add_options=_jpeg_options,
     kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
-    evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True)
+    evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
+    evaluated_options=("protocol",))
 
 
 # ------------------------------------------------------------------- common corruptions
