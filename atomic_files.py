@@ -24,6 +24,8 @@ from errors import UserError
 
 # errno values that mean "no room": the disk is full, or the user's quota is.
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+# ... and those that mean "not allowed to write here": permissions, a read-only mount.
+NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 # What torch.save's C++ writer says when a write of its zip archive fails.
 _TORCH_WRITE_FAILURES = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
 _NEARLY_FULL_BYTES = 64 << 20
@@ -135,7 +137,7 @@ def atomic_path(path):
     except OSError as error:
         if error.errno in _NO_SPACE:
             raise DiskFull(path) from None
-        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if error.errno in NOT_WRITABLE:
             raise NotWritable(path.parent, error) from None
         raise
     os.close(fd)

@@ -208,7 +208,9 @@ def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections)
     with atomic_files.locked_folder(base_folder, f"the evaluation files of {base_folder}"):
         try:
             _replace(outputs, base_folder, experiment_name, sections)
-        except PermissionError as error:
+        except OSError as error:
+            if error.errno not in atomic_files.NOT_WRITABLE:
+                raise
             raise atomic_files.NotWritable(base_folder, error) from None
     for line in outputs.shown:
         show(line)
