@@ -184,7 +184,7 @@ def diverged_advice(folder: Path, opt: dict) -> str:
         return f"the run stopped before its first epoch ended, so there is no checkpoint: {again}"
     epoch = len(rf.read_checkpoint(folder).get("log", {}).get("val_er", []))
     amp = ", or with --amp off" if opt.get("amp", "off") != "off" else ""
-    return (f"the run stopped and its last good checkpoint (after {epoch} epochs) is kept; "
+    return (f"the run stopped and its last good checkpoint is kept (after {epoch} epochs); "
             f"a resume with these options would diverge again: {again}{amp}")
 
 
