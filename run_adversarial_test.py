@@ -4,8 +4,8 @@
         [--base_folder experiments/exp_10] [--norm Linf|L2] [--attacks standard|apgd-ce] \
         [--eps 0.25 0.5 1 2 4 8] [--n-images 1000]
 
-writes B/adversarial_predictions/<norm>_<attacks>/<run>.json (robustness/adversarial.py
-describes it): per eps (in units of 1/255; 0 = the clean images) the robust error on the
+writes B/adversarial_predictions/<norm>_<attacks>[_n<N>_seed<S>]/<run>.json
+(robustness/adversarial.py describes it): per eps (in units of 1/255; 0 = the clean images) the robust error on the
 first --n-images CIFAR-10 test images. Running the command again after an interruption
 continues where it stopped; eps already in the file are not attacked again.
 """

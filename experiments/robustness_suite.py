@@ -254,7 +254,7 @@ def corruption(subset=None, corruptions=None) -> PredictionKind:
 def adversarial(settings, eps_255) -> PredictionKind:
     """AutoAttack (robustness.adversarial.AttackSettings: norm, attacks, images, seed) at
     the radii `eps_255` (units of 1/255): run_adversarial_test.py writes
-    B/adversarial_predictions/<norm>_<attacks>/<run>.json. A file lacking a radius is run
+    B/adversarial_predictions/<settings.tag>/<run>.json. A file lacking a radius is run
     again (the script keeps the radii it has)."""
     from robustness import adversarial as attack
 

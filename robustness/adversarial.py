@@ -4,9 +4,11 @@ The attack runs on `NormalizedModel`, which takes images in [0, 1] and normalise
 inside, so that eps is measured in pixel units (1/255 = one grey level). Every run is
 attacked on the same images, the first n of the CIFAR-10 test set.
 
-One result file per run and attack setting, B/adversarial_predictions/<norm>_<attacks>/
-<run name>.json: the settings, and per eps (0 = no attack) which of the n images are
-still classified correctly (a string of 0/1) and the robust error in %. An image broken
+One result file per run and attack setting, B/adversarial_predictions/<tag>/<run
+name>.json (`AttackSettings.tag`: `<norm>_<attacks>`, plus `_n<N>_seed<S>` for other than
+the default images and seed): the settings, the record of what made it (robustness.
+provenance), and per eps (0 = no attack) which of the n images are still classified
+correctly (a string of 0/1) and the robust error in %. An image broken
 at some eps is counted as broken at every larger eps too (the same perturbation is
 allowed there), so the curve never falls; and each eps only attacks the images that
 survived the next smaller one, which saves most of the work.
@@ -17,7 +19,8 @@ progress file records the images left after every finished attack, and AutoAttac
 rewritten after every batch). pyautoattack 0.2.0 cannot restore its own state file (it
 stores the set of attacks as text, so `from_disk` never matches, and the restore branch
 leaves `y_adv` unset), so we read that file ourselves, keep the images it found broken,
-and start the attack afresh on the rest.
+and start the attack afresh on the rest. Progress files carry a key (settings, eps,
+weights): an attack with another key (a relaunch with another seed) starts afresh.
 """
 import json
 import math
