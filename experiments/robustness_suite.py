@@ -240,9 +240,14 @@ def corruption(subset=None, corruptions=None) -> PredictionKind:
             raise UserError(f"lacks {', '.join(missing)}")
         if (folder / cifar10c.LABELS_FILE).is_file():
             _, n = cifar10c.load_labels(folder)
-            if found["n"] != min(n, subset or n):
+            wanted_n = min(n, subset or n)
+            if found["n"] > wanted_n:
                 raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{min(n, subset or n)}")
+                                f"{wanted_n}: its job refuses to replace it by fewer "
+                                "unless given -- --replace-larger")
+            if found["n"] != wanted_n:
+                raise UserError(f"was made on {found['n']} images per severity, not "
+                                f"{wanted_n}")
 
     return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
                           script=config.REPO_ROOT / CORRUPTIONS.script,

@@ -221,9 +221,9 @@ def robust_at_eps(model, x, y, start_flags, eps: float, settings: AttackSettings
 
 # ------------------------------------------------------------------ one run
 
-def _read_results(path: Path, settings: AttackSettings, weights=None) -> dict:
-    """{eps_255: robust flags} of a valid result file made with the same settings (and
-    `weights`, a fingerprint, when given), or {}."""
+def _read_results(path: Path, settings: AttackSettings, record=None) -> dict:
+    """{eps_255: robust flags} of a valid result file made with the same settings (and,
+    when `record` is given, the same weights and images), or {}."""
     from robustness.provenance import mismatch
 
     if not path.is_file():
@@ -233,7 +233,8 @@ def _read_results(path: Path, settings: AttackSettings, weights=None) -> dict:
     except UserError as e:
         print(f"warning: {e}; computing it again", file=sys.stderr, flush=True)
         return {}
-    why = mismatch(saved["record"], {"weights": weights}) if weights else ""
+    why = mismatch(saved["record"], {k: record[k] for k in ("weights", "data")}) \
+        if record else ""
     if saved["settings"] != settings or saved["format"] != FORMAT or why:
         print(f"warning: {path} {why or 'was made with other settings'}; computing it again",
               file=sys.stderr, flush=True)
@@ -278,7 +279,7 @@ def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSet
         raise ValueError(f"{len(y)} images given, the settings say {settings.n_images}")
     record = dict(weights=weights, data=array_fingerprint(x.numpy(), y.numpy()),
                   **asdict(settings)) if weights else None
-    flags_by_eps = _read_results(output, settings, weights)
+    flags_by_eps = _read_results(output, settings, record)
     state_folder = output.with_suffix(".state")
     if 0.0 not in flags_by_eps:
         flags_by_eps[0.0] = (predictions(model, x, device, batch_size) == y).numpy()
