@@ -186,4 +186,9 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
             f"no trained model.pt in any of the {len(runs)} run folders under "
             f"{base_folder / rf.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
             f"them first: {grid.command(experiment, 'train', args.profile, base_folder)}")
+    if not args.dry_run:
+        # Said before anything starts: which existing files are replaced, and why.
+        for job in planned:
+            if job.note.startswith("recompute"):
+                print(f"  {job.name}: {job.note}", flush=True)
     return launch(planned, args, extra, "prediction", prepare=prepare)

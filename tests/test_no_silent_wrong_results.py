@@ -164,6 +164,25 @@ def test_1_a_retrained_run_gets_its_corruption_predictions_computed_again(data, 
     assert np.array_equal(again["predictions"]["gaussian_noise"], new)
 
 
+@pytest.mark.slow
+def test_1_the_launcher_says_what_it_recomputes_before_it_starts(data, tmp_path, capsys):
+    base = tmp_path / "exp"
+    run = smoke_runs(base)[0]
+    trained_run(run.folder, seed=0)
+    assert corrupt(run.folder, base) == 0
+    trained_run(run.folder, seed=1)
+    capsys.readouterr()
+    exe = cli.robustness_tests(grid.EXP_10, suite.CORRUPTIONS)
+    assert run_main(exe, ["--profile", "smoke", "--base_folder", str(base), "--run-predictions",
+                          "--models", "CifarMinFP-LS", "--cpu"]) == 0
+    out = capsys.readouterr().out
+    said = out.index(f"{run.name}: recompute: {run.name}.npz was made with other weights")
+    assert said < out.index("1 prediction on cpu")
+    assert "1 prediction: 1 done" in out
+    found = corruptions.read_predictions(corruptions.output_file(base, run.name))
+    assert found["record"]["weights"] == provenance.weights_fingerprint(run.folder)
+
+
 def test_1_files_without_a_record(tmp_path, data):
     """Corruption files of before records are computed again (the launcher cannot tell
     which weights made them); a JPEG file without a sidecar (the authors') is kept, ours
