@@ -12,9 +12,11 @@ Two failures get special care:
 """
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from errors import UserError
 
 # errno values that mean "no room": the disk is full, or the user's quota is.
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+# ... and those that mean "not allowed to write here": permissions, a read-only mount.
+NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 # What torch.save's C++ writer says when a write of its zip archive fails.
 _TORCH_WRITE_FAILURES = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
 _NEARLY_FULL_BYTES = 64 << 20
@@ -30,10 +34,19 @@ _NEARLY_FULL_BYTES = 64 << 20
 class DiskFull(UserError):
     """A write failed for lack of space; the previous file is unchanged."""
 
-    def __init__(self, path):
+    def __init__(self, path, kept: str = "the previous version, if any, is kept"):
         self.path = Path(path)
-        super().__init__(f"no space left on the device to write {path} (the previous version, "
-                         "if any, is kept); free some space and run the same command again")
+        super().__init__(f"no space left on the device to write {path} ({kept}); free some "
+                         "space and run the same command again")
+
+
+class NotWritable(UserError):
+    """A folder that this process may not write in (read-only, or another owner's)."""
+
+    def __init__(self, folder, error: OSError):
+        self.folder = Path(folder)
+        super().__init__(f"cannot write in {folder} ({error.strerror or error}); make it "
+                         "writable, or choose another folder (--base_folder)")
 
 
 def _host() -> str:
@@ -78,6 +91,19 @@ def remove_stale_temp_files(path) -> list:
     return removed
 
 
+def written_now(temp) -> bool:
+    """Whether a temporary file (`.<name>.<host>-<pid>.<random>.tmp`) may belong to a
+    live write: its writer runs on this host, or on another host (which cannot be
+    asked). Only a file whose writer on this host has ended is safe to remove."""
+    middle, _, _random = Path(temp).name[:-len(".tmp")].rpartition(".")
+    rest, _, pid = middle.rpartition("-")
+    if not (pid.isdigit() and rest.startswith(".") and "." in rest[1:]):
+        return False   # not one of our temporary names: nobody writes it
+    if not rest.endswith("." + _host()):
+        return True
+    return _alive(int(pid))
+
+
 def _no_space(error: BaseException, folder: Path) -> bool:
     """Whether a failed write failed for lack of space. torch.save's C++ writer and
     numpy's tofile report a short write without an errno; those count when the disk is
@@ -111,6 +137,8 @@ def atomic_path(path):
     except OSError as error:
         if error.errno in _NO_SPACE:
             raise DiskFull(path) from None
+        if error.errno in NOT_WRITABLE:
+            raise NotWritable(path.parent, error) from None
         raise
     os.close(fd)
     # mkstemp makes the file private (0600); give it the permissions a plain open() would.
@@ -157,3 +185,65 @@ def torch_save(path, obj) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+# ------------------------------------------------------------ one writer of a file
+# A read-modify-write of a file (a per-run script adding a corruption or an eps to its
+# output, an evaluation replacing its set of files) holds an exclusive flock on a lock
+# file for its whole length. The kernel drops the lock when its holder dies, so a crash
+# leaves none behind. A second writer waits, saying for whom, and then reads what the
+# first one wrote.
+
+@contextlib.contextmanager
+def locked(lock_path, what: str, log=None):
+    """Hold the exclusive lock `lock_path` (created if missing) for the body; wait for
+    its holder, naming `what` and the holder's pid, when another process has it. A
+    folder where the lock cannot be created is a NotWritable naming it."""
+    lock_path = Path(lock_path)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+", encoding="utf-8")
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise DiskFull(lock_path) from None
+        raise NotWritable(lock_path.parent, error) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            (log or (lambda line: print(line, file=sys.stderr, flush=True)))(
+                f"waiting for pid {holder}, which is writing {what}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks: go on unprotected rather than not at all
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+@contextlib.contextmanager
+def locked_folder(folder, what: str, log=None):
+    """Hold an exclusive flock on the folder itself for the body (no lock file is left
+    in it); wait, naming `what`, while another process holds it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as error:
+        raise NotWritable(folder, error) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            (log or (lambda line: print(line, file=sys.stderr, flush=True)))(
+                f"waiting for another process, which is writing {what}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks
+        yield
+    finally:
+        os.close(fd)

@@ -4,8 +4,8 @@
         [--base_folder experiments/exp_10] [--norm Linf|L2] [--attacks standard|apgd-ce] \
         [--eps 0.25 0.5 1 2 4 8] [--n-images 1000]
 
-writes B/adversarial_predictions/<norm>_<attacks>/<run>.json (robustness/adversarial.py
-describes it): per eps (in units of 1/255; 0 = the clean images) the robust error on the
+writes B/adversarial_predictions/<norm>_<attacks>[_n<N>_seed<S>]/<run>.json
+(robustness/adversarial.py describes it): per eps (in units of 1/255; 0 = the clean images) the robust error on the
 first --n-images CIFAR-10 test images. Running the command again after an interruption
 continues where it stopped; eps already in the file are not attacked again.
 """
@@ -18,7 +18,7 @@ from errors import run_main  # noqa: E402
 
 
 def build_parser():
-    from robustness.per_run_script import run_prediction_parser
+    from robustness.per_run_script import positive_eps, run_prediction_parser
     from robustness.adversarial import ATTACK_CHOICES, DEFAULT_EPS_255, DEFAULT_N_IMAGES, NORMS
 
     p = run_prediction_parser("Write the AutoAttack robust errors of one trained run "
@@ -27,7 +27,7 @@ def build_parser():
     p.add_argument("--norm", choices=NORMS, default="Linf", help="threat model (default Linf)")
     p.add_argument("--attacks", choices=ATTACK_CHOICES, default="standard",
                    help="AutoAttack's standard version (default) or only APGD-CE (cheaper)")
-    p.add_argument("--eps", type=float, nargs="+", default=None,
+    p.add_argument("--eps", type=positive_eps, nargs="+", default=None,
                    help="eps in units of 1/255 (default: Linf "
                         f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['Linf'])}; L2 "
                         f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['L2'])})")
@@ -41,14 +41,12 @@ def build_parser():
 def main(argv) -> int:
     from errors import UserError
     from robustness import adversarial
-    from robustness.per_run_script import run_of, trained_model
+    from robustness.per_run_script import output_lock, run_of, trained_model
+    from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
     eps = args.eps or adversarial.DEFAULT_EPS_255[args.norm]
-    if any(e <= 0 for e in eps):
-        raise UserError("every --eps must be positive (eps 0, the clean error, is always "
-                        "computed)")
     settings = adversarial.AttackSettings(args.norm, args.attacks, args.n_images,
                                           args.attack_seed)
     output = adversarial.output_file(base_folder, model_folder.name, settings)
@@ -61,8 +59,12 @@ def main(argv) -> int:
     print(f"{model_folder.name}: AutoAttack {settings.attacks} ({settings.norm}) on the first "
           f"{len(y)} test images, eps {' '.join(f'{e:g}' for e in eps)}/255, on {device}",
           flush=True)
-    adversarial.evaluate_run(wrapped, x, y, eps, settings, output, device, args.bs,
-                             log=lambda line: print(line, flush=True))
+    # The whole read-modify-write of the file under its lock: a second attack of this
+    # run with these settings (say, other --eps) waits, then adds to what this one wrote.
+    with output_lock(output):
+        adversarial.evaluate_run(wrapped, x, y, eps, settings, output, device, args.bs,
+                                 log=lambda line: print(line, flush=True),
+                                 weights=weights_fingerprint(model_folder))
     print(f"-> {output}")
     return 0
 

@@ -27,13 +27,17 @@ def build_parser():
                    metavar="NAME", help="only these corruptions (default: every file present)")
     p.add_argument("--subset", type=int, default=None,
                    help="only the first M images of every severity (the smoke profile)")
+    p.add_argument("--replace-larger", dest="replace_larger", action="store_true",
+                   help="replace a file made on more images per severity (refused without)")
     return p
 
 
 def main(argv) -> int:
     from datasets.cifar10c import ensure_cifar10c
     from robustness.corruptions import output_file, predict_corruptions
-    from robustness.per_run_script import run_of, trained_model
+    from robustness.per_run_script import cifar10_test_labels, output_lock, run_of, \
+        trained_model
+    from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
@@ -41,9 +45,15 @@ def main(argv) -> int:
     folder = ensure_cifar10c()
     model = trained_model(model_folder, device)
     print(f"{model_folder.name}: CIFAR-10-C from {folder} on {device}", flush=True)
-    errors = predict_corruptions(model, folder, output, device, args.bs,
-                                 args.corruptions, args.subset,
-                                 log=lambda line: print(line, flush=True))
+    # The whole read-modify-write of the file under its lock: a second test of this run
+    # (say, other --corruptions) waits, then adds its corruptions to what this one wrote.
+    with output_lock(output):
+        errors = predict_corruptions(model, folder, output, device, args.bs,
+                                     args.corruptions, args.subset,
+                                     log=lambda line: print(line, flush=True),
+                                     weights=weights_fingerprint(model_folder),
+                                     test_labels=cifar10_test_labels(),
+                                     replace_larger=args.replace_larger)
     mean = sum(errors.values()) / len(errors)
     print(f"{len(errors)} corruptions, mean error {mean:.2f} % -> {output}")
     return 0

@@ -35,8 +35,9 @@ def build_parser():
 def main(argv) -> int:
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
-    from robustness.jpeg import output_file, predict
-    from robustness.per_run_script import run_of, trained_model
+    from robustness.jpeg import output_file, predict, record_of
+    from robustness.per_run_script import output_lock, run_of, trained_model
+    from robustness.provenance import write_sidecar
 
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
@@ -47,7 +48,12 @@ def main(argv) -> int:
     print(f"{model_folder.name}: {len(labels)} test images x {stacks.shape[1]} versions "
           f"({args.protocol} protocol) on {device}", flush=True)
     predictions = predict(model, stacks, labels, args.bs, device, channels_last=True)
-    atomic_files.save_npy(output, predictions)
+    # The .npy stays the authors' format; its record goes beside it. Written after the
+    # array: a kill in between leaves an old record, which the launcher sees as stale.
+    with output_lock(output):
+        atomic_files.save_npy(output, predictions)
+        write_sidecar(output, dict(record_of(model_folder, args.protocol, args.subset),
+                                   n=len(predictions)))
 
     truth, versions = predictions[:, :1], predictions[:, 1:]
     errors = 100.0 * (versions != truth).mean(axis=0) if len(predictions) else []

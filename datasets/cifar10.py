@@ -62,13 +62,54 @@ def ensure_cifar10(data_folder=None) -> Path:
     return folder
 
 
+# What a batch's pickle may name: numpy's array reconstruction (numpy 1 and 2 spell its
+# module differently) and the codec that pickles of bytes use. Anything else (os.system,
+# builtins.eval ...) is refused before it runs: a pickle is a program.
+_BATCH_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                  "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
+                  ("_codecs", "encode")}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in _BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _plain(value) -> bool:
+    """Whether a batch's value is data: an array, a list of numbers or strings, a string."""
+    if isinstance(value, (np.ndarray, str, bytes, int)):
+        return not isinstance(value, np.ndarray) or value.dtype != object
+    return isinstance(value, list) and all(isinstance(v, (int, str, bytes)) for v in value)
+
+
+def unpickle_batch(path: Path) -> dict:
+    """A batch's dict, read without running code: a pickle that names anything but
+    numpy's arrays, or holds anything but a dict of arrays, lists and strings, is a
+    UserError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            batch = _BatchUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as e:
+        raise UserError(f"{path} is not a CIFAR-10 batch: its pickle holds more than "
+                        f"arrays ({e}), so it was not loaded; delete the folder and download "
+                        "CIFAR-10 again") from None
+    if not (isinstance(batch, dict) and all(isinstance(k, str) and _plain(v)
+                                            for k, v in batch.items())):
+        raise UserError(f"{path} is not a CIFAR-10 batch (not a dict of arrays, lists and "
+                        "strings); delete the folder and download CIFAR-10 again")
+    return batch
+
+
 def read_batch(path: Path):
     """One pickled batch -> (images uint8 (n, 32, 32, 3) RGB, labels int64 (n,))."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+        batch = unpickle_batch(path)
         data = np.asarray(batch["data"])
+    except UserError:
+        raise
     except Exception as e:
         raise UserError(f"{path} is truncated or not a CIFAR-10 batch ({type(e).__name__}); "
                         "delete the folder and download CIFAR-10 again") from None

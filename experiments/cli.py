@@ -133,6 +133,8 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
                                  f"(each a subprocess of {test.script})")
         test.add_options(parser)
         args, extra = parse_args(parser, argv)
+        if not args.run_predictions:
+            refuse_unused(parser, args, extra, test.evaluated_options)
         base_folder = base_folder_of(experiment, args)
         code = 0
         if args.run_predictions:
@@ -148,6 +150,25 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
                                   base_folder, args)
         return code or evaluated
     return main
+
+
+# What an exe robustness script uses without --run-predictions: the evaluation reads
+# every run's files of the profile's folder as they are.
+EVALUATION_OPTIONS = ("help", "profile", "base_folder", "debug", "run_predictions")
+
+
+def refuse_unused(parser: argparse.ArgumentParser, args, extra, evaluated=()) -> None:
+    """Refuse the options given that only act on --run-predictions (selecting runs,
+    launching, the test's settings): ignoring them would evaluate something else than
+    was asked for without a word. `evaluated`: the test's options its evaluation uses."""
+    kept = set(EVALUATION_OPTIONS) | set(evaluated)
+    given = [action.option_strings[0] for action in parser._actions
+             if action.dest not in kept and getattr(args, action.dest, None) != action.default]
+    given += ["-- " + " ".join(extra)] if extra else []
+    if given:
+        raise UserError(f"{', '.join(given)} only act on the predictions (the evaluation reads "
+                        "every run's files as they are): add --run-predictions, or leave "
+                        f"{'it' if len(given) == 1 else 'them'} out")
 
 
 def evaluate(experiment: grid.Experiment, evaluate_grid, description: str):
@@ -178,4 +199,9 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
             f"no trained model.pt in any of the {len(runs)} run folders under "
             f"{base_folder / rf.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
             f"them first: {grid.command(experiment, 'train', args.profile, base_folder)}")
+    if not args.dry_run:
+        # Said before anything starts: which existing files are replaced, and why.
+        for job in planned:
+            if job.note.startswith("recompute"):
+                print(f"  {job.name}: {job.note}", flush=True)
     return launch(planned, args, extra, "prediction", prepare=prepare)

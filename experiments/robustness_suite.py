@@ -34,6 +34,7 @@ class RobustnessTest:
     # (args) -> the evaluation's options besides the experiment, B and the profile
     evaluation_options: Callable = field(default=lambda args: {})
     published_by_authors: bool = False   # the authors published files of this test
+    evaluated_options: tuple = ()        # its options that its evaluation uses too
 
     def command(self, experiment, profile: str = "paper", base_folder=None, *options) -> str:
         """The command line of this test's exe script for `experiment` (for hints)."""
@@ -94,7 +95,8 @@ JPEG = RobustnessTest(
     add_options=_jpeg_options,
     kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
-    evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True)
+    evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
+    evaluated_options=("protocol",))
 
 
 # ------------------------------------------------------------------- common corruptions
@@ -128,13 +130,14 @@ CORRUPTIONS = RobustnessTest(
 
 def _adversarial_options(parser):
     from robustness.adversarial import ATTACK_CHOICES, DEFAULT_EPS_255, DEFAULT_N_IMAGES, NORMS
+    from robustness.per_run_script import positive_eps
 
     smoke_ = grid.SMOKE_ROBUSTNESS
     parser.add_argument("--norm", choices=NORMS, default="Linf", help="threat model (default Linf)")
     parser.add_argument("--attacks", choices=ATTACK_CHOICES, default=None,
                         help="AutoAttack's standard version (default) or APGD-CE alone "
                              f"(cheaper; the smoke profile's: {smoke_['adversarial_attacks']})")
-    parser.add_argument("--eps", type=float, nargs="+", default=None,
+    parser.add_argument("--eps", type=positive_eps, nargs="+", default=None,
                         help="radii in units of 1/255 (default: Linf "
                              f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['Linf'])}; L2 "
                              f"{' '.join(f'{e:g}' for e in DEFAULT_EPS_255['L2'])}; smoke: "
@@ -153,7 +156,9 @@ def _adversarial_kind(args):
     settings = AttackSettings(
         norm=args.norm,
         attacks=args.attacks or smoke_.get("adversarial_attacks", "standard"),
-        n_images=args.n_images or smoke_.get("adversarial_images", DEFAULT_N_IMAGES),
+        # `is None`, not `or`: --n-images 0 is refused by AttackSettings, not replaced.
+        n_images=(smoke_.get("adversarial_images", DEFAULT_N_IMAGES) if args.n_images is None
+                  else args.n_images),
         seed=args.attack_seed)
     eps = args.eps or smoke_.get("adversarial_eps") or DEFAULT_EPS_255[args.norm]
     return adversarial(settings, tuple(eps))
@@ -189,10 +194,23 @@ def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
                 "--protocol", protocol]
         return argv + (["--subset", str(subset)] if subset else [])
 
+    def usable(path, run_folder):
+        from robustness import provenance
+
+        predictions.load_predictions(path)
+        record = provenance.read_sidecar(path)
+        if record is not None:   # none: the authors' file, or one of ours from before
+            # The subset is recorded but not compared: `-- --subset M` on the exe script
+            # overrides the profile's, and the planner cannot see it.
+            expected = predictions.record_of(run_folder, protocol, subset)
+            why = provenance.mismatch(record, dict(weights=expected["weights"],
+                                                   protocol=protocol))
+            if why:
+                raise UserError(why)
+
     return PredictionKind(label=predictions.OUTPUT_FOLDERS[protocol],
                           script=config.REPO_ROOT / JPEG.script,
-                          output=output, options=options,
-                          usable=predictions.load_predictions)
+                          output=output, options=options, usable=usable)
 
 
 def corruption(subset=None, corruptions=None) -> PredictionKind:
@@ -208,18 +226,31 @@ def corruption(subset=None, corruptions=None) -> PredictionKind:
         argv += ["--subset", str(subset)] if subset else []
         return argv + (["--corruptions", *corruptions] if corruptions else [])
 
-    def usable(path):
+    def usable(path, run_folder):
+        from robustness import provenance
+
         found = predictions_of.read_predictions(path)
         folder = cifar10c.corruption_folder()
+        expected = {"weights": provenance.weights_fingerprint(run_folder)}
+        if (folder / cifar10c.LABELS_FILE).is_file():
+            expected["data"] = "sha256:" + provenance.file_sha256(folder / cifar10c.LABELS_FILE)
+        why = provenance.mismatch(found["record"], expected)
+        if why:
+            raise UserError(why)
         wanted = corruptions or cifar10c.present_corruptions(folder)
         missing = [name for name in wanted if name not in found["predictions"]]
         if missing:
             raise UserError(f"lacks {', '.join(missing)}")
         if (folder / cifar10c.LABELS_FILE).is_file():
             _, n = cifar10c.load_labels(folder)
-            if found["n"] != min(n, subset or n):
+            wanted_n = min(n, subset or n)
+            if found["n"] > wanted_n:
                 raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{min(n, subset or n)}")
+                                f"{wanted_n}: its job refuses to replace it by fewer "
+                                "unless given -- --replace-larger")
+            if found["n"] != wanted_n:
+                raise UserError(f"was made on {found['n']} images per severity, not "
+                                f"{wanted_n}")
 
     return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
                           script=config.REPO_ROOT / CORRUPTIONS.script,
@@ -231,7 +262,7 @@ def corruption(subset=None, corruptions=None) -> PredictionKind:
 def adversarial(settings, eps_255) -> PredictionKind:
     """AutoAttack (robustness.adversarial.AttackSettings: norm, attacks, images, seed) at
     the radii `eps_255` (units of 1/255): run_adversarial_test.py writes
-    B/adversarial_predictions/<norm>_<attacks>/<run>.json. A file lacking a radius is run
+    B/adversarial_predictions/<settings.tag>/<run>.json. A file lacking a radius is run
     again (the script keeps the radii it has)."""
     from robustness import adversarial as attack
 
@@ -241,10 +272,16 @@ def adversarial(settings, eps_255) -> PredictionKind:
                 "--n-images", str(settings.n_images), "--attack-seed", str(settings.seed),
                 "--eps", *(f"{e:g}" for e in eps_255)]
 
-    def usable(path):
+    def usable(path, run_folder):
+        from robustness import provenance
+
         found = attack.read_results(path)
         if found["settings"] != settings:
             raise UserError("was made with other attack settings")
+        why = provenance.mismatch(found["record"],
+                                  {"weights": provenance.weights_fingerprint(run_folder)})
+        if why:
+            raise UserError(why)
         done = {row["eps_255"] for row in found["rows"]}
         missing = [f"{e:g}" for e in eps_255 if float(e) not in done]
         if missing:

@@ -4,11 +4,17 @@ One file per run, B/corruption_predictions/<run name>.npz, holding
   n            int64 scalar: images per severity (10,000, or the subset's m)
   labels       uint8 (5 n,): the true classes, severity 1's block first
   <corruption> uint8 (5 n,): the predicted classes, one array per corruption done
+  record       str: JSON of what made it (robustness.provenance): the weights' and
+               labels.npy's fingerprints, n and the subset
 It is rewritten (atomically) after every corruption, so an interrupted job keeps what it
 finished and the next one computes only the missing corruptions. A file that cannot be
-read, or was made on other images (another n or other labels), is computed afresh.
+read, or was made on other images (another n or other labels) or by other weights, is
+computed afresh; one made on more images per severity is never replaced by fewer
+without --replace-larger.
 """
+import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +27,7 @@ from errors import UserError
 
 OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10
-N_KEY, LABELS_KEY = "n", "labels"
+N_KEY, LABELS_KEY, RECORD_KEY = "n", "labels", "record"
 
 
 def output_file(base_folder, run_name: str) -> Path:
@@ -39,12 +45,15 @@ def read_predictions(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, KeyError) as e:
-        raise BadCorruptionPredictions(f"{path} cannot be read ({type(e).__name__}); delete "
-                                       "it to compute it again") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        # A truncated archive is a BadZipFile (or a zlib error, a ValueError here).
+        raise BadCorruptionPredictions(f"{path} is truncated or cannot be read "
+                                       f"({type(e).__name__}); delete it to compute it "
+                                       "again") from None
     if N_KEY not in arrays or LABELS_KEY not in arrays:
         raise BadCorruptionPredictions(f"{path} lacks '{N_KEY}' or '{LABELS_KEY}'")
     n, labels = int(arrays.pop(N_KEY)), arrays.pop(LABELS_KEY)
+    record = _record_of(path, arrays.pop(RECORD_KEY, None))
     predictions = {}
     for name in cifar10c.CORRUPTIONS:
         if name not in arrays:
@@ -57,11 +66,26 @@ def read_predictions(path) -> dict:
     if n < 1 or labels.shape != (5 * n,) or labels.dtype != np.uint8 or arrays:
         raise BadCorruptionPredictions(f"{path} is not a corruption prediction file (n={n}, "
                                        f"labels {labels.shape}, unknown keys {sorted(arrays)})")
-    return dict(n=n, labels=labels, predictions=predictions)
+    return dict(n=n, labels=labels, predictions=predictions, record=record)
 
 
-def write_predictions(path, n: int, labels, predictions: dict) -> None:
+def _record_of(path, array):
+    """The record stored in a prediction file, None for a file written before records."""
+    if array is None:
+        return None
+    try:
+        record = json.loads(str(array))
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise BadCorruptionPredictions(f"{path}: its '{RECORD_KEY}' is not a record")
+    return record
+
+
+def write_predictions(path, n: int, labels, predictions: dict, record=None) -> None:
     arrays = {N_KEY: np.int64(n), LABELS_KEY: np.asarray(labels, dtype=np.uint8)}
+    if record is not None:
+        arrays[RECORD_KEY] = np.array(json.dumps(record, sort_keys=True))
     arrays.update({name: np.asarray(p, dtype=np.uint8) for name, p in predictions.items()})
     with atomic_files.atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -85,8 +109,21 @@ def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size
     return out.cpu().numpy()
 
 
-def _usable_existing(path: Path, n: int, labels: np.ndarray) -> dict:
-    """The corruptions already predicted in `path` on these very images, or {}."""
+def data_record(folder, n: int, subset) -> dict:
+    """The record's data part: labels.npy's fingerprint, images per severity, subset."""
+    from robustness.provenance import file_sha256
+
+    return dict(data="sha256:" + file_sha256(Path(folder) / cifar10c.LABELS_FILE), n=n,
+                subset=subset)
+
+
+def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,
+                     replace_larger: bool = False) -> dict:
+    """The corruptions already predicted in `path` on these very images (by the
+    weights of `record`, when given), or {}. A file on more images per severity is a
+    UserError unless `replace_larger`."""
+    from robustness.provenance import mismatch
+
     if not path.is_file():
         return {}
     try:
@@ -94,6 +131,14 @@ def _usable_existing(path: Path, n: int, labels: np.ndarray) -> dict:
     except BadCorruptionPredictions as e:
         print(f"warning: {e}; computing it again", file=sys.stderr, flush=True)
         return {}
+    why = mismatch(existing["record"], {"weights": record["weights"]}) if record else ""
+    if why:
+        print(f"warning: {path} {why}; computing it again", file=sys.stderr, flush=True)
+        return {}
+    if existing["n"] > n and not replace_larger:
+        raise UserError(f"{path} holds predictions on {existing['n']} images per severity; "
+                        f"{n} would replace them: pass --replace-larger to do so, or write "
+                        "elsewhere with --base_folder")
     if existing["n"] != n or not np.array_equal(existing["labels"], labels):
         print(f"warning: {path} was made on other images (n={existing['n']}, not {n}); "
               "computing it again", file=sys.stderr, flush=True)
@@ -102,12 +147,15 @@ def _usable_existing(path: Path, n: int, labels: np.ndarray) -> dict:
 
 
 def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
-                        corruptions=None, subset=None, log=print) -> dict:
+                        corruptions=None, subset=None, log=print, weights=None,
+                        test_labels=None, replace_larger: bool = False) -> dict:
     """Predict every requested corruption present in CIFAR-10-C `folder` (default: all
-    present) into `output`, keeping those already there. Returns {corruption: test
-    error in % over all severities} of the corruptions now in the file."""
+    present) into `output`, keeping those already there (made by the same `weights`, a
+    fingerprint, when given; it goes into the file's record). labels.npy must repeat
+    `test_labels` when given. Returns {corruption: test error in % over all severities}
+    of the corruptions now in the file."""
     folder, output = Path(folder), Path(output)
-    full_labels, full_n = cifar10c.load_labels(folder)
+    full_labels, full_n = cifar10c.load_labels(folder, test_labels=test_labels)
     labels, n = full_labels, full_n
     if subset is not None:
         labels, n = cifar10c.first_of_each_severity(labels, n, subset), min(subset, n)
@@ -115,7 +163,8 @@ def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
     names = list(corruptions) if corruptions else cifar10c.present_corruptions(folder)
     if not names:
         raise UserError(f"no corruption files in {folder}; {cifar10c.redownload_hint(folder)}")
-    predictions = _usable_existing(output, n, labels)
+    record = dict(weights=weights, **data_record(folder, n, subset)) if weights else None
+    predictions = _usable_existing(output, n, labels, record, replace_larger)
     for name in names:
         if name in predictions:
             continue
@@ -123,7 +172,7 @@ def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
         if subset is not None:
             images = cifar10c.first_of_each_severity(images, full_n, subset)
         predictions[name] = predict_images(model, images, device, batch_size)
-        write_predictions(output, n, labels, predictions)
+        write_predictions(output, n, labels, predictions, record)
         log(f"{name}: error {100.0 * (predictions[name] != labels).mean():.2f} % "
             f"over {len(labels):,} images")
     return {name: 100.0 * float((p != labels).mean()) for name, p in predictions.items()}

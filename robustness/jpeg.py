@@ -51,6 +51,14 @@ def check_predictions(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def record_of(run_folder, protocol: str, subset) -> dict:
+    """What our JPEG file of a run records in its sidecar (robustness.provenance): the
+    weights' fingerprint, the protocol and the subset (None: the whole test set)."""
+    from robustness.provenance import weights_fingerprint
+
+    return dict(weights=weights_fingerprint(run_folder), protocol=protocol, subset=subset)
+
+
 def predict(model, stacks, labels, batch_size: int, device: str, channels_last: bool):
     """int64 (n, 11): the label, then the predicted class of each of the 10 versions."""
     import torch

@@ -3,6 +3,8 @@ run_corruption_test.py and run_adversarial_test.py take one trained run folder a
 one output file under the experiment folder B."""
 from pathlib import Path
 
+import sys
+
 from errors import ArgumentParser, UserError
 from run_folder import EXP_DATA
 
@@ -54,3 +56,41 @@ def trained_model(model_folder: Path, device: str):
     from models import load_trained_model
 
     return load_trained_model(model_folder, device).to(memory_format=torch.channels_last)
+
+
+def output_lock(output: Path):
+    """The lock of one output file, `<output>.lock`, held for a script's whole
+    read-modify-write of it (its own file: a training of the same run holds the run
+    folder's lock, which this never waits for)."""
+    import atomic_files
+
+    output = Path(output)
+    return atomic_files.locked(output.with_name(output.name + ".lock"), output)
+
+
+def cifar10_test_labels(data_folder=None):
+    """The CIFAR-10 test labels when the test batch is in the data folder, else None
+    (with a warning: CIFAR-10-C's labels cannot then be checked against them)."""
+    from datasets.cifar10 import TEST_BATCHES, batches_folder, read_batch
+
+    path = batches_folder(data_folder) / TEST_BATCHES[0]
+    if not path.is_file():
+        print(f"warning: {path} is missing, so CIFAR-10-C's labels.npy is not checked "
+              "against the test labels", file=sys.stderr, flush=True)
+        return None
+    return read_batch(path)[1]
+
+
+def positive_eps(text: str) -> float:
+    """An --eps value: a finite positive number (argparse type; nan and inf are not)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite positive radius (eps 0, "
+                                         "the clean error, is always computed)")
+    return value

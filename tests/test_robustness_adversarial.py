@@ -101,6 +101,7 @@ def test_an_interrupted_evaluation_resumes_per_eps(trained, tmp_path):
     # Mark eps 2 as breaking every image: attacked again, the mark would be gone.
     saved = json.loads(output.read_text())
     saved["results"][1]["robust"] = "0" * N_IMAGES
+    saved["results"][1]["er"] = 100.0   # consistent with the flags: a valid file
     output.write_text(json.dumps(saved))
     logged = []
     rows = adversarial.evaluate_run(wrapped, x, y, (2, 8), cheap(), output, "cpu", N_IMAGES,

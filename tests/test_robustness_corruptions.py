@@ -61,7 +61,9 @@ def test_an_unusable_file_is_computed_again(folder_c, c_data, tmp_path, capsys):
     assert set(corruptions.read_predictions(output)["predictions"]) == {"fog", "gaussian_noise"}
     assert "cannot be read" in capsys.readouterr().err
     # A file of a subset is made on other images: computed again for the full set.
-    corruptions.predict_corruptions(model, folder_c, output, "cpu", subset=5, log=lambda l: None)
+    # (Fewer images replace more only when asked to.)
+    corruptions.predict_corruptions(model, folder_c, output, "cpu", subset=5, log=lambda l: None,
+                                    replace_larger=True)
     small = corruptions.read_predictions(output)
     assert small["n"] == 5 and small["predictions"]["fog"].shape == (25,)
     assert "other images" in capsys.readouterr().err

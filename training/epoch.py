@@ -69,8 +69,7 @@ def _progress_bar(batches, epoch):
 def _check_finite(running_loss: float, epoch: int, step: int) -> None:
     if not math.isfinite(running_loss):
         raise TrainingDiverged(
-            f"the training loss became {running_loss} in epoch {epoch}, step {step}; the run "
-            "stopped and its last good checkpoint is kept: lower --lr, or use --amp off")
+            f"the training loss became {running_loss} in epoch {epoch}, step {step}")
 
 
 def train_epoch(model, step_model, batches, epoch, optimizer, scaler, autocast,

@@ -170,10 +170,22 @@ def validation_phase(session: Session, batches, epoch: int, opt: dict) -> dict:
     (loss, acc, n), sec = timed(opt["device"], lambda: evaluate(
         session.model, session.step_model, batches, session.autocast))
     if not math.isfinite(loss):
-        raise TrainingDiverged(f"the test loss became {loss} after epoch {epoch}; the "
-                               "run stopped and its last good checkpoint is kept: lower --lr")
+        raise TrainingDiverged(f"the test loss became {loss} after epoch {epoch}")
     return dict(epoch=epoch, sec=sec, lr=-1.0, val_loss=loss, val_num_samples=n, val_acc=acc,
                 val_er=100.0 * (1 - acc))
+
+
+def diverged_advice(folder: Path, opt: dict) -> str:
+    """What a diverged run leaves and how to go on, true to the folder: a resume takes
+    the same options (another --lr is refused as a different run), so the way out is a
+    new start with a lower --lr over this folder's files."""
+    again = f"start it again with a lower --lr (now {opt['lr']:g}) and --do_overwrite"
+    if not (folder / rf.CHECKPOINT_FILE).is_file():
+        return f"the run stopped before its first epoch ended, so there is no checkpoint: {again}"
+    epoch = len(rf.read_checkpoint(folder).get("log", {}).get("val_er", []))
+    amp = ", or with --amp off" if opt.get("amp", "off") != "off" else ""
+    return (f"the run stopped and its last good checkpoint is kept (after {epoch} epochs); "
+            f"a resume with these options would diverge again: {again}{amp}")
 
 
 def report_epoch(train: dict, val: dict) -> None:
@@ -223,10 +235,13 @@ def run_epochs(opt: dict, plan, model, data) -> int:
           f"{opt['epochs'] - 1} -> {folder}", flush=True)
 
     for epoch in range(session.start_epoch, opt["epochs"]):
-        train_entries = train_phase(session, train_batches, epoch, opt)
-        rf.append_to_log(session.log, train_entries)
-        rf.write_log(folder, session.log)
-        val_entries = validation_phase(session, test_batches, epoch, opt)
+        try:
+            train_entries = train_phase(session, train_batches, epoch, opt)
+            rf.append_to_log(session.log, train_entries)
+            rf.write_log(folder, session.log)
+            val_entries = validation_phase(session, test_batches, epoch, opt)
+        except TrainingDiverged as error:
+            raise TrainingDiverged(f"{error}; {diverged_advice(folder, opt)}") from None
         rf.append_to_log(session.log, val_entries)
         rf.write_log(folder, session.log)
         save_checkpoint(folder, session, epoch, opt)

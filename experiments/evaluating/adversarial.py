@@ -19,7 +19,7 @@ import pandas as pd
 
 from experiments import robustness_suite as suite
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
-from experiments.evaluating.result_files import left_out_lines
+from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
@@ -40,7 +40,7 @@ def result_rows(path: Path) -> list:
     result = read_results(path)
     settings = result["settings"]
     return [dict(attack=settings.attacks, norm=settings.norm, eps=r["eps_255"], n=r["n"],
-                 er=r["er"]) for r in result["rows"]]
+                 er=r["er"], attack_seed=settings.seed) for r in result["rows"]]
 
 
 def collect_adversarial(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
@@ -48,9 +48,13 @@ def collect_adversarial(experiment: Experiment, base_folder, fix_command: str = 
     the runs left out."""
     base_folder = Path(base_folder)
     settings_folders = sorted(p for p in (base_folder / OUTPUT_FOLDER).glob("*") if p.is_dir())
-    return collect_results(experiment, base_folder,
-                           lambda name: [folder / f"{name}.json" for folder in settings_folders],
-                           result_rows, COLUMNS, fix_command)
+    found = collect_results(experiment, base_folder,
+                            lambda name: [folder / f"{name}.json" for folder in settings_folders],
+                            result_rows, COLUMNS + ["attack_seed"], fix_command)
+    # Per attack and norm, the same images and seed for every run.
+    found = one_setting(found, ["n", "attack_seed"], within=["attack", "norm"])
+    found.table = found.table.drop(columns="attack_seed")
+    return found
 
 
 def comparison_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
@@ -97,8 +101,10 @@ def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: s
                  fix_command: str) -> str:
     """adversarial_results.md: the summary, the comparison table, the plots."""
     runs = found.table
+    counts = " / ".join(f"{n:,}" for n in sorted(runs.n.unique()))
+    per = "" if runs.n.nunique() == 1 else " (per attack setting, as in the table)"
     lines = [f"{report.counted(runs.name.nunique(), 'run')} attacked on the first "
-             f"{runs.n.max():,} test images. Robust error in % (eps 0: the clean error on "
+             f"{counts} test images{per}. Robust error in % (eps 0: the clean error on "
              "the same images), mean ± std over seeds; the difference is Min-Net − "
              "baseline with a Welch interval."]
     lines += left_out_lines(found, fix_command)

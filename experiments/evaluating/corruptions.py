@@ -24,7 +24,7 @@ from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     missing_benchmark_corruptions
 from experiments import robustness_suite as suite
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
-from experiments.evaluating.result_files import left_out_lines
+from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
@@ -51,9 +51,10 @@ def corruption_rows(path: Path) -> list:
 def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
     """Rows (name, model_type, size, seed, corruption, severity, n, er) of the finished
     runs' usable prediction files, and the runs left out."""
-    return collect_results(experiment, Path(base_folder),
-                           lambda name: [output_file(base_folder, name)], corruption_rows,
-                           RUN_COLUMNS + ["corruption", "severity", "n", "er"], fix_command)
+    found = collect_results(experiment, Path(base_folder),
+                            lambda name: [output_file(base_folder, name)], corruption_rows,
+                            RUN_COLUMNS + ["corruption", "severity", "n", "er"], fix_command)
+    return one_setting(found, ["n"])     # the same images per severity for every run
 
 
 # --------------------------------------------------------------------------- the tables

@@ -22,6 +22,7 @@ class ResultFiles:
     table: pd.DataFrame
     missing: list = field(default_factory=list)     # finished runs without a usable file
     unfinished: list = field(default_factory=list)  # "name (k/E epochs)": files left out
+    odd: list = field(default_factory=list)         # "name (n 3)": other settings, left out
 
 
 def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of, columns,
@@ -57,9 +58,41 @@ def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of
     return found
 
 
+def one_setting(found: ResultFiles, setting: list, within=()) -> ResultFiles:
+    """Never compare numbers made with different settings: within each group of the
+    columns `within` (the attack and norm), keep only the rows made with the setting
+    (the columns `setting`: images, seed) that most runs have, ties going to the larger
+    one; the others are left out and named (found.odd). Rows repeated in two files of
+    one setting count once."""
+    table = found.table
+    if table.empty:
+        return found
+    table = table.drop_duplicates([c for c in table.columns if c != "er"])
+    key = table[setting].apply(tuple, axis=1)
+    group = table[list(within)].apply(tuple, axis=1) if within else pd.Series("", table.index)
+    keep = pd.Series(False, index=table.index)
+    for g in group.unique():
+        in_group = group == g
+        runs = table[in_group].groupby(key[in_group]).name.nunique()
+        best = max(runs.index, key=lambda k: (runs[k], k))
+        keep |= in_group & (key == best)
+        for k in runs.index.drop(best):
+            odd = sorted(table[in_group & (key == k)].name.unique())
+            what = ", ".join(f"{c} {v}" for c, v in zip(setting, k))
+            found.odd += [f"{name} ({what})" for name in odd]
+            warn(f"leaving out the files of {', '.join(odd)}: made with {what}, not "
+                 f"{', '.join(f'{c} {v}' for c, v in zip(setting, best))} as most runs' "
+                 f"{' '.join(map(str, g))}".rstrip())
+    found.table = table[keep].reset_index(drop=True)
+    return found
+
+
 def left_out_lines(found: ResultFiles, fix_command: str) -> list:
     """The section's sentences on the runs its tables leave out."""
     lines = []
+    if found.odd:
+        lines.append("Left out, made with other settings than most runs (their numbers "
+                     f"are not comparable): {report.listed(found.odd)}.")
     if found.unfinished:
         lines.append("Left out, their runs are unfinished (as in the other tables): "
                      f"{report.listed(found.unfinished)}.")

@@ -84,14 +84,15 @@ class PredictionKind:
     writes one output file.
 
     output(base_folder, run_name) is the run's output file; options(run, base_folder)
-    the script's options for that run (all but --device); usable(path) raises a
-    UserError saying why an existing output file cannot be used, which makes the
-    launcher compute it again."""
+    the script's options for that run (all but --device); usable(path, run_folder)
+    raises a UserError saying why an existing output file cannot be used (unreadable,
+    incomplete, or its record names other weights or settings than the run's now),
+    which makes the launcher compute it again."""
     label: str                  # in log names, B/logs/<run>.<label>.log, and the listing
     script: Path
     output: Callable
     options: Callable
-    usable: Callable = lambda path: None
+    usable: Callable = lambda path, run_folder: None
 
 
 def prediction_jobs(kind: PredictionKind, runs, base_folder: Path, log_folder: Path) -> list:
@@ -108,7 +109,7 @@ def prediction_jobs(kind: PredictionKind, runs, base_folder: Path, log_folder: P
             action, note = SKIP, "training unfinished" if has_model else "no trained model.pt"
         elif output.exists():
             try:
-                kind.usable(output)
+                kind.usable(output, run.folder)
                 action, note = SKIP, "predictions exist"
             except UserError as e:
                 note = f"recompute: {output.name} {e}"

@@ -177,18 +177,47 @@ class Outputs:
 
 
 def remove_owned(base_folder: Path, patterns) -> None:
-    """Delete the files matching `patterns` and their stale temporary files."""
+    """Delete the files matching `patterns` and the temporary files of killed writes of
+    them; a live writer's temporary file stays (atomic_files.written_now)."""
     for pattern in patterns:
         folder, name = (base_folder / pattern).parent, Path(pattern).name
-        for path in list(folder.glob(name)) + list(folder.glob(f".{name}.*.tmp")):
+        temps = [t for t in folder.glob(f".{name}.*.tmp") if not atomic_files.written_now(t)]
+        for path in list(folder.glob(name)) + temps:
             if path.is_file():
                 path.unlink(missing_ok=True)
 
 
+class DiskFullDuringPublish(atomic_files.DiskFull):
+    """A full disk while an evaluation replaced its files: says exactly what is left."""
+
+    def __init__(self, path, section: str):
+        super().__init__(path, f"this evaluation's previous files ({section} and its tables "
+                               "and plots) had been removed first and are gone; the other "
+                               f"evaluations' files are kept and {REPORT_FILE} was rebuilt "
+                               "from them")
+
+
 def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections) -> int:
     """Replace the evaluation's previous files by `outputs` (above), rebuild report.md
-    from `sections` and print `outputs.shown`; returns 0, the evaluation's exit code."""
+    from `sections` and print `outputs.shown`; returns 0, the evaluation's exit code.
+    Holds the base folder's evaluation lock throughout; a folder it may not write in is
+    one line naming it."""
     base_folder = Path(base_folder)
+    # Evaluations of one base folder write one at a time: each holds a lock on B itself
+    # while it replaces its files and rebuilds report.md; a second one waits, saying so.
+    with atomic_files.locked_folder(base_folder, f"the evaluation files of {base_folder}"):
+        try:
+            _replace(outputs, base_folder, experiment_name, sections)
+        except OSError as error:
+            if error.errno not in atomic_files.NOT_WRITABLE:
+                raise
+            raise atomic_files.NotWritable(base_folder, error) from None
+    for line in outputs.shown:
+        show(line)
+    return 0
+
+
+def _replace(outputs: Outputs, base_folder: Path, experiment_name: str, sections) -> None:
     (base_folder / REPORT_FILE).unlink(missing_ok=True)
     remove_owned(base_folder, (REPORT_FILE,))     # a killed rebuild's temporary file
     remove_owned(base_folder, outputs.owned + (outputs.section,))
@@ -196,12 +225,15 @@ def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections)
         for relative, data in outputs.files.items():
             atomic_files.write_bytes(base_folder / relative, data)
         atomic_files.write_text(base_folder / outputs.section, outputs.text)
-    except BaseException:
+    except BaseException as error:
         remove_owned(base_folder, tuple(outputs.files) + (outputs.section,))
         with contextlib.suppress(Exception):  # the failure itself is what the user sees
             write_report(base_folder, experiment_name, sections)
+        if isinstance(error, atomic_files.DiskFull):
+            raise DiskFullDuringPublish(error.path, outputs.section) from None
         raise
-    write_report(base_folder, experiment_name, sections, outputs.note)
-    for line in outputs.shown:
-        show(line)
-    return 0
+    try:
+        write_report(base_folder, experiment_name, sections, outputs.note)
+    except atomic_files.DiskFull as error:
+        raise atomic_files.DiskFull(error.path, f"the evaluation's files are written, but "
+                                    f"{REPORT_FILE} is missing until it is rebuilt") from None

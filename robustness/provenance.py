@@ -1,0 +1,95 @@
+"""What made a per-run result file: its record.
+
+Every prediction and result file of the robustness tests carries a record of the
+weights and data it was computed from, and the settings it was computed with (images,
+subset, seed, attacks, norm). The launcher compares the record with the run as it is
+now and computes a file again when they differ; a retrained run (--do_overwrite) then
+never keeps the old model's predictions.
+
+- weights: the SHA-256 of the run's model.pt (a few MB for the paper's runs; hashed once
+  per process and file version, see `file_sha256`);
+- data: the SHA-256 of the arrays the file was computed on (CIFAR-10-C's labels.npy, or
+  the attacked test images and labels).
+
+Files written before records existed have none. The launcher computes such corruption
+and adversarial files again (it cannot tell which weights made them), and the
+evaluations read them as they are. The authors' JPEG files never had one (and the .npy
+format stays theirs): our JPEG files get theirs in a sidecar `<run>.npy.json`, and a
+JPEG file without one is kept as it is.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+import atomic_files
+from errors import UserError
+from run_folder import MODEL_FILE
+
+_HASHES = {}   # (path, size, mtime, inode) -> hex digest: a file is read once per version
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file, cached for as long as its size, mtime and inode stay."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def weights_fingerprint(model_folder) -> str:
+    return "sha256:" + file_sha256(Path(model_folder) / MODEL_FILE)
+
+
+def array_fingerprint(*arrays) -> str:
+    """The SHA-256 of arrays' dtypes, shapes and values."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode("ascii"))
+        digest.update(array.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def mismatch(record, expected: dict) -> str:
+    """Why a file's `record` does not match `expected` ('' when it does): the first key
+    whose value differs, in words. A file without a record does not match."""
+    if not isinstance(record, dict):
+        return "has no record of the weights and settings that made it"
+    for key, value in expected.items():
+        if record.get(key) != value:
+            what = {"weights": "other weights (the run's model.pt changed)",
+                    "data": "other data"}.get(key, f"{key} {record.get(key)!r}, not {value!r}")
+            return f"was made with {what}"
+    return ""
+
+
+# ----------------------------------------------------------------- the JPEG sidecar
+
+def sidecar(path) -> Path:
+    return Path(str(path) + ".json")
+
+
+def write_sidecar(path, record: dict) -> None:
+    atomic_files.write_json(sidecar(path), record, indent=1)
+
+
+def read_sidecar(path):
+    """The record next to a .npy file, None without one; a UserError when unreadable."""
+    side = sidecar(path)
+    if not side.is_file():
+        return None
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{side} cannot be read ({type(e).__name__})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"{side} is not a record")
+    return record
