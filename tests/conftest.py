@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +23,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # trained runs (helpers.RESNET_RUN) takes 1.4 s with one thread and 10 to 15 s with two).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import config  # noqa: E402
+from datasets import cifar10c  # noqa: E402
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E402
 from helpers import DENSENET_RUN, RESNET_RUN, train_in_process  # noqa: E402
+from robustness_runs import N_TEST  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +121,21 @@ def folder_c(tmp_path, c_data):
     _, _, test_x, test_y = c_data
     images = {"gaussian_noise": corrupted(test_x, 0), "fog": corrupted(test_x, 10)}
     return cifar10c.write_cifar10c(tmp_path / "data", images, test_y)
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    """A DATA_FOLDER with CIFAR-10 (40 test images) and a CIFAR-10-C of two corruptions
+    made from those test images, whose labels.npy repeats the test labels."""
+    folder = tmp_path / "data"
+    train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=100, n_test=N_TEST, seed=3)
+    write_cifar10_batches(folder, train_x, train_y, test_x, test_y)
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(test_x + rng.normal(0, 15 * s, test_x.shape), 0, 255) for s in range(1, 6)]
+    bright = [np.clip(test_x.astype(int) + 20 * s, 0, 255) for s in range(1, 6)]
+    cifar10c.write_cifar10c(folder, {"gaussian_noise": np.concatenate(noisy),
+                                     "jpeg_compression": np.concatenate(bright)}, test_y)
+    monkeypatch.setattr(config, "DATA_FOLDER", folder)
+    monkeypatch.setenv("DATA_FOLDER", str(folder))
+    return folder
+

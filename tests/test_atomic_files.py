@@ -116,3 +116,19 @@ def test_only_temp_files_of_ended_writers_on_this_host_are_removed(tmp_path):
     atomic_files.write_json(path, {"val_er": []})
     assert not stale.exists()
     assert alive.exists() and elsewhere.exists() and other_file.exists()
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+def test_a_second_writer_waits_for_the_lock_and_says_for_whom(tmp_path):
+    lock = tmp_path / "out.npz.lock"
+    code = ("import sys, atomic_files; "
+            "ctx = atomic_files.locked(sys.argv[1], 'out.npz', log=print)\n"
+            "with ctx: print('inside', flush=True)")
+    with atomic_files.locked(lock, "out.npz"):
+        waiter = subprocess.Popen([sys.executable, "-c", code, str(lock)], cwd=REPO_ROOT,
+                                  stdout=subprocess.PIPE, text=True)
+        first = waiter.stdout.readline()
+        assert first.strip() == f"waiting for pid {os.getpid()}, which is writing out.npz"
+    assert waiter.stdout.readline().strip() == "inside"
+    assert waiter.wait(timeout=60) == 0

@@ -9,13 +9,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import run_folder as rf
+from errors import run_main
+from experiments import cli, grid
+from experiments import robustness_suite as suite
 from experiments.grid import EXP_10, EXP_10_1, EXP_11_1
-from helpers import REPO_ROOT, assert_a_drawn_png, offline, write_run
 # The exe scripts' main(argv), in this process.
+from helpers import REPO_ROOT, assert_a_drawn_png, offline
 from helpers import run_in_process as exe
+from helpers import write_run
 from paper_runs import (PAPER_EXP_10, PAPER_EXP_11_1, paper_table_cells, values_with_mean_std,
                         write_authors_run, write_exp_10_n9, write_paper_runs)
-import run_folder as rf
+from robustness import corruptions, provenance
+from robustness_runs import corrupt, one_error_line, smoke_runs, trained_run
 
 
 def test_dry_run_lists_what_would_happen_and_changes_nothing(tmp_path):
@@ -183,3 +189,45 @@ def test_training_grid_without_data_offline_stops_before_launching(tmp_path):
     assert result.stderr.count("\n") == 1 and "cifar-10-batches-py" in result.stderr
     assert "Connection refused" in result.stderr  # the download failed at the proxy
     assert not (tmp_path / "exp" / rf.EXP_DATA).exists()
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+@pytest.mark.slow
+def test_the_launcher_says_what_it_recomputes_before_it_starts(data, tmp_path, capsys):
+    base = tmp_path / "exp"
+    run = smoke_runs(base)[0]
+    trained_run(run.folder, seed=0)
+    assert corrupt(run.folder, base) == 0
+    trained_run(run.folder, seed=1)
+    capsys.readouterr()
+    exe = cli.robustness_tests(grid.EXP_10, suite.CORRUPTIONS)
+    assert run_main(exe, ["--profile", "smoke", "--base_folder", str(base), "--run-predictions",
+                          "--models", "CifarMinFP-LS", "--cpu"]) == 0
+    out = capsys.readouterr().out
+    said = out.index(f"{run.name}: recompute: {run.name}.npz was made with other weights")
+    assert said < out.index("1 prediction on cpu")
+    assert "1 prediction: 1 done" in out
+    found = corruptions.read_predictions(corruptions.output_file(base, run.name))
+    assert found["record"]["weights"] == provenance.weights_fingerprint(run.folder)
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--seeds", "99"], "--seeds"), (["--models", "Foo"], "--models"),
+    (["--eps", "2"], "--eps"), (["--n-images", "5", "--cpu"], "--cpu, --n-images"),
+    (["--", "--bs", "10"], "-- --bs 10"),
+])
+def test_options_that_only_act_on_predictions_need_run_predictions(tmp_path, capsys,
+                                                                      options, named):
+    exe = cli.robustness_tests(grid.EXP_10, suite.ADVERSARIAL)
+    assert run_main(exe, ["--base_folder", str(tmp_path), *options]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {named} only act on the predictions")
+    assert "--run-predictions" in line
+
+
+def test_n_images_0_is_refused_not_replaced(tmp_path, capsys):
+    exe = cli.robustness_tests(grid.EXP_10, suite.ADVERSARIAL)
+    assert run_main(exe, ["--base_folder", str(tmp_path), "--run-predictions", "--dry-run",
+                          "--n-images", "0"]) == 2
+    assert "--n-images must be positive" in one_error_line(capsys)

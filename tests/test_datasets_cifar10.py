@@ -1,6 +1,7 @@
 """datasets/cifar10.py: CIFAR-10 in the official batch format, read and written, and the
 one-line errors for missing or damaged files.
 """
+import os
 import pickle
 import shutil
 
@@ -80,3 +81,35 @@ def test_a_batch_whose_pixels_are_not_uint8_is_refused_naming_the_file(copied_fo
     message = str(info.value)
     assert str(path) in message and "float64" in message and "uint8" in message
     assert "\n" not in message
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+class _Payload:
+    """Pickled, it calls os.system when it is loaded."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_crafted_test_batch_runs_no_code(tmp_path):
+    folder = tmp_path / "data"
+    write_cifar10_batches(folder, *synthetic_cifar10(n_train=20, n_test=10, seed=0))
+    marker = tmp_path / "code_ran"
+    batch = folder / "cifar-10-batches-py" / "test_batch"
+    images, labels = load_cifar10("test", folder)
+    crafted = {"batch_label": "test", "labels": [int(v) for v in labels],
+               "data": images.transpose(0, 3, 1, 2).reshape(len(labels), -1),
+               "filenames": _Payload(f"touch {marker}")}
+    batch.write_bytes(pickle.dumps(crafted, protocol=2))
+    with pytest.raises(UserError) as error:
+        load_cifar10("test", folder)
+    assert not marker.exists()
+    assert str(batch) in str(error.value) and "\n" not in str(error.value)
+    # A batch holding something else than data (here a tuple) is refused too.
+    batch.write_bytes(pickle.dumps(dict(crafted, filenames=("a",)), protocol=2))
+    with pytest.raises(UserError, match="not a dict of arrays"):
+        load_cifar10("test", folder)

@@ -5,9 +5,15 @@ folder_c), its error messages, and the download's failure message.
 import numpy as np
 import pytest
 
+import atomic_files
 from datasets import cifar10c
+from datasets.cifar10 import load_cifar10
 from errors import UserError
-from helpers import C_N as N, corrupted
+from helpers import C_N as N
+from helpers import corrupted
+from robustness import corruptions
+from robustness_runs import corrupt, one_error_line, trained_run
+from run_folder import EXP_DATA
 
 
 def test_the_loader_infers_n_and_splits_severities(folder_c, c_data):
@@ -69,3 +75,18 @@ def test_a_failed_download_says_where_to_put_which_files(tmp_path, monkeypatch):
     assert str(tmp_path / "CIFAR-10-C") in message and "labels.npy" in message
     assert cifar10c.ARCHIVE_URL in message and cifar10c.ARCHIVE_MD5 in message
     assert not (tmp_path / "CIFAR-10-C").exists()
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+def test_labels_permuted_alike_in_every_block_are_refused(data, tmp_path, capsys):
+    test_labels = load_cifar10("test")[1]
+    permuted = np.random.default_rng(0).permutation(test_labels).astype(np.uint8)
+    assert not np.array_equal(permuted, test_labels)
+    atomic_files.save_npy(data / "CIFAR-10-C" / "labels.npy", np.tile(permuted, 5))
+    base = tmp_path / "exp"
+    run = trained_run(base / EXP_DATA / "CifarResNet_s1_N1")
+    capsys.readouterr()
+    assert corrupt(run, base) == 2
+    assert "labels.npy does not repeat the CIFAR-10 test labels" in one_error_line(capsys)
+    assert not corruptions.output_file(base, run.name).exists()

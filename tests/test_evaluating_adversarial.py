@@ -5,12 +5,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+import robustness_runs
 from experiments.evaluating import adversarial as adversarial_eval
 from experiments.grid import EXP_10
 from helpers import write_run
-from run_folder import EXP_DATA
 from robustness import adversarial
-
+from robustness.adversarial import AttackSettings
+from robustness_runs import APGD, attack_flags
+from run_folder import EXP_DATA
 
 GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507, 723))
 
@@ -50,3 +52,20 @@ def test_adversarial_tables_from_hand_made_files(tmp_path):
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "attack", "norm", "eps", "n",
                                  "er"]
     assert (tmp_path / "images" / "adversarial_Linf_apgd-ce.png").is_file()
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+def test_the_adversarial_evaluation_leaves_out_runs_on_other_image_counts(tmp_path):
+    minnet, resnet = (robustness_runs.GRID.run_name(m, 3, 9) for m in robustness_runs.GRID.models)
+    for name, n in ((minnet, 4), (resnet, 32)):
+        robustness_runs.finished_run(tmp_path, name)
+        settings = AttackSettings(n_images=n, **APGD)
+        adversarial.write_results(adversarial.output_file(tmp_path, name, settings),
+                                  attack_flags(n, {0.0: 1, 1.0: 2}), settings)
+    assert adversarial_eval.evaluate_adversarial(robustness_runs.GRID, tmp_path) == 0
+    csv = (tmp_path / adversarial_eval.CSV_FILE).read_text(encoding="utf-8")
+    assert minnet not in csv and resnet in csv
+    section = (tmp_path / adversarial_eval.SECTION_FILE).read_text(encoding="utf-8")
+    assert "attacked on the first 32 test images" in section
+    assert f"{minnet} (n 4, attack_seed 0)" in section

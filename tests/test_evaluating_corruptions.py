@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import robustness_runs
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS
 from errors import UserError
 from experiments.evaluating import corruptions as corruption_eval
 from experiments.grid import EXP_10
 from helpers import write_run
-from run_folder import EXP_DATA
 from robustness import corruptions
-
+from robustness_runs import labels_of
+from run_folder import EXP_DATA
 
 GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507, 723))
 
@@ -100,3 +101,21 @@ def test_no_files_is_one_line_naming_the_command(tmp_path):
         "compute them with python experiments/exp_10/exe_exp10_corruption_tests.py "
         f"--base_folder {tmp_path} --run-predictions")
     assert "\n" not in str(error.value)
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+def test_the_corruption_evaluation_leaves_out_runs_on_other_image_counts(tmp_path, capsys):
+    minnet, resnet = (robustness_runs.GRID.run_name(m, 3, 9) for m in robustness_runs.GRID.models)
+    for name, n in ((minnet, 3), (resnet, 10)):
+        robustness_runs.finished_run(tmp_path, name)
+        corruptions.write_predictions(corruptions.output_file(tmp_path, name), n, labels_of(n),
+                                      {"fog": labels_of(n)})
+    assert corruption_eval.evaluate_corruptions(robustness_runs.GRID, tmp_path) == 0
+    csv = (tmp_path / corruption_eval.CSV_FILE).read_text(encoding="utf-8")
+    assert minnet not in csv and resnet in csv
+    section = (tmp_path / corruption_eval.SECTION_FILE).read_text(encoding="utf-8")
+    assert "10 images per severity" in section
+    assert f"other settings than most runs (their numbers are not comparable): {minnet} (n 3)" \
+        in section
+    assert minnet in capsys.readouterr().err

@@ -2,14 +2,23 @@
 words, and one consistent set of files after a failed write.
 """
 
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
 import atomic_files
+from datasets import cifar10c
+from experiments import robustness_suite as suite
+from experiments.evaluating import corruptions as corruption_eval
 from experiments.evaluating import test_error as ev
 from experiments.grid import EXP_10
 from experiments.rendering import report
 from paper_runs import PAPER_EXP_10, write_authors_run, write_paper_runs
+from robustness import corruptions
+from robustness_runs import GRID, REPO_ROOT, finished_run, in_namespace, labels_of
 
 
 def test_the_summary_counts_in_the_singular_and_the_plural():
@@ -64,3 +73,64 @@ def test_a_failed_write_leaves_no_mix_of_old_and_new(tmp_path, monkeypatch):
     assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
     assert len(pd.read_csv(tmp_path / "results.csv")) == 11
     assert "11 of the grid's 40 runs" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+def test_a_live_writers_temporary_file_is_never_removed(tmp_path):
+    host = atomic_files._host()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    live = tmp_path / f".{corruption_eval.CSV_FILE}.{host}-{os.getpid()}.abc.tmp"
+    stale = tmp_path / f".{corruption_eval.CSV_FILE}.{host}-{dead}.abc.tmp"
+    for path in (live, stale):
+        path.write_bytes(b"half")
+    outputs = report.Outputs(section="corruption_results.md", owned=corruption_eval.OWNED,
+                             text="section")
+    outputs.add_text(corruption_eval.CSV_FILE, "a,b\n")
+    assert report.publish(outputs, tmp_path, "exp_10", suite.REPORT_SECTIONS) == 0
+    assert live.exists() and not stale.exists()
+    assert (tmp_path / corruption_eval.CSV_FILE).read_text() == "a,b\n"
+
+
+@pytest.mark.slow
+def test_two_corruption_evaluations_of_one_folder_at_once(tmp_path):
+    for model_type, size, seed in GRID.points():
+        name = GRID.run_name(model_type, size, seed)
+        finished_run(tmp_path, name)
+        corruptions.write_predictions(corruptions.output_file(tmp_path, name), 4, labels_of(4),
+                                      {c: labels_of(4) for c in cifar10c.BENCHMARK_CORRUPTIONS})
+    command = [sys.executable, "experiments/exp_10/exe_exp10_corruption_tests.py",
+               "--base_folder", str(tmp_path)]
+    env = dict(os.environ, MPLBACKEND="Agg")
+    both = [subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    for process in both:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, out + err
+    for name in (corruption_eval.CSV_FILE, corruption_eval.SECTION_FILE, "report.md",
+                 "images/corruption_severity_N3.png", "images/corruption_difference.pdf"):
+        assert (tmp_path / name).is_file(), name
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_an_evaluation_says_what_is_gone(tmp_path):
+    base = tmp_path / "small"
+    base.mkdir()
+    script_text = (
+        "import sys; sys.path.insert(0, '.'); from experiments.rendering import report; "
+        "from errors import run_main; "
+        "o = report.Outputs(section='corruption_results.md', owned=('corruption_results.csv',),"
+        " text='s'); o.add_text('corruption_results.csv', 'x' * 400000); "
+        f"sys.exit(run_main(lambda argv: report.publish(o, __import__('pathlib').Path('{base}'),"
+        " 'exp_10', ('corruption_results.md',))))")
+    (tmp_path / "publish.py").write_text(script_text)
+    (base / "corruption_results.md").write_text("old section")
+    done = in_namespace(f"echo old > {base}/corruption_results.md && "
+                        f"{sys.executable} {tmp_path / 'publish.py'}",
+                        f"mount -t tmpfs -o size=64k none {base}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    line, = done.stderr.strip().splitlines()
+    assert "no space left" in line and "previous version" not in line
+    assert "previous files (corruption_results.md" in line and "gone" in line

@@ -10,8 +10,12 @@ import torch
 
 from datasets.cifar10 import synthetic_cifar10
 from datasets.loader import Normalize
+from errors import UserError
+from experiments.evaluating import adversarial as adversarial_eval
 from robustness import adversarial
 from robustness.adversarial import AttackSettings, NormalizedModel
+from robustness.per_run_script import trained_model
+from robustness_runs import APGD, GRID, attack_flags, finished_run, trained_run
 
 N_IMAGES = 40
 
@@ -139,3 +143,62 @@ def test_an_interrupted_attack_keeps_what_it_had_broken(trained, tmp_path):
                                                                            "square"]
     assert json.loads(progress.read_text())["attacks_done"] == adversarial.attack_names(settings)
     assert not package_state.exists()
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda row: row.update(er=-5.0), "er -5.0"),
+    (lambda row: row.update(robust="2" * len(row["robust"])), "not 8 0/1"),
+    (lambda row: row.update(n=7), "n 7"),
+    (lambda row: row.update(er=row["er"] + 10), "does not match its flags"),
+])
+def test_a_hand_edited_adversarial_file_is_refused(tmp_path, capsys, edit, why):
+    minnet, resnet = (GRID.run_name(m, 3, 9) for m in GRID.models)
+    settings = AttackSettings(n_images=8, **APGD)
+    for name in (minnet, resnet):
+        finished_run(tmp_path, name)
+        adversarial.write_results(adversarial.output_file(tmp_path, name, settings),
+                                  attack_flags(8, {0.0: 1, 1.0: 3}), settings)
+    path = adversarial.output_file(tmp_path, minnet, settings)
+    saved = json.loads(path.read_text())
+    edit(saved["results"][1])
+    path.write_text(json.dumps(saved))
+    with pytest.raises(UserError, match=why):
+        adversarial.read_results(path)
+    assert adversarial._read_results(path, settings) == {}      # the script computes it again
+    assert "computing it again" in capsys.readouterr().err
+    assert adversarial_eval.evaluate_adversarial(GRID, tmp_path) == 0
+    csv = (tmp_path / adversarial_eval.CSV_FILE).read_text(encoding="utf-8")
+    assert minnet not in csv and resnet in csv and "-5.0" not in csv
+
+
+def test_a_progress_file_of_another_seed_is_not_taken_up(data, tmp_path):
+    run = trained_run(tmp_path / "run")
+    model = adversarial.NormalizedModel(trained_model(run, "cpu"))
+    x, y = adversarial.test_subset(6)
+    seed0, seed1 = AttackSettings(n_images=6, **APGD), AttackSettings(n_images=6, seed=1, **APGD)
+    eps = 1 / 255
+    state = tmp_path / "state"
+    state.mkdir()
+    progress = state / f"progress_{eps:.10g}.json"
+
+    def seed0_finished_apgd_ce():
+        progress.write_text(json.dumps(dict(robust="0" * 6, attacks_done=["apgd-ce"],
+                                            key=adversarial.progress_key(seed0, eps))))
+
+    seed0_finished_apgd_ce()
+    logged = []
+    adversarial.robust_at_eps(model, x, y, np.ones(6, bool), eps, seed1, "cpu", state, 6,
+                              logged.append)
+    assert any("after apgd-ce" in line for line in logged)      # attacked afresh
+    assert json.loads(progress.read_text())["key"]["seed"] == 1
+    # The same seed takes it up: nothing attacked, the saved flags come back.
+    seed0_finished_apgd_ce()
+    logged = []
+    flags = adversarial.robust_at_eps(model, x, y, np.ones(6, bool), eps, seed0, "cpu", state,
+                                      6, logged.append)
+    assert logged == [] and not flags.any()
+    # Nor do other weights take up a run's progress.
+    assert adversarial.progress_key(seed0, eps, "sha256:a") != \
+        adversarial.progress_key(seed0, eps, "sha256:b")

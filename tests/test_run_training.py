@@ -7,6 +7,7 @@ session's `trained_resnet` (conftest.py); the entry point is called in this proc
 the lock held by another process, a full disk, the thread count from OMP_NUM_THREADS.
 """
 import json
+import os
 import re
 import shutil
 import signal
@@ -18,10 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from errors import UserError, run_main
-from helpers import (REPO_ROOT, RESNET_RUN as QUICK, THREADS, offline, run_in_process,
-                     run_script, snapshot, train_in_process)
 import run_folder as rf
+from errors import UserError, run_main
+from helpers import REPO_ROOT
+from helpers import RESNET_RUN as QUICK
+from helpers import THREADS, offline, run_in_process, run_script, snapshot, train_in_process
 
 RUN_TRAINING = "run_training.py"
 
@@ -464,3 +466,29 @@ def test_a_run_with_no_finished_epoch_is_restarted_and_says_so(tmp_path, data_en
     result = train(folder, *tiny, "--resume", env=data_env)
     assert "restarting at epoch 0" in result.stdout and "resuming" not in result.stdout
     assert rf.run_state(folder) == rf.FINISHED
+
+
+# ------------------------------------------ what a robustness file records (issue 23)
+
+@pytest.mark.slow
+def test_a_run_diverging_before_its_first_checkpoint_says_how_to_start_again(cifar_folder,
+                                                                                tmp_path):
+    env = dict(os.environ, DATA_FOLDER=str(cifar_folder))
+    folder = tmp_path / "run"
+    options = ["run_training.py", "--model_type", "CifarResNet", "--model_kw",
+               "q: 2;k: 3;N: 1;", "--epochs", "1", "--fixed_steps", "1", "--bs", "50",
+               "--train_subset", "100", "--test_subset", "50", "--device", "cpu",
+               "--folder", str(folder)]
+
+    def train(*extra):
+        return subprocess.run([sys.executable, *options, *extra], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    diverged = train("--lr", "1e6")
+    assert diverged.returncode == 3, diverged.stderr
+    line = diverged.stderr.strip().splitlines()[-1]
+    assert "no checkpoint" in line and "checkpoint is kept" not in line
+    assert "--do_overwrite" in line and "lower --lr (now 1e+06)" in line
+    # Its advice works at the first try.
+    again = train("--lr", "0.01", "--do_overwrite")
+    assert again.returncode == 0, again.stderr
