@@ -106,3 +106,18 @@ def in_namespace(body: str, mounts: str):
     return subprocess.run(["unshare", "-rm", "sh", "-c", f"{mounts} && cd {REPO_ROOT} && "
                            f"{body}"], capture_output=True, text=True, timeout=600)
 
+
+# ----------------------------------------------- hand-made files of a three-seed grid
+# For the evaluations' tables: Min-Net and ResNet at N = 3 with three seeds, N images per
+# severity, and finished run folders without real weights.
+
+THREE_SEEDS = replace(grid.EXP_10, sizes=(3,), seeds=(9, 507, 723))
+N_PER_SEVERITY = 4
+SEVERITY_LABELS = np.tile(np.arange(N_PER_SEVERITY, dtype=np.uint8), 5)
+
+
+def evaluated_run(base: Path, name: str) -> None:
+    """A finished run folder whose last test error is 10 %."""
+    from helpers import write_run
+
+    write_run(base / EXP_DATA / name, val_er=10.0)

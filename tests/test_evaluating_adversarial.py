@@ -1,28 +1,18 @@
 """experiments/evaluating/adversarial.py: the adversarial tables from hand-made result files.
 """
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 import robustness_runs
 from experiments.evaluating import adversarial as adversarial_eval
-from experiments.grid import EXP_10
-from helpers import write_run
 from robustness import adversarial
 from robustness.adversarial import AttackSettings
-from robustness_runs import APGD, attack_flags
-from run_folder import EXP_DATA
+from robustness_runs import (APGD, N_PER_SEVERITY, SEVERITY_LABELS, THREE_SEEDS, attack_flags,
+                             evaluated_run)
 
-GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507, 723))
-
-N = 4                                    # images per severity
-
-LABELS = np.tile(np.arange(N, dtype=np.uint8), 5)
-
-
-def finished_run(base, name):
-    write_run(base / EXP_DATA / name, val_er=10.0)
+GRID, N, LABELS = THREE_SEEDS, N_PER_SEVERITY, SEVERITY_LABELS
+finished_run = evaluated_run
 
 
 def test_adversarial_tables_from_hand_made_files(tmp_path):

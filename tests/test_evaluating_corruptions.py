@@ -1,8 +1,6 @@
 """experiments/evaluating/corruptions.py: the corruption tables from hand-made prediction files.
 """
-from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,21 +8,12 @@ import robustness_runs
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS
 from errors import UserError
 from experiments.evaluating import corruptions as corruption_eval
-from experiments.grid import EXP_10
-from helpers import write_run
 from robustness import corruptions
-from robustness_runs import labels_of
+from robustness_runs import N_PER_SEVERITY, SEVERITY_LABELS, THREE_SEEDS, evaluated_run, labels_of
 from run_folder import EXP_DATA
 
-GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507, 723))
-
-N = 4                                    # images per severity
-
-LABELS = np.tile(np.arange(N, dtype=np.uint8), 5)
-
-
-def finished_run(base, name):
-    write_run(base / EXP_DATA / name, val_er=10.0)
+GRID, N, LABELS = THREE_SEEDS, N_PER_SEVERITY, SEVERITY_LABELS
+finished_run = evaluated_run
 
 
 def wrong(count):

@@ -244,20 +244,27 @@ def test_the_smoke_grid_trains_through_slurm_with_the_local_launchers_weights(
         assert same_weights(base / "exp_data" / run, local_runs / "exp_data" / run), run
 
 
-# ---------------------------------------------------------------- 2. preemption
-
-def test_a_requeued_job_resumes_from_its_checkpoint_with_the_uninterrupted_weights(
-        env, tmp_path, local_runs):
+def after_first_epoch(env, tmp_path, base, *command, rc=0) -> tuple:
+    """Launch ONE_RUN through Slurm, and once its job has finished its first epoch, run
+    `command` on the job (`scontrol requeue`, `scancel`); (job id, the launcher's output)
+    once the launcher ends with `rc`."""
     gate_env, gate = gated(env, tmp_path)
-    base = tmp_path / "B"
     launcher = Background(TRAIN_10, base, *SLURM, *ONE, *TRAIN, env=gate_env)
     try:
         wait_for(lambda: (gate / f"{ONE_RUN}.paused").exists(), "the first epoch")
         job = job_id(base, ONE_RUN)
-        subprocess.run(["scontrol", "requeue", job], check=True)
-        output = launcher.finish()
+        subprocess.run([*command, job], check=True)
+        return job, launcher.finish(rc=rc)
     finally:
         launcher.kill()
+
+
+# ---------------------------------------------------------------- 2. preemption
+
+def test_a_requeued_job_resumes_from_its_checkpoint_with_the_uninterrupted_weights(
+        env, tmp_path, local_runs):
+    base = tmp_path / "B"
+    job, output = after_first_epoch(env, tmp_path, base, "scontrol", "requeue")
     assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in output
     assert f"job {job} {ONE_RUN}: requeued (1), pending" in output
     log = base / "logs" / f"{ONE_RUN}.log"
@@ -322,16 +329,8 @@ def test_a_time_limit_slurm_cannot_have_is_one_line(env, tmp_path):
 
 def test_a_cancelled_job_is_named_in_the_summary_and_resumes_when_launched_again(
         env, tmp_path, local_runs):
-    gate_env, gate = gated(env, tmp_path)
     base = tmp_path / "B"
-    launcher = Background(TRAIN_10, base, *SLURM, *ONE, *TRAIN, env=gate_env)
-    try:
-        wait_for(lambda: (gate / f"{ONE_RUN}.paused").exists(), "the first epoch")
-        job = job_id(base, ONE_RUN)
-        subprocess.run(["scancel", job], check=True)
-        output = launcher.finish(rc=1)
-    finally:
-        launcher.kill()
+    job, output = after_first_epoch(env, tmp_path, base, "scancel", rc=1)
     log = base / "logs" / f"{ONE_RUN}.log"
     assert "1 run: 0 done, 0 resumed, 0 skipped, 0 failed, 1 cancelled" in output
     lines = [l for l in output.splitlines() if l.startswith("  cancelled: ")]
