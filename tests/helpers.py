@@ -290,12 +290,14 @@ def child_job(tmp_path, name="r", text="hello", sleep=0, exit_code=0):
     return plan.training_jobs([run], tmp_path / rf.LOGS, script=script)[0]
 
 
-def wait_for(predicate, what, seconds=60):
-    deadline = time.time() + seconds
+def wait_for(predicate, what, seconds=60, poll_s=0.05):
+    """Wait until `predicate()` holds (a state, never a time: tests do not depend on the
+    machine's speed); an AssertionError naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
     while not predicate():
-        if time.time() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {seconds} s")
+        time.sleep(poll_s)
 
 
 def alive(pid: int) -> bool:

@@ -16,12 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import helpers
 import run_folder as rf
 from experiments.launching import slurm_queue
 
@@ -174,11 +174,8 @@ class Background:
 
 
 def wait_for(predicate, what, seconds=300):
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {seconds} s")
-        time.sleep(0.2)
+    """helpers.wait_for with Slurm's pace: jobs take seconds to change state."""
+    helpers.wait_for(predicate, what, seconds, poll_s=0.2)
 
 
 def job_id(base, run) -> str:
@@ -348,6 +345,7 @@ def test_a_cancelled_job_is_named_in_the_summary_and_resumes_when_launched_again
 HOLDER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
+import helpers
 import run_folder as rf
 with rf.locked(sys.argv[2]):
     print("locked", flush=True)
