@@ -224,20 +224,13 @@ def robust_at_eps(model, x, y, start_flags, eps: float, settings: AttackSettings
 def _read_results(path: Path, settings: AttackSettings, record=None) -> dict:
     """{eps_255: robust flags} of a valid result file made with the same settings (and,
     when `record` is given, the same weights and images), or {}."""
-    from robustness.provenance import mismatch
+    from robustness.provenance import reusable, warn
 
-    if not path.is_file():
+    saved = reusable(path, read_results, UserError, record, keys=("weights", "data"))
+    if saved is None:
         return {}
-    try:
-        saved = read_results(path)
-    except UserError as e:
-        print(f"warning: {e}; computing it again", file=sys.stderr, flush=True)
-        return {}
-    why = mismatch(saved["record"], {k: record[k] for k in ("weights", "data")}) \
-        if record else ""
-    if saved["settings"] != settings or saved["format"] != FORMAT or why:
-        print(f"warning: {path} {why or 'was made with other settings'}; computing it again",
-              file=sys.stderr, flush=True)
+    if saved["settings"] != settings or saved["format"] != FORMAT:
+        warn(f"{path} was made with other settings; computing it again")
         return {}
     return saved["flags"]
 

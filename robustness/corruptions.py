@@ -122,18 +122,11 @@ def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,
     """The corruptions already predicted in `path` on these very images (by the
     weights of `record`, when given), or {}. A file on more images per severity is a
     UserError unless `replace_larger`."""
-    from robustness.provenance import mismatch
+    from robustness.provenance import reusable
 
-    if not path.is_file():
-        return {}
-    try:
-        existing = read_predictions(path)
-    except BadCorruptionPredictions as e:
-        print(f"warning: {e}; computing it again", file=sys.stderr, flush=True)
-        return {}
-    why = mismatch(existing["record"], {"weights": record["weights"]}) if record else ""
-    if why:
-        print(f"warning: {path} {why}; computing it again", file=sys.stderr, flush=True)
+    existing = reusable(path, read_predictions, BadCorruptionPredictions, record,
+                        keys=("weights",))
+    if existing is None:
         return {}
     if existing["n"] > n and not replace_larger:
         raise UserError(f"{path} holds predictions on {existing['n']} images per severity; "

@@ -19,6 +19,7 @@ JPEG file without one is kept as it is.
 """
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,28 @@ def mismatch(record, expected: dict) -> str:
                     "data": "other data"}.get(key, f"{key} {record.get(key)!r}, not {value!r}")
             return f"was made with {what}"
     return ""
+
+
+def reusable(path, read, unusable, record=None, keys=()):
+    """`read(path)` of an existing file that a resumed script may add to, or None: when
+    the file is missing, unreadable (`unusable`, warned) or, given the run's `record`,
+    made from other `keys` of it (warned). The script then computes it again."""
+    if not Path(path).is_file():
+        return None
+    try:
+        found = read(path)
+    except unusable as e:
+        warn(f"{e}; computing it again")
+        return None
+    why = mismatch(found["record"], {key: record[key] for key in keys}) if record else ""
+    if why:
+        warn(f"{path} {why}; computing it again")
+        return None
+    return found
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------- the JPEG sidecar

@@ -345,7 +345,6 @@ def test_a_cancelled_job_is_named_in_the_summary_and_resumes_when_launched_again
 HOLDER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-import helpers
 import run_folder as rf
 with rf.locked(sys.argv[2]):
     print("locked", flush=True)
