@@ -92,6 +92,11 @@ class ArgumentParser(_BothSpellings, argparse.ArgumentParser):
         raise UserError(f"{message}; see {self.prog} --help")
 
 
+def warn(message: str) -> None:
+    """A warning on stderr, one line: what is off and what is done about it."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def run_main(main, argv=None) -> int:
     """Run `main(argv)`; turn a UserError into one line on stderr and its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)

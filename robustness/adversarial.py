@@ -224,7 +224,8 @@ def robust_at_eps(model, x, y, start_flags, eps: float, settings: AttackSettings
 def _read_results(path: Path, settings: AttackSettings, record=None) -> dict:
     """{eps_255: robust flags} of a valid result file made with the same settings (and,
     when `record` is given, the same weights and images), or {}."""
-    from robustness.provenance import reusable, warn
+    from errors import warn
+    from robustness.provenance import reusable
 
     saved = reusable(path, read_results, UserError, record, keys=("weights", "data"))
     if saved is None:

@@ -19,13 +19,12 @@ JPEG file without one is kept as it is.
 """
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 import atomic_files
-from errors import UserError
+from errors import UserError, warn
 from run_folder import MODEL_FILE
 
 _HASHES = {}   # (path, size, mtime, inode) -> hex digest: a file is read once per version
@@ -88,10 +87,6 @@ def reusable(path, read, unusable, record=None, keys=()):
         warn(f"{path} {why}; computing it again")
         return None
     return found
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------- the JPEG sidecar

@@ -9,22 +9,17 @@ needed (numbers come from log.json alone), so a folder whose model.pt was delete
 counts, and an interrupted run does not.
 """
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from errors import UserError
+from errors import UserError, warn
 from run_folder import EXP_DATA
 import run_folder as rf
 
 FULL_TRAIN_SET = 50_000                            # CIFAR-10's training images
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
