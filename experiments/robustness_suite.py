@@ -8,6 +8,7 @@ declaration for the hints and the report (docs/adding_a_robustness_test.md).
 - adversarial attacks, AutoAttack (Croce & Hein, ICML 2020).
 """
 import importlib
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -110,9 +111,28 @@ def _corruption_options(parser):
 
 
 def _corruption_prepare(args):
-    from datasets.cifar10c import ensure_cifar10c
+    """Once, here: download CIFAR-10-C (2.9 GB) when it is missing, or, for the smoke
+    profile without it, build the offline stand-in (datasets.corruption_stand_in)."""
+    from datasets import cifar10c, corruption_stand_in as stand_in
 
-    ensure_cifar10c()   # downloads it (2.9 GB) once, here, when it is missing
+    if stand_in.corruption_data(smoke(args)) == cifar10c.corruption_folder():
+        cifar10c.ensure_cifar10c()
+    else:
+        stand_in.ensure_stand_in(grid.SMOKE_ROBUSTNESS["corruption_subset"])
+
+
+def _corruption_kind(args):
+    from datasets import corruption_stand_in as stand_in
+
+    folder = stand_in.corruption_data(smoke(args))
+    absent = [name for name in args.corruptions or () if name not in stand_in.CORRUPTIONS]
+    if folder == stand_in.stand_in_folder() and absent:
+        raise UserError(f"--corruptions {' '.join(absent)}: CIFAR-10-C is not in "
+                        f"{config.DATA_FOLDER}, and its offline stand-in has only "
+                        f"{' '.join(stand_in.CORRUPTIONS)}; leave out --profile smoke once "
+                        "to download CIFAR-10-C (2.9 GB), or choose among those")
+    return corruption(grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None,
+                      args.corruptions, folder)
 
 
 CORRUPTIONS = RobustnessTest(
@@ -120,9 +140,7 @@ CORRUPTIONS = RobustnessTest(
     script="run_corruption_test.py", output_folder="corruption_predictions",
     files="corruption prediction files", sections=("corruption_results.md",),
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
-    kind=lambda args: corruption(
-        grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None, args.corruptions),
-    prepare=_corruption_prepare,
+    kind=_corruption_kind, prepare=_corruption_prepare,
     evaluation="experiments.evaluating.corruptions:evaluate_corruptions")
 
 
@@ -213,24 +231,27 @@ def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
                           output=output, options=options, usable=usable)
 
 
-def corruption(subset=None, corruptions=None) -> PredictionKind:
-    """The common corruptions (CIFAR-10-C): run_corruption_test.py writes
-    B/corruption_predictions/<run>.npz. A file that lacks a corruption asked for (or present
-    in DATA_FOLDER/CIFAR-10-C), or was made on other images, is not usable: the job runs
-    again and computes only what is missing."""
+def corruption(subset=None, corruptions=None, folder=None) -> PredictionKind:
+    """The common corruptions of `folder` (default DATA_FOLDER/CIFAR-10-C, or its offline
+    stand-in): run_corruption_test.py writes B/corruption_predictions/<run>.npz. A file that
+    lacks a corruption asked for (or present in the folder), or was made on other images,
+    is not usable: the job runs again and computes only what is missing."""
     from datasets import cifar10c
     from robustness import corruptions as predictions_of
+
+    default = cifar10c.corruption_folder()
+    folder = Path(folder or default)
 
     def options(run, base_folder):
         argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder)]
         argv += ["--subset", str(subset)] if subset else []
+        argv += ["--corruption_folder", str(folder)] if folder != default else []
         return argv + (["--corruptions", *corruptions] if corruptions else [])
 
     def usable(path, run_folder):
         from robustness import provenance
 
         found = predictions_of.read_predictions(path)
-        folder = cifar10c.corruption_folder()
         expected = {"weights": provenance.weights_fingerprint(run_folder)}
         if (folder / cifar10c.LABELS_FILE).is_file():
             expected["data"] = "sha256:" + provenance.file_sha256(folder / cifar10c.LABELS_FILE)
