@@ -23,6 +23,7 @@ DATASETS = {"cifar_10": ("CIFAR-10", "CIFAR10"), "cifar_100": ("CIFAR-100", "CIF
 VERIFIED_MARKER = ".verified_download.json"   # in CIFAR-10-C/, after an md5-checked download
 STAND_IN_MARKER = "stand_in.json"              # in the stand-in's folder, written last
 BENCHMARK_SIZE = 15                            # CIFAR-10-C's benchmark corruptions
+STAND_IN = "stand-in corruptions"              # how the stand-in's description starts
 
 _DIGESTS = {}   # (algorithm, path, size, mtime, inode) -> hex digest
 
@@ -86,7 +87,7 @@ def is_official(record, dataset: str = "cifar_10") -> bool:
 
 def stand_in_text(k: int) -> str:
     """What every output computed on the stand-in says."""
-    return f"stand-in corruptions ({k} of {BENCHMARK_SIZE}), not CIFAR-10-C"
+    return f"{STAND_IN} ({k} of {BENCHMARK_SIZE}), not CIFAR-10-C"
 
 
 def read_json(path):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from errors import UserError
 from experiments import grid
-from experiments.evaluating import seed_statistics as stats
+from experiments.evaluating import data_sources, seed_statistics as stats
 from experiments.evaluating.run_table import Runs, collect_runs, grid_size, numbers, run_scope
 from experiments.evaluating.seed_statistics import STD_DDOF, min_net_and_baseline
 from experiments.grid import Experiment
@@ -134,10 +134,17 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
 # error per model and size) and for exp_10_1 (test error over seeds). Each function turns
 # computed tables into text; none touches the disk.
 
+def heading(what: str, runs: Runs) -> str:
+    """'## <what> on CIFAR-10' only when every run recorded the official files."""
+    return f"## {what}{' on CIFAR-10' if data_sources.all_official(runs.opts.values()) else ''}"
+
+
 def runs_note(runs: Runs, experiment) -> str:
-    """One paragraph saying which runs of the grid the numbers are made of."""
+    """One paragraph saying which runs of the grid the numbers are made of, and on what
+    data they were trained and tested."""
     note = (f"{len(runs.table)} of the grid's {report.counted(grid_size(experiment), 'run')} "
-            "finished and are evaluated.")
+            "finished and are evaluated. " + data_sources.data_line(
+                "Trained and tested on", dict(zip(runs.table.name, runs.table.data))))
     for names, what in ((runs.unfinished, "Unfinished, left out"),
                         (runs.skipped, "Unreadable, left out"), (runs.missing, "Not started"),
                         (runs.foreign, "Not runs of this grid, ignored")):
@@ -160,7 +167,7 @@ def differences_text(differences: pd.DataFrame, experiment) -> str:
 def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
                        note: str) -> str:
     """results.md of exp_10 and exp_11_1."""
-    text = ("## Test error on CIFAR-10\n\n"
+    text = (heading("Test error", runs) + "\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
             + report.with_note("Test error (%) after the last epoch, mean ± std over seeds "
@@ -185,7 +192,7 @@ def seed_variance_section(runs: Runs, experiment, results_txt: str, ours: dict, 
     per_run = pd.DataFrame({"seed": table.seed,
                             "last_val_er": table.last_val_er.map(lambda v: f"{v:.2f}"),
                             "min_val_er": table.min_val_er.map(lambda v: f"{v:.2f}")})
-    return (f"## Test error over seeds: {models}\n\n"
+    return (heading("Test error over seeds", runs) + f": {models}\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
             + report.with_note(
