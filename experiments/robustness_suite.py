@@ -316,6 +316,14 @@ def adversarial(settings, eps_255) -> PredictionKind:
 
 
 TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL)
+
+
+def report_tests(experiment, base_folder, profile: str) -> tuple:
+    """(title, section files, the command that runs it) of each test of `experiment`:
+    report.md names those without a section (rendering.report.write_report)."""
+    return tuple((test.title, test.sections,
+                  test.prediction_command(experiment, profile, base_folder))
+                 for test in TESTS if experiment.name in test.exe_scripts)
 # The section files of report.md, in its order: the test errors (experiments.evaluating.
 # test_error), then every test's.
 REPORT_SECTIONS = ("results.md",) + tuple(name for test in TESTS for name in test.sections)

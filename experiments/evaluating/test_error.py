@@ -29,7 +29,7 @@ from experiments.evaluating.run_table import Runs, collect_runs, grid_size, numb
 from experiments.evaluating.seed_statistics import STD_DDOF, min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import plots, report, tables
-from experiments.robustness_suite import REPORT_SECTIONS
+from experiments.robustness_suite import REPORT_SECTIONS, report_tests
 from run_folder import EXP_DATA
 
 
@@ -52,12 +52,14 @@ def no_runs_message(experiment: Experiment, base_folder: Path, profile: str) -> 
 
 
 def _start(experiment: Experiment, base_folder: Path, profile) -> tuple:
-    """(the runs, the smoke note of their outputs); a UserError when none finished."""
+    """(the runs, the smoke note of their outputs, the robustness tests report.md names
+    when they were not run); a UserError when none finished."""
     profile = profile or grid.infer_profile(experiment, base_folder)
     runs = collect_runs(experiment, base_folder)
     if runs.table.empty:
         raise UserError(no_runs_message(experiment, base_folder, profile))
-    return runs, report.smoke_note(run_scope(experiment, base_folder, runs.table.name))
+    return (runs, report.smoke_note(run_scope(experiment, base_folder, runs.table.name)),
+            report_tests(experiment, base_folder, profile))
 
 
 def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str = None) -> int:
@@ -65,7 +67,7 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
     report.md. `profile` (default: inferred from the folder) is named in the hints.
     Returns 0; a UserError when no run has finished."""
     base_folder = Path(base_folder)
-    runs, note = _start(experiment, base_folder, profile)
+    runs, note, tests = _start(experiment, base_folder, profile)
     grouped = stats.summarize(runs.table)
     differences = stats.min_net_differences(runs.table, experiment)
 
@@ -80,7 +82,7 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
                    f"wrote {base_folder / 'results.csv'}, grouped_results.csv, {SECTION_FILE}, "
                    f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_vs_params"
                    ".png/.pdf"]
-    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS, tests)
 
 
 def _curves(runs: Runs, key: str) -> list:
@@ -111,7 +113,7 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     results.txt (the authors' statistics and labels), results.md, the error curves and
     report.md. Returns 0; a UserError when no run has finished."""
     base_folder = Path(base_folder)
-    runs, note = _start(experiment, base_folder, profile)
+    runs, note, tests = _start(experiment, base_folder, profile)
     val_er = stats.stacked_curves(_curves(runs, "val_er"))
     results_txt = tables.results_txt(stats.authors_variance_summary(val_er), len(runs.table))
 
@@ -126,7 +128,7 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     files.shown = [results_txt.rstrip("\n"),
                    f"wrote {base_folder / 'results.txt'}, results.csv, {SECTION_FILE}, "
                    f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_curves.png/.pdf"]
-    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS, tests)
 
 
 # ------------------------------------------------------------ the markdown of results.md
