@@ -210,8 +210,10 @@ def train(opt: dict) -> int:
     torch.manual_seed(opt["seed"])
     model = build_model_from_opt(opt)
     data = load_data(opt)
-    # What it trains and tests on, recorded in opt.json: the folder and its checksums.
+    # What it trains and tests on, recorded in opt.json: the folder and its checksums. A
+    # resume on other data is refused here, before the folder is locked (or touched).
     opt = dict(opt, data=describe(batches_folder(), opt["dataset"]))
+    plan_run(opt)
     with folder_locked(folder):
         plan = plan_run(opt)  # again: the folder may have changed before we held it
         if plan.action == FINISHED:
