@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import config
+from datasets import needs
 from errors import UserError
 from experiments import grid
 from experiments.launching.jobs import PredictionKind
@@ -36,6 +37,8 @@ class RobustnessTest:
     evaluation_options: Callable = field(default=lambda args: {})
     published_by_authors: bool = False   # the authors published files of this test
     evaluated_options: tuple = ()        # its options that its evaluation uses too
+    # (args) -> lines (datasets.needs) on the data it needs besides CIFAR-10, for --dry-run
+    data_needs: Callable = field(default=lambda args: [])
 
     def command(self, experiment, profile: str = "paper", base_folder=None, *options) -> str:
         """The command line of this test's exe script for `experiment` (for hints)."""
@@ -97,7 +100,7 @@ JPEG = RobustnessTest(
     kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
     evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
-    evaluated_options=("protocol",))
+    evaluated_options=("protocol",), data_needs=lambda args: [needs.jpeg_line(args.protocol)])
 
 
 # ------------------------------------------------------------------- common corruptions
@@ -141,7 +144,8 @@ CORRUPTIONS = RobustnessTest(
     files="corruption prediction files", sections=("corruption_results.md",),
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
     kind=_corruption_kind, prepare=_corruption_prepare,
-    evaluation="experiments.evaluating.corruptions:evaluate_corruptions")
+    evaluation="experiments.evaluating.corruptions:evaluate_corruptions",
+    data_needs=lambda args: [needs.cifar10c_line(smoke(args))])
 
 
 # --------------------------------------------------------------------------- AutoAttack

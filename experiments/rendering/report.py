@@ -10,6 +10,7 @@ links in the sections are relative to B, where report.md lives too.
 import contextlib
 import io
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,10 @@ def banner(note: str) -> str:
 def not_run_text(base_folder: Path, tests) -> str:
     """The closing section naming each test (title, its section files, its command) that
     has no section file in B; '' when every test has one."""
-    lines = [f"- {title}: `{command}`" for title, sections, command in tests
+    # A command names B as the file system spells it: under an ASCII locale a non-ASCII
+    # path holds escaped bytes, which are its UTF-8 spelling again here.
+    lines = [f"- {title}: `{os.fsencode(command).decode('utf-8', 'replace')}`"
+             for title, sections, command in tests
              if not any((base_folder / name).is_file() for name in sections)]
     if not lines:
         return ""
