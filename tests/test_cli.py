@@ -173,7 +173,7 @@ def test_evaluation_under_an_ascii_locale_and_a_non_ascii_path(tmp_path, script)
     assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
     report = (base / "report.md").read_text(encoding="utf-8")
     assert not report.isascii()                      # ± and … read and written as UTF-8
-    assert f"--base_folder {base}" in report          # the tests not run, in UTF-8 too
+    assert f"--base_folder '{base}'" in report        # the tests not run, in UTF-8 too
 
 
 # ------------------------------------------------------------------ training
