@@ -3,7 +3,8 @@
 A CIFAR-format folder loads whatever its batches hold (our tests write such folders), so a
 result says which data made it. For CIFAR-10 and CIFAR-100 the md5 sums of the official
 files are those torchvision.datasets.CIFAR10 / CIFAR100 check (their train_list,
-test_list and meta); a folder whose every file matches is the official data set.
+test_list and meta, read from torchvision's source); a folder whose every file matches
+is the official data set.
 
 CIFAR-10-C publishes no per-file sums, only the archive's: a folder extracted from our
 md5-verified download gets a marker (VERIFIED_MARKER, the files' sizes), a folder placed
@@ -12,7 +13,11 @@ by hand has none, and the offline stand-in (datasets.corruption_stand_in) has it
 Every file is hashed once per version: the digests are cached by path, size, mtime and
 inode, so describing the same folder twice reads it once.
 """
+import ast
+import contextlib
+import functools
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -42,19 +47,38 @@ def file_digest(path, algorithm: str = "sha256") -> str:
     return _DIGESTS[key]
 
 
+@functools.lru_cache(maxsize=None)
+def _torchvision_class_constants(class_name: str) -> dict:
+    """The constant class attributes (base_folder, train_list, test_list, meta) of a class
+    of torchvision/datasets/cifar.py, read from its source: importing torchvision takes
+    seconds, which every training run and --dry-run would pay."""
+    spec = importlib.util.find_spec("torchvision")
+    source = Path(spec.submodule_search_locations[0]) / "datasets" / "cifar.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.Assign) and len(item.targets) == 1 \
+                        and isinstance(item.targets[0], ast.Name):
+                    with contextlib.suppress(ValueError):
+                        found[item.targets[0].id] = ast.literal_eval(item.value)
+    if class_name == "CIFAR100" and "train_list" not in found:   # a subclass of CIFAR10
+        found = dict(_torchvision_class_constants("CIFAR10"), **found)
+    return found
+
+
 def official_files(dataset: str = "cifar_10") -> dict:
     """{'name': 'CIFAR-10', 'folder': 'cifar-10-batches-py', 'md5': {file: md5}} of the
     official files, from torchvision's class of the data set."""
-    import torchvision.datasets
-
     if dataset not in DATASETS:
         raise ValueError(f"no official checksums known for {dataset!r}; known: "
                          f"{', '.join(DATASETS)}")
     name, class_name = DATASETS[dataset]
-    source = getattr(torchvision.datasets, class_name)
-    md5 = {file: sum_ for file, sum_ in source.train_list + source.test_list}
-    md5[source.meta["filename"]] = source.meta["md5"]
-    return dict(name=name, folder=source.base_folder, md5=md5)
+    source = _torchvision_class_constants(class_name)
+    md5 = {file: sum_ for file, sum_ in source["train_list"] + source["test_list"]}
+    md5[source["meta"]["filename"]] = source["meta"]["md5"]
+    return dict(name=name, folder=source["base_folder"], md5=md5)
 
 
 def describe(folder, dataset: str = "cifar_10", official=None) -> dict:
