@@ -94,9 +94,11 @@ def describe(folder, dataset: str = "cifar_10", official=None) -> dict:
     if not differs:
         text = f"{official['name']} (official files, checksums verified)"
     else:
-        shown = differs[0] + (f" and {len(differs) - 1} more" if len(differs) > 1 else "")
-        text = (f"a CIFAR-format data set that is not the official {official['name']} "
-                f"({shown} {'differs' if len(differs) == 1 else 'differ'})")
+        if len(differs) > 1:
+            why = f"{differs[0]} and {len(differs) - 1} more differ"
+        else:
+            why = f"{differs[0]} {'is missing' if found[differs[0]] is None else 'differs'}"
+        text = f"a CIFAR-format data set that is not the official {official['name']} ({why})"
     return dict(dataset=dataset, folder=str(folder), official=not differs, differs=differs,
                 text=text, md5=found)
 

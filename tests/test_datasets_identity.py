@@ -53,6 +53,8 @@ def test_a_folder_matching_the_table_is_official_and_one_changed_file_is_named(t
     assert changed["differs"] == ["test_batch"]
     assert changed["text"] == ("a CIFAR-format data set that is not the official CIFAR-10 "
                                "(test_batch differs)")
+    (folder / "test_batch").unlink()
+    assert identity.describe(folder, official=table)["text"].endswith("(test_batch is missing)")
     (folder / "data_batch_2").unlink()
     assert identity.describe(folder, official=table)["differs"] == ["data_batch_2", "test_batch"]
 
