@@ -8,8 +8,8 @@ declaration for the hints and the report (docs/adding_a_robustness_test.md).
 - adversarial attacks, AutoAttack (Croce & Hein, ICML 2020).
 """
 import importlib
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import config
@@ -132,8 +132,8 @@ def _corruption_kind(args):
     if folder == stand_in.stand_in_folder() and absent:
         raise UserError(f"--corruptions {' '.join(absent)}: CIFAR-10-C is not in "
                         f"{config.DATA_FOLDER}, and its offline stand-in has only "
-                        f"{' '.join(stand_in.CORRUPTIONS)}; leave out --profile smoke once "
-                        "to download CIFAR-10-C (2.9 GB), or choose among those")
+                        f"{' '.join(stand_in.CORRUPTIONS)}; put CIFAR-10-C there (the paper "
+                        "profile downloads it, 2.9 GB), or choose among those")
     return corruption(grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None,
                       args.corruptions, folder)
 
@@ -328,6 +328,8 @@ def report_tests(experiment, base_folder, profile: str) -> tuple:
     return tuple((test.title, test.sections,
                   test.prediction_command(experiment, profile, base_folder))
                  for test in TESTS if experiment.name in test.exe_scripts)
+
+
 # The section files of report.md, in its order: the test errors (experiments.evaluating.
 # test_error), then every test's.
 REPORT_SECTIONS = ("results.md",) + tuple(name for test in TESTS for name in test.sections)
