@@ -32,8 +32,8 @@ def cifar10c_line(smoke: bool, data_folder=None) -> str:
     folder = stand_in.stand_in_folder(data_folder)
     state = ("there" if (folder / identity.STAND_IN_MARKER).is_file()
              else "not yet built: a run builds it from the test set, no download")
-    return (f"data: CIFAR-10-C is not in {real}; the smoke profile uses the "
-            f"{stand_in.DESCRIPTION} in {folder} ({state})")
+    return (f"data: CIFAR-10-C is not in {real}; the smoke profile uses {folder}: "
+            f"{stand_in.DESCRIPTION} ({state})")
 
 
 def jpeg_line(protocol: str, data_folder=None) -> str:

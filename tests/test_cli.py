@@ -245,9 +245,9 @@ def test_dry_run_says_which_data_is_there_and_what_a_run_would_download(tmp_path
             "https://zenodo.org/records/2535967/files/CIFAR-10-C.tar (2,918,471,680 bytes, "
             "md5-checked)") in paper
     smoke = exe(script, *options, "--profile", "smoke", env=own_data, check_rc=0).stdout
-    assert ("the smoke profile uses the stand-in corruptions (7 of 15), not CIFAR-10-C in "
-            f"{data / 'CIFAR-10-C-stand-in'} (not yet built: a run builds it from the test "
-            "set, no download)") in smoke
+    assert (f"the smoke profile uses {data / 'CIFAR-10-C-stand-in'}: stand-in corruptions "
+            "(7 of 15), not CIFAR-10-C (not yet built: a run builds it from the test set, no "
+            "download)") in smoke
     assert not (data / "CIFAR-10-C-stand-in").exists() and not (data / "CIFAR-10-C").exists()
     jpeg = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, env=own_data,
                check_rc=0).stdout
