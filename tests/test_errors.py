@@ -99,3 +99,18 @@ def test_every_exe_script_help_names_the_default_profile():
         text = " ".join(done.stdout.split())
         assert "--profile {paper,smoke}" in text, script.name
         assert "paper (the default)" in text or "(default: paper)" in text, script.name
+
+
+def test_every_script_prints_its_errors_with_one_prefix():
+    import subprocess
+
+    from helpers import REPO_ROOT
+
+    scripts = [p for p in REPO_ROOT.rglob("*.py") if not {"tests", ".venv", ".git"} & set(
+        p.relative_to(REPO_ROOT).parts) and 'if __name__ == "__main__":' in p.read_text()]
+    assert len(scripts) >= 20
+    for script in scripts:           # each ends through run_main: "error: <one line>"
+        assert "sys.exit(run_main(" in script.read_text(), script
+    done = subprocess.run(["bash", str(REPO_ROOT / "tools" / "slurm_cluster.sh"), "bogus"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stderr.startswith("error: unknown command 'bogus'")
