@@ -137,6 +137,11 @@ class ArgumentParser(_BothSpellings, argparse.ArgumentParser):
         return f" (did you mean {', '.join(shown)}?)" if shown else ""
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 run', '3 runs': a count and its noun (given in the singular) as a sentence says it."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def warn(message: str) -> None:
     """A warning on stderr, one line: what is off and what is done about it."""
     print(f"warning: {message}", file=sys.stderr, flush=True)

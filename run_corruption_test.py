@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from errors import run_main  # noqa: E402
+from errors import counted, run_main  # noqa: E402
 
 
 def build_parser():
@@ -55,7 +55,7 @@ def main(argv) -> int:
                                      test_labels=cifar10_test_labels(),
                                      replace_larger=args.replace_larger)
     mean = sum(errors.values()) / len(errors)
-    print(f"{len(errors)} corruptions, mean error {mean:.2f} % -> {output}")
+    print(f"{counted(len(errors), 'corruption')}, mean error {mean:.2f} % -> {output}")
     return 0
 
 

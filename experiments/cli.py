@@ -196,7 +196,7 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
     planned = jobs.prediction_jobs(kind, runs, base_folder, base_folder / rf.LOGS)
     if jobs.untrained(planned) and not args.dry_run:
         raise UserError(
-            f"no trained model.pt in any of the {len(runs)} run folders under "
+            f"no trained model.pt in the {counted(len(runs), 'run folder')} under "
             f"{base_folder / rf.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
             f"them first: {grid.command(experiment, 'train', args.profile, base_folder)}")
     if not args.dry_run:

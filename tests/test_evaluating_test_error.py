@@ -221,7 +221,7 @@ def test_results_csv_has_no_float_noise(tmp_path):
     text = (tmp_path / "results.csv").read_text(encoding="utf-8")
     assert "16.59999" not in text and ",16.6," in text
 
-SMOKE_NOTE = "smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's numbers"
+SMOKE_NOTE = "smoke run of 1 epoch on 2,048 images -- a check of the flow, not the paper's numbers"
 
 
 def test_smoke_outputs_say_what_they_are(tmp_path):
@@ -232,8 +232,9 @@ def test_smoke_outputs_say_what_they_are(tmp_path):
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert SMOKE_NOTE in text or SMOKE_NOTE[:1].upper() + SMOKE_NOTE[1:] in text, name
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert "Smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's " \
-           "numbers. Test error (%) after the last epoch" in md
+    assert md.count(SMOKE_NOTE[1:]) == 1          # once, under the heading
+    assert md.splitlines()[2] == f"**S{SMOKE_NOTE[1:]}.**"
+    assert "\nTest error (%) after the last epoch" in md
 
 
 def test_paper_runs_carry_no_smoke_note(tmp_path):

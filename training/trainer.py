@@ -25,7 +25,7 @@ import atomic_files
 import run_folder as rf
 from datasets.cifar10 import load_cifar10
 from datasets.loader import EvalBatches, TrainBatches
-from errors import UserError
+from errors import UserError, counted
 from models import build_model_from_opt, count_parameters
 from training.devices import synchronize
 from training.epoch import TrainingDiverged, autocast_context, evaluate, train_epoch
@@ -184,7 +184,7 @@ def diverged_advice(folder: Path, opt: dict) -> str:
         return f"the run stopped before its first epoch ended, so there is no checkpoint: {again}"
     epoch = len(rf.read_checkpoint(folder).get("log", {}).get("val_er", []))
     amp = ", or with --amp off" if opt.get("amp", "off") != "off" else ""
-    return (f"the run stopped and its last good checkpoint is kept (after {epoch} epochs); "
+    return (f"the run stopped and its last good checkpoint is kept (after {counted(epoch, 'epoch')}); "
             f"a resume with these options would diverge again: {again}{amp}")
 
 
@@ -204,7 +204,7 @@ def train(opt: dict) -> int:
     folder = Path(opt["folder"])
     rf.refuse_if_busy(folder)
     if plan_run(opt).action == FINISHED:
-        print(f"{folder}: already finished ({opt['epochs']} epochs); nothing to do")
+        print(f"{folder}: already finished ({counted(opt['epochs'], 'epoch')}); nothing to do")
         return 0
     torch.manual_seed(opt["seed"])
     model = build_model_from_opt(opt)
@@ -212,7 +212,8 @@ def train(opt: dict) -> int:
     with folder_locked(folder):
         plan = plan_run(opt)  # again: the folder may have changed before we held it
         if plan.action == FINISHED:
-            print(f"{folder}: already finished ({opt['epochs']} epochs); nothing to do")
+            print(f"{folder}: already finished ({counted(opt['epochs'], 'epoch')}); "
+                  "nothing to do")
             return 0
         return run_epochs(recorded_options(opt, plan), plan, model, data)
 

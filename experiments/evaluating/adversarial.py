@@ -87,7 +87,7 @@ def plot_curves(runs: pd.DataFrame, experiment: Experiment, attack: str, norm: s
         ax.plot(curve.index, curve.values, marker="o", ms=3, ls=styles.get(size, "-"),
                 color=report.MODEL_COLOURS.get(model_type),
                 label=f"{experiment.display_name(model_type)} "
-                      f"{experiment.size_label}={size} ({group.seed.nunique()} seeds)")
+                      f"{experiment.size_label}={size} ({report.counted(group.seed.nunique(), 'seed')})")
     ax.set_xscale("symlog", linthresh=0.25)
     ax.set_xlabel(f"eps ({norm}, units of 1/255; 0 = clean)")
     ax.set_ylabel("robust error (%)")
@@ -110,7 +110,7 @@ def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: s
     lines += left_out_lines(found, fix_command)
     return ("## Adversarial robustness (AutoAttack)\n\n" + report.banner(note)
             + "\n".join(lines) + "\n\n"
-            + report.with_note("Robust error (%) per attack setting, size and eps:", note)
+            + "Robust error (%) per attack setting, size and eps:"
             + "\n\n" + report.markdown_table(comparison_table(runs, experiment))
             + "\n" + "\n".join(report.image_link(png, "robust error against eps")
                                for png in pngs)
@@ -129,7 +129,7 @@ def adversarial_outputs(found: ResultFiles, experiment: Experiment, base_folder:
             for attack, norm in settings]
     files.text = section_text(found, experiment, pngs, note, fix_command)
     files.shown = [f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} and "
-                   f"{len(pngs)} plots (PNG and PDF)"]
+                   f"{report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
 
 

@@ -28,7 +28,7 @@ from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
-from experiments.rendering import report, tables
+from experiments.rendering import plots, report, tables
 from experiments.rendering.tables import interval_text
 from robustness.corruptions import OUTPUT_FOLDER, errors_by_severity, output_file, \
     read_predictions
@@ -133,26 +133,23 @@ def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
 
 def plot_severity(runs: pd.DataFrame, experiment: Experiment, size: int, note: str = ""):
     """Error against severity for one size, mean over the corruptions every run has:
-    mean over seeds with the min-max band."""
+    mean over seeds with the min-max band (plots.mean_and_band)."""
     fig, axes = report.new_figure(note=note)
     ax = axes[0]
     names = corruptions_in(runs)
     chosen = runs[(runs["size"] == size) & runs.corruption.isin(names)]
     per_seed = chosen.groupby(["model_type", "seed", "severity"]).er.mean().unstack("severity")
+    banded = False
     for model_type in experiment.models:
-        if model_type not in per_seed.index.get_level_values(0):
-            continue
-        values = per_seed.loc[model_type]
-        colour = report.MODEL_COLOURS.get(model_type)
-        ax.plot(SEVERITIES, values.mean().values, marker="o", ms=3, color=colour,
-                label=f"{experiment.display_name(model_type)} (mean of {len(values)})")
-        ax.fill_between(SEVERITIES, values.min().values, values.max().values, color=colour,
-                        alpha=0.2, lw=0)
+        if model_type in per_seed.index.get_level_values(0):
+            banded |= plots.mean_and_band(ax, SEVERITIES, per_seed.loc[model_type],
+                                          report.MODEL_COLOURS.get(model_type),
+                                          experiment.display_name(model_type))
     ax.set_xticks(SEVERITIES)
     ax.set_xlabel("severity")
-    ax.set_ylabel(f"test error (%), mean over {len(names)} corruptions")
-    ax.set_title(f"{experiment.name}, {experiment.size_label}={size}: band = min–max over "
-                 "seeds", fontsize=9)
+    ax.set_ylabel(f"test error (%), mean over {report.counted(len(names), 'corruption')}")
+    ax.set_title(f"{experiment.name}, {experiment.size_label}={size}: "
+                 f"{plots.band_words(banded)}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -216,12 +213,11 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     lines += left_out_lines(found, fix_command)
     text = ("## Robustness to common corruptions (CIFAR-10-C)\n\n" + report.banner(note)
             + "\n".join(lines) + "\n\n"
-            + report.with_note("Test error (%) per corruption, mean over the severities and "
-                               "the seeds:", note) + "\n\n" + table_markdown(table, experiment))
+            + "Test error (%) per corruption, mean over the severities and the seeds:\n\n"
+            + table_markdown(table, experiment))
     if not diffs.empty:
-        text += ("\n" + report.with_note(
-                     "Min-Net − baseline error (points; below 0 the Min-Net is better), "
-                     f"{CONFIDENCE:.0%} Welch interval over seeds:", note) + "\n\n"
+        text += ("\nMin-Net − baseline error (points; below 0 the Min-Net is better), "
+                 f"{CONFIDENCE:.0%} Welch interval over seeds:\n\n"
                  + differences_markdown(diffs, experiment))
     text += "\n" + "\n".join(report.image_link(png, "corruption plot") for png in pngs)
     return text + f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
@@ -238,7 +234,7 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
     files.shown = [table_markdown(table, experiment),
                    f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} "
-                   f"and {len(pngs)} plots (PNG and PDF)"]
+                   f"and {report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
 
 

@@ -259,15 +259,12 @@ def jpeg_section(found: JpegRuns, means, tabled: dict, names: dict, pngs: dict,
 
     return (heading + "\n\n" + report.banner(note)
             + intro + "\n\n"
-            + report.with_note("Test error (%) on the original test set (100%: the last "
-                               "epoch's test error in log.json) and at JPEG quality 90 … 10 "
-                               f"([LaTeX]({names['er']})):", note)
-            + "\n\n" + markdown(tabled["er"])
-            + "\n" + report.with_note("Changed predictions, POCP (%): the share of test "
-                                      "images whose prediction at the quality differs from "
-                                      f"the prediction on the original ([LaTeX]({names['nc']})):",
-                                      note)
-            + "\n\n" + markdown(tabled["nc"]) + "\n"
+            + "Test error (%) on the original test set (100%: the last epoch's test error in "
+              f"log.json) and at JPEG quality 90 … 10 ([LaTeX]({names['er']})):\n\n"
+            + markdown(tabled["er"])
+            + "\nChanged predictions, POCP (%): the share of test images whose prediction at "
+              "the quality differs from the prediction on the original "
+              f"([LaTeX]({names['nc']})):\n\n" + markdown(tabled["nc"]) + "\n"
             + "".join(report.image_link(png, f"error and POCP against quality, {label}") + "\n"
                       for label, png in pngs.items() if label != "scatter")
             + report.image_link(pngs["scatter"], "POCP against error")
@@ -286,7 +283,8 @@ def jpeg_figures(files: report.Outputs, found: JpegRuns, means, experiment, name
             for size in experiment.sizes if (runs["size"] == size).any()}
     pngs["scatter"] = files.add_figure(
         f"{names['plots']}pocp_vs_error",
-        plots.pocp_vs_error(means, experiment, columns["er"][1:], columns["pocp"], note))
+        plots.pocp_vs_error(means, experiment, QUALITIES, columns["er"][1:], columns["pocp"],
+                            note))
     return pngs
 
 
@@ -305,7 +303,7 @@ def jpeg_outputs(found: JpegRuns, experiment, base_folder: Path, protocol: str,
     files.shown = [report.markdown_table(tabled["er"]),
                    f"wrote {base_folder / names['er']}, {Path(names['nc']).name}, "
                    f"{base_folder / names['csv']}, {names['section']}, {report.REPORT_FILE} "
-                   f"and {len(pngs)} plots (PNG and PDF)"]
+                   f"and {report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
 
 

@@ -163,9 +163,8 @@ def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
     text = ("## Test error on CIFAR-10\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
-            + report.with_note("Test error (%) after the last epoch, mean ± std over seeds "
-                               f"(std with ddof={STD_DDOF}), as in the paper:", note)
-            + "\n\n" + report.markdown_table(tables.paper_table(grouped, experiment))
+            + "Test error (%) after the last epoch, mean ± std over seeds "
+              f"(std with ddof={STD_DDOF}), as in the paper:\n\n" + report.markdown_table(tables.paper_table(grouped, experiment))
             + "\nPer model and size, the minimum over epochs (`min_val_er`) and the last "
             "epoch's test error (`last_val_er`):\n\n"
             + report.markdown_table(tables.grouped_table(grouped, experiment)))
@@ -188,11 +187,10 @@ def seed_variance_section(runs: Runs, experiment, results_txt: str, ours: dict, 
     return (f"## Test error over seeds: {models}\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
-            + report.with_note(
-                f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "
-                "authors computed it ([results.txt](results.txt)) from the runs' test-error "
-                "curves stacked as runs x epochs: `Std last` is numpy's std with ddof=0, "
-                "`Median min` the minimum over epochs of the per-epoch median:", note)
+            + f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "
+              "authors computed it ([results.txt](results.txt)) from the runs' test-error "
+              "curves stacked as runs x epochs: `Std last` is numpy's std with ddof=0, "
+              "`Median min` the minimum over epochs of the per-epoch median:"
             + "\n\n```\n" + results_txt + "```\n\n"
             + f"Our statistics of the same runs (std with ddof={STD_DDOF}; a run's minimum "
               "is its own minimum over epochs):\n\n"

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import atomic_files
+from errors import counted  # noqa: F401  (report.counted: the evaluations' one way to count)
 
 IMAGES = "images"                                   # B/images: plots and LaTeX tables
 REPORT_FILE = "report.md"
@@ -46,11 +47,6 @@ def mean_std(mean, std, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def counted(n: int, noun: str) -> str:
-    """'1 run', '3 runs'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def listed(names, shown: int = 6) -> str:
     """The first names, and how many more."""
     names = list(names)
@@ -75,14 +71,9 @@ def smoke_note(scope: dict) -> str:
         return ""
     epochs = "/".join(map(str, scope["epochs"])) or "?"
     unit = "epoch" if scope["epochs"] == [1] else "epochs"
-    images = "/".join(map(str, scope["images"]))
+    images = "/".join(f"{n:,}" for n in scope["images"])
     return (f"smoke run of {epochs} {unit} on {images} images -- a check of the flow, "
             "not the paper's numbers")
-
-
-def with_note(text: str, note: str) -> str:
-    """`text` headed by the smoke note (unchanged without one)."""
-    return f"{note[:1].upper()}{note[1:]}. {text}" if note else text
 
 
 def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8, note: str = ""):
@@ -121,8 +112,10 @@ def show(text: str) -> None:
 
 
 def banner(note: str) -> str:
-    """The smoke note in bold as a section's first paragraph ('' without one)."""
-    return f"**{with_note('', note).strip()}**\n\n" if note else ""
+    """The smoke note in bold as a section's first paragraph ('' without one): once per
+    section, above its tables (each plot's title and LaTeX table's comment carry it too,
+    since they are read on their own)."""
+    return f"**{note[:1].upper()}{note[1:]}.**\n\n" if note else ""
 
 
 def write_report(base_folder: Path, experiment_name: str, sections, note: str = "") -> Path:

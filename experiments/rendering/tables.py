@@ -83,17 +83,25 @@ def differences_table(differences: pd.DataFrame, experiment, names: str) -> pd.D
         "runs (Min / base)": [f"{a} / {b}" for a, b in zip(differences.n_a, differences.n_b)],
         f"{names} (points of error)": [report.number(d, DIGITS) for d in differences.difference],
         f"{CONFIDENCE:.0%} CI (Welch)": [
-            "–" if math.isnan(lo) else f"[{lo:.{DIGITS}f}, {hi:.{DIGITS}f}]"
-            for lo, hi in zip(differences.ci_low, differences.ci_high)],
+            f"– ({no_interval_reason(row)})" if math.isnan(row["ci_low"])
+            else f"[{row['ci_low']:.{DIGITS}f}, {row['ci_high']:.{DIGITS}f}]"
+            for row in differences.to_dict("records")],
         "df": [report.number(d, 1) for d in differences.df]})
 
 
+def no_interval_reason(row: dict) -> str:
+    """Why a Welch interval (seed_statistics.welch_interval's row) is empty: it needs
+    two seeds of each model."""
+    fewest = min(row["n_a"], row["n_b"])
+    return "one seed" if fewest == 1 else "no seeds" if fewest == 0 else "no interval"
+
+
 def interval_text(row: dict, digits: int = 2) -> str:
-    """'-1.23 [-2.00, -0.46]', or just the difference when there is no interval."""
+    """'-1.23 [-2.00, -0.46]', or the difference and why there is no interval."""
     if math.isnan(row["difference"]):
         return "–"
     if math.isnan(row["ci_low"]):
-        return f"{row['difference']:+.{digits}f} (no CI: fewer than 2 seeds)"
+        return f"{row['difference']:+.{digits}f} (no interval: {no_interval_reason(row)})"
     return f"{row['difference']:+.{digits}f} [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
 
 
