@@ -30,6 +30,8 @@ from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import plots, report, tables
 from experiments.rendering.tables import interval_text
+from experiments.evaluating.run_table import FULL_TEST_SET
+from precision import digits_note, error_digits
 from robustness.corruptions import OUTPUT_FOLDER, errors_by_severity, output_file, \
     read_predictions
 
@@ -37,7 +39,6 @@ CSV_FILE = "corruption_results.csv"
 SECTION_FILE = suite.CORRUPTIONS.sections[0]     # corruption_results.md
 PLOTS = f"{report.IMAGES}/corruption_"
 OWNED = (CSV_FILE, f"{PLOTS}severity_*", f"{PLOTS}difference.*")
-DIGITS = 2
 MEAN_COLUMN = "mCE"     # the mean corruption error over the 15 benchmark corruptions
 RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 
@@ -111,21 +112,21 @@ def differences(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table_markdown(table: pd.DataFrame, experiment: Experiment) -> str:
+def table_markdown(table: pd.DataFrame, experiment: Experiment, digits: int) -> str:
     cells = pd.DataFrame({"Model": [experiment.display_name(m) for m in table.model_type],
                           experiment.size_label: table["size"].astype(str)})
     for column in table.columns:
         if column not in ("model_type", "size", "seeds"):
-            cells[column] = [report.number(v, DIGITS) for v in table[column]]
+            cells[column] = [report.number(v, digits) for v in table[column]]
     cells["seeds"] = table["seeds"].astype(int).astype(str)
     return report.markdown_table(cells)
 
 
-def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
+def differences_markdown(diffs: pd.DataFrame, experiment: Experiment, digits: int) -> str:
     label = experiment.size_label
     cells = pd.DataFrame({label: diffs["size"].astype(str), "corruption": diffs.corruption,
                           f"Min-Net − baseline, {CONFIDENCE:.0%} CI": [
-                              interval_text(r) for r in diffs.to_dict("records")]})
+                              interval_text(r, digits) for r in diffs.to_dict("records")]})
     return report.markdown_table(cells)
 
 
@@ -200,10 +201,13 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     runs = found.table
     names = corruptions_in(runs)
     absent = missing_benchmark_corruptions(names)
-    counts = sorted(runs.n.unique())
+    images = int(runs.n.max())          # one_setting: the same for every run
+    digits = error_digits(images)
     lines = [f"{report.counted(runs.name.nunique(), 'run')}, "
-             f"{report.counted(len(names), 'corruption')}, {counts[-1]:,} images per "
+             f"{report.counted(len(names), 'corruption')}, {images:,} images per "
              "severity; errors in %, means over the five severities and the seeds."]
+    if images < FULL_TEST_SET:
+        lines.append(digits_note(images, digits))
     if absent:
         lines.append(f"No mean corruption error: the benchmark corruptions "
                      f"{', '.join(absent)} are missing.")
@@ -214,11 +218,11 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     text = ("## Robustness to common corruptions (CIFAR-10-C)\n\n" + report.banner(note)
             + "\n".join(lines) + "\n\n"
             + "Test error (%) per corruption, mean over the severities and the seeds:\n\n"
-            + table_markdown(table, experiment))
+            + table_markdown(table, experiment, digits))
     if not diffs.empty:
         text += ("\nMin-Net − baseline error (points; below 0 the Min-Net is better), "
                  f"{CONFIDENCE:.0%} Welch interval over seeds:\n\n"
-                 + differences_markdown(diffs, experiment))
+                 + differences_markdown(diffs, experiment, digits))
     text += "\n" + "\n".join(report.image_link(png, "corruption plot") for png in pngs)
     return text + f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
 
@@ -232,7 +236,7 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
     pngs = corruption_figures(files, runs, diffs, experiment, note)
     files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
-    files.shown = [table_markdown(table, experiment),
+    files.shown = [table_markdown(table, experiment, error_digits(int(runs.n.max()))),
                    f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} "
                    f"and {report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
