@@ -72,3 +72,21 @@ def test_the_pocp_plot_labels_the_qualities():
     first = ax.lines[0]
     assert [t.xy for t in ax.texts[:len(QUALITIES)]] == list(zip(first.get_xdata(),
                                                                   first.get_ydata()))
+
+
+def test_the_error_plot_of_one_seed_per_model_says_so():
+    import pandas as pd
+
+    from experiments.evaluating.seed_statistics import summarize
+    from experiments.grid import EXP_10
+
+    def table(seeds):
+        return pd.DataFrame([dict(name=f"{m}_{s}", model_type=m, model=m, size=3, seed=s,
+                                  num_params=6e4, min_val_er=9.0 + s, last_val_er=10.0 + s)
+                             for m in EXP_10.models for s in seeds])
+
+    for seeds, spread in (([1], "one seed per model"), ([1, 2], "mean ± std over seeds")):
+        runs = table(seeds)
+        fig = plots.error_vs_params(runs, summarize(runs), EXP_10)
+        assert [ax.get_title() for ax in fig.axes] == [
+            f"exp_10: last test error, {spread}", f"exp_10: minimum test error, {spread}"]

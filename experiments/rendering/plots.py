@@ -33,7 +33,8 @@ def error_vs_params(table: pd.DataFrame, grouped: pd.DataFrame, experiment, note
                             textcoords="offset points", xytext=(4, 4), color=colour)
         ax.set_xlabel("parameters (thousands)")
         ax.set_ylabel(f"{title} (%)")
-        ax.set_title(f"{experiment.name}: {title}, mean ± std over seeds", fontsize=9)
+        spread = "mean ± std over seeds" if (grouped.runs > 1).any() else "one seed per model"
+        ax.set_title(f"{experiment.name}: {title}, {spread}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
