@@ -42,7 +42,8 @@ def serve(folder: Path, request) -> str:
 
     handler = functools.partial(QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs=dict(poll_interval=0.02),
+                     daemon=True).start()
     request.addfinalizer(server.shutdown)
     return f"http://127.0.0.1:{server.server_port}"
 
