@@ -26,3 +26,12 @@ def test_an_empty_welch_interval_says_why():
     assert tables.interval_text(one) == "-0.50 (no interval: one seed)"
     assert tables.interval_text(welch_interval([8.0, 8.2], [8.5])) == \
         "-0.40 (no interval: one seed)"
+
+
+def test_a_value_that_rounds_to_zero_is_never_minus_zero():
+    from experiments.rendering import report
+
+    assert report.number(-0.4, 0) == "0" and report.number(-0.0004, 3) == "0.000"
+    assert report.fixed(-0.4, 0, sign=True) == "+0" and report.fixed(-0.6, 0, sign=True) == "-1"
+    row = dict(difference=-0.3, ci_low=-2.2, ci_high=1.6, n_a=3, n_b=3)
+    assert tables.interval_text(row, 0) == "+0 [-2, +2]"

@@ -36,14 +36,21 @@ def number(value, digits: int) -> str:
     """A fixed-point number, or an en dash for a missing value (NaN)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.{digits}f}"
+    return fixed(value, digits)
+
+
+def fixed(value: float, digits: int, sign: bool = False) -> str:
+    """`value` to `digits` decimals ('+' in front with `sign`); a value that rounds to
+    zero is shown as 0, never as -0."""
+    value = 0.0 if round(value, digits) == 0 else value
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 def mean_std(mean, std, digits: int = 3) -> str:
     """'8.048 ± 0.216'; just the mean when there is no spread to show (one run)."""
     if std is None or (isinstance(std, float) and math.isnan(std)):
         return number(mean, digits)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{fixed(mean, digits)} ± {fixed(std, digits)}"
 
 
 def listed(names, shown: int = 6) -> str:

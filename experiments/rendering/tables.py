@@ -94,7 +94,7 @@ def differences_table(differences: pd.DataFrame, experiment, names: str,
         f"{names} (points of error)": [report.number(d, digits) for d in differences.difference],
         f"{CONFIDENCE:.0%} CI (Welch)": [
             f"– ({no_interval_reason(row)})" if math.isnan(row["ci_low"])
-            else f"[{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+            else f"[{report.fixed(row['ci_low'], digits)}, {report.fixed(row['ci_high'], digits)}]"
             for row in differences.to_dict("records")],
         "df": [report.number(d, 1) for d in differences.df]})
 
@@ -110,9 +110,11 @@ def interval_text(row: dict, digits: int = 2) -> str:
     """'-1.23 [-2.00, -0.46]', or the difference and why there is no interval."""
     if math.isnan(row["difference"]):
         return "–"
+    difference = report.fixed(row["difference"], digits, sign=True)
     if math.isnan(row["ci_low"]):
-        return f"{row['difference']:+.{digits}f} (no interval: {no_interval_reason(row)})"
-    return f"{row['difference']:+.{digits}f} [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
+        return f"{difference} (no interval: {no_interval_reason(row)})"
+    low, high = (report.fixed(row[k], digits, sign=True) for k in ("ci_low", "ci_high"))
+    return f"{difference} [{low}, {high}]"
 
 
 # --------------------------------------------------------------------------- exp_10_1
