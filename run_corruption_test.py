@@ -7,7 +7,8 @@ writes B/corruption_predictions/<run>.npz (robustness/corruptions.py describes i
 predicted class of every image of every corruption and severity, with the labels. The
 file grows one corruption at a time, so running the command again after an interruption
 computes only the missing corruptions. CIFAR-10-C is downloaded into
-DATA_FOLDER/CIFAR-10-C/ first if it is missing (2.9 GB).
+DATA_FOLDER/CIFAR-10-C/ first if it is missing (2.9 GB), unless --corruption_folder names
+another folder in its layout (the smoke profile's offline stand-in).
 """
 import sys
 from pathlib import Path
@@ -28,6 +29,9 @@ def build_parser():
                    metavar="NAME", help="only these corruptions (default: every file present)")
     p.add_argument("--subset", type=int, default=None,
                    help="only the first M images of every severity (the smoke profile)")
+    p.add_argument("--corruption_folder", type=Path, default=None,
+                   help="read the corruptions from this folder in CIFAR-10-C's layout "
+                        "(default: DATA_FOLDER/CIFAR-10-C, downloaded when missing)")
     p.add_argument("--replace-larger", dest="replace_larger", action="store_true",
                    help="replace a file made on more images per severity (refused without)")
     return p
@@ -35,6 +39,7 @@ def build_parser():
 
 def main(argv) -> int:
     from datasets.cifar10c import ensure_cifar10c
+    from datasets.identity import describe_corruptions
     from robustness.corruptions import output_file, predict_corruptions, read_predictions
     from robustness.per_run_script import cifar10_test_labels, output_lock, run_of, \
         trained_model
@@ -43,9 +48,10 @@ def main(argv) -> int:
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
     output = output_file(base_folder, model_folder.name)
-    folder = ensure_cifar10c()
+    folder = args.corruption_folder or ensure_cifar10c()
     model = trained_model(model_folder, device)
-    print(f"{model_folder.name}: CIFAR-10-C from {folder} on {device}", flush=True)
+    print(f"{model_folder.name}: {describe_corruptions(folder)['text']} from {folder} on "
+          f"{device}", flush=True)
     # The whole read-modify-write of the file under its lock: a second test of this run
     # (say, other --corruptions) waits, then adds its corruptions to what this one wrote.
     with output_lock(output):

@@ -37,7 +37,7 @@ def main(argv) -> int:
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
     from robustness.jpeg import output_file, predict, record_of
-    from robustness.per_run_script import output_lock, run_of, trained_model
+    from robustness.per_run_script import output_lock, run_of, test_set_source, trained_model
     from robustness.provenance import write_sidecar
 
     args = build_parser().parse_args(argv)
@@ -54,7 +54,7 @@ def main(argv) -> int:
     with output_lock(output):
         atomic_files.save_npy(output, predictions)
         write_sidecar(output, dict(record_of(model_folder, args.protocol, args.subset),
-                                   n=len(predictions)))
+                                   n=len(predictions), data_source=test_set_source()))
 
     truth, versions = predictions[:, :1], predictions[:, 1:]
     errors = 100.0 * (versions != truth).mean(axis=0) if len(predictions) else []

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import config
+from datasets import identity
 from datasets.download import extracted_archive
 from errors import UserError
 
@@ -134,6 +135,7 @@ def download(data_folder=None, url=None) -> Path:
             "<corruption>.npy files, or set DATA_FOLDER to a folder that has CIFAR-10-C/",
             destination=folder) as extracted:
         os.replace(extracted / FOLDER, folder)
+    identity.mark_verified_download(folder, ARCHIVE_NAME, ARCHIVE_MD5)
     return folder
 
 

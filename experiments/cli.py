@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 import run_folder as rf
+from datasets import needs
 from errors import ArgumentParser, UserError
 from experiments import grid
 from experiments.launching import cpu_guard, jobs, runs
@@ -116,6 +117,8 @@ def train(experiment: grid.Experiment):
               f"{base_folder / rf.EXP_DATA}", flush=True)
         from datasets.cifar10 import ensure_cifar10
 
+        if args.dry_run:
+            print(needs.cifar10_line())
         planned = jobs.training_jobs(runs, base_folder / rf.LOGS)
         guarded = paper_on_cpu(args)
         if guarded and not args.dry_run:
@@ -158,6 +161,9 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
             refuse_unused(parser, args, extra, test.evaluated_options)
         base_folder = base_folder_of(experiment, args)
         code = 0
+        if args.run_predictions and args.dry_run:
+            for line in [needs.cifar10_line(), *test.data_needs(args)]:
+                print(line)
         if args.run_predictions:
             code = run_predictions(experiment, test.kind(args), args, extra, base_folder,
                                    prepare=lambda: test.prepare(args))

@@ -9,9 +9,11 @@ declaration for the hints and the report (docs/adding_a_robustness_test.md).
 """
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import config
+from datasets import needs
 from errors import UserError
 from experiments import grid
 from experiments.launching.jobs import PredictionKind
@@ -35,6 +37,8 @@ class RobustnessTest:
     evaluation_options: Callable = field(default=lambda args: {})
     published_by_authors: bool = False   # the authors published files of this test
     evaluated_options: tuple = ()        # its options that its evaluation uses too
+    # (args) -> lines (datasets.needs) on the data it needs besides CIFAR-10, for --dry-run
+    data_needs: Callable = field(default=lambda args: [])
 
     def command(self, experiment, profile: str = "paper", base_folder=None, *options) -> str:
         """The command line of this test's exe script for `experiment` (for hints)."""
@@ -96,7 +100,7 @@ JPEG = RobustnessTest(
     kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
     evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
-    evaluated_options=("protocol",))
+    evaluated_options=("protocol",), data_needs=lambda args: [needs.jpeg_line(args.protocol)])
 
 
 # ------------------------------------------------------------------- common corruptions
@@ -110,9 +114,28 @@ def _corruption_options(parser):
 
 
 def _corruption_prepare(args):
-    from datasets.cifar10c import ensure_cifar10c
+    """Once, here: download CIFAR-10-C (2.9 GB) when it is missing, or, for the smoke
+    profile without it, build the offline stand-in (datasets.corruption_stand_in)."""
+    from datasets import cifar10c, corruption_stand_in as stand_in
 
-    ensure_cifar10c()   # downloads it (2.9 GB) once, here, when it is missing
+    if stand_in.corruption_data(smoke(args)) == cifar10c.corruption_folder():
+        cifar10c.ensure_cifar10c()
+    else:
+        stand_in.ensure_stand_in(grid.SMOKE_ROBUSTNESS["corruption_subset"])
+
+
+def _corruption_kind(args):
+    from datasets import corruption_stand_in as stand_in
+
+    folder = stand_in.corruption_data(smoke(args))
+    absent = [name for name in args.corruptions or () if name not in stand_in.CORRUPTIONS]
+    if folder == stand_in.stand_in_folder() and absent:
+        raise UserError(f"--corruptions {' '.join(absent)}: CIFAR-10-C is not in "
+                        f"{config.DATA_FOLDER}, and its offline stand-in has only "
+                        f"{' '.join(stand_in.CORRUPTIONS)}; put CIFAR-10-C there (the paper "
+                        "profile downloads it, 2.9 GB), or choose among those")
+    return corruption(grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None,
+                      args.corruptions, folder)
 
 
 CORRUPTIONS = RobustnessTest(
@@ -120,10 +143,9 @@ CORRUPTIONS = RobustnessTest(
     script="run_corruption_test.py", output_folder="corruption_predictions",
     files="corruption prediction files", sections=("corruption_results.md",),
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
-    kind=lambda args: corruption(
-        grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None, args.corruptions),
-    prepare=_corruption_prepare,
-    evaluation="experiments.evaluating.corruptions:evaluate_corruptions")
+    kind=_corruption_kind, prepare=_corruption_prepare,
+    evaluation="experiments.evaluating.corruptions:evaluate_corruptions",
+    data_needs=lambda args: [needs.cifar10c_line(smoke(args))])
 
 
 # --------------------------------------------------------------------------- AutoAttack
@@ -213,24 +235,27 @@ def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
                           output=output, options=options, usable=usable)
 
 
-def corruption(subset=None, corruptions=None) -> PredictionKind:
-    """The common corruptions (CIFAR-10-C): run_corruption_test.py writes
-    B/corruption_predictions/<run>.npz. A file that lacks a corruption asked for (or present
-    in DATA_FOLDER/CIFAR-10-C), or was made on other images, is not usable: the job runs
-    again and computes only what is missing."""
+def corruption(subset=None, corruptions=None, folder=None) -> PredictionKind:
+    """The common corruptions of `folder` (default DATA_FOLDER/CIFAR-10-C, or its offline
+    stand-in): run_corruption_test.py writes B/corruption_predictions/<run>.npz. A file that
+    lacks a corruption asked for (or present in the folder), or was made on other images,
+    is not usable: the job runs again and computes only what is missing."""
     from datasets import cifar10c
     from robustness import corruptions as predictions_of
+
+    default = cifar10c.corruption_folder()
+    folder = Path(folder or default)
 
     def options(run, base_folder):
         argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder)]
         argv += ["--subset", str(subset)] if subset else []
+        argv += ["--corruption_folder", str(folder)] if folder != default else []
         return argv + (["--corruptions", *corruptions] if corruptions else [])
 
     def usable(path, run_folder):
         from robustness import provenance
 
         found = predictions_of.read_predictions(path)
-        folder = cifar10c.corruption_folder()
         expected = {"weights": provenance.weights_fingerprint(run_folder)}
         if (folder / cifar10c.LABELS_FILE).is_file():
             expected["data"] = "sha256:" + provenance.file_sha256(folder / cifar10c.LABELS_FILE)
@@ -295,6 +320,16 @@ def adversarial(settings, eps_255) -> PredictionKind:
 
 
 TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL)
+
+
+def report_tests(experiment, base_folder, profile: str) -> tuple:
+    """(title, section files, the command that runs it) of each test of `experiment`:
+    report.md names those without a section (rendering.report.write_report)."""
+    return tuple((test.title, test.sections,
+                  test.prediction_command(experiment, profile, base_folder))
+                 for test in TESTS if experiment.name in test.exe_scripts)
+
+
 # The section files of report.md, in its order: the test errors (experiments.evaluating.
 # test_error), then every test's.
 REPORT_SECTIONS = ("results.md",) + tuple(name for test in TESTS for name in test.sections)

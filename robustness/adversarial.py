@@ -262,18 +262,20 @@ def write_results(path: Path, flags_by_eps: dict, settings: AttackSettings,
 
 
 def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSettings, output,
-                 device, batch_size: int = 250, log=print, weights=None) -> list:
+                 device, batch_size: int = 250, log=print, weights=None,
+                 data_source=None) -> list:
     """Robust error of `model` on (x, y) at eps 0 and every eps of `eps_255_list` (in
     units of 1/255) into `output`, keeping the eps already there (made by the same
     `weights`, a fingerprint, when given: it goes into the file's record with the
-    fingerprint of the images). Returns its rows."""
+    fingerprint of the images and `data_source`, their data set in words). Returns its
+    rows."""
     from robustness.provenance import array_fingerprint
 
     output = Path(output)
     if len(y) != settings.n_images:
         raise ValueError(f"{len(y)} images given, the settings say {settings.n_images}")
     record = dict(weights=weights, data=array_fingerprint(x.numpy(), y.numpy()),
-                  **asdict(settings)) if weights else None
+                  data_source=data_source, **asdict(settings)) if weights else None
     flags_by_eps = _read_results(output, settings, record)
     state_folder = output.with_suffix(".state")
     if 0.0 not in flags_by_eps:

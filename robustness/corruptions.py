@@ -5,7 +5,8 @@ One file per run, B/corruption_predictions/<run name>.npz, holding
   labels       uint8 (5 n,): the true classes, severity 1's block first
   <corruption> uint8 (5 n,): the predicted classes, one array per corruption done
   record       str: JSON of what made it (robustness.provenance): the weights' and
-               labels.npy's fingerprints, n and the subset
+               labels.npy's fingerprints, n, the subset and `data_source`, the folder
+               in words ("CIFAR-10-C (md5-verified download)", the stand-in ...)
 It is rewritten (atomically) after every corruption, so an interrupted job keeps what it
 finished and the next one computes only the missing corruptions. A file that cannot be
 read, or was made on other images (another n or other labels) or by other weights, is
@@ -111,11 +112,13 @@ def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size
 
 
 def data_record(folder, n: int, subset) -> dict:
-    """The record's data part: labels.npy's fingerprint, images per severity, subset."""
+    """The record's data part: labels.npy's fingerprint, what the folder holds in words
+    (datasets.identity.describe_corruptions), images per severity, subset."""
+    from datasets.identity import describe_corruptions
     from robustness.provenance import file_sha256
 
     return dict(data="sha256:" + file_sha256(Path(folder) / cifar10c.LABELS_FILE), n=n,
-                subset=subset)
+                subset=subset, data_source=describe_corruptions(folder)["text"])
 
 
 def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,

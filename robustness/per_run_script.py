@@ -81,6 +81,15 @@ def cifar10_test_labels(data_folder=None):
     return read_batch(path)[1]
 
 
+def test_set_source(data_folder=None) -> str:
+    """What the CIFAR-10 test set of the data folder is, in words (datasets.identity), for
+    the record of a file computed on it."""
+    from datasets.cifar10 import batches_folder
+    from datasets.identity import describe
+
+    return describe(batches_folder(data_folder))["text"]
+
+
 def positive_eps(text: str) -> float:
     """An --eps value: a finite positive number (argparse type; nan and inf are not)."""
     import argparse

@@ -41,7 +41,9 @@ def test_adversarial_tables_from_hand_made_files(tmp_path):
     assert text.strip() in (tmp_path / "report.md").read_text(encoding="utf-8")
     csv = pd.read_csv(tmp_path / adversarial_eval.CSV_FILE)
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "attack", "norm", "eps", "n",
-                                 "er"]
+                                 "er", "data"]
+    assert set(csv.data) == {"not recorded (a file from before data records)"}
+    assert "Attacked images: not recorded (a file from before data records)." in text
     assert (tmp_path / "images" / "adversarial_Linf_apgd-ce.png").is_file()
 
 

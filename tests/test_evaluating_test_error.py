@@ -247,3 +247,42 @@ def test_paper_runs_carry_no_smoke_note(tmp_path):
     write_paper_runs(tmp_path, EXP_10, {9: PAPER_EXP_10[9]})
     assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
     assert "smoke" not in (tmp_path / "report.md").read_text(encoding="utf-8").lower()
+
+
+# ----------------------------------------------- which data made the numbers (issue 21)
+
+def record_data(base_folder, names, record: dict) -> None:
+    """Give the named runs' opt.json a data record, as our trainer writes it."""
+    for name in names:
+        path = base_folder / "exp_data" / name / "opt.json"
+        path.write_text(json.dumps(dict(json.loads(path.read_text()), data=record)))
+
+
+def test_sections_are_headed_on_cifar10_only_when_every_run_recorded_the_official_files(
+        tmp_path):
+    from datasets.identity import describe
+    from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
+
+    write_paper_runs(tmp_path, EXP_10, {3: PAPER_EXP_10[3]})
+    names = [EXP_10.run_name(m, 3, s) for m in EXP_10.models for s in EXP_10.seeds]
+    write_cifar10_batches(tmp_path / "data", *synthetic_cifar10(20, 10, seed=1))
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    table = dict(name="CIFAR-10", folder=folder.name, md5=describe(folder)["md5"])
+    official = describe(folder, official=table)          # as if these were the official files
+    assert official["text"] == "CIFAR-10 (official files, checksums verified)"
+    record_data(tmp_path, names, official)
+    assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
+    text = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert text.startswith("## Test error on CIFAR-10\n")
+    assert "Trained and tested on: CIFAR-10 (official files, checksums verified)." in text
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert set(results.data) == {"CIFAR-10 (official files, checksums verified)"}
+
+    other = describe(folder)                             # torchvision's sums: not these files
+    record_data(tmp_path, names[:1], other)
+    assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
+    text = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert text.startswith("## Test error\n")
+    assert (f"Trained and tested on: {other['text']} ({names[0]}); CIFAR-10 (official files, "
+            f"checksums verified) ({', '.join(names[1:7])} and 3 more).") in text
+    assert set(pd.read_csv(tmp_path / "results.csv").data) == {other["text"], official["text"]}

@@ -58,6 +58,9 @@ def test_a_subset_never_replaces_full_corruption_predictions(data, tmp_path, cap
     assert output.read_bytes() == full
     assert corrupt(run, base, "--subset", "3", "--replace-larger") == 0
     assert corruptions.read_predictions(output)["n"] == 3
+    # The record names the folder in words: this one was placed by hand.
+    assert corruptions.read_predictions(output)["record"]["data_source"] == (
+        "CIFAR-10-C placed by hand (not verified: CIFAR-10-C publishes no per-file checksums)")
 
 
 def test_a_truncated_npz_is_recomputed_everywhere(data, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """run_jpeg_robustness_test.py end to end (in this process): a freshly initialised model saved as a run folder
 (opt.json + model.pt), a small JPEG test set, predictions checked against an independent
 computation, and the one-line errors for bad input."""
+import json
 import os
 from pathlib import Path
 
@@ -89,6 +90,10 @@ def test_predictions_file_end_to_end(run_folder, data_folder):
     expected = expected_predictions(run_folder, stacks)
     assert np.array_equal(predictions[:, 1:], expected)
     assert len(np.unique(expected)) > 1, "a test that only sees one class proves little"
+    # The sidecar names the data set the test images came from (datasets.identity).
+    sidecar = json.loads(Path(str(output) + ".json").read_text())
+    assert sidecar["data_source"] == ("a CIFAR-format data set that is not the official "
+                                      "CIFAR-10 (data_batch_1 and 6 more differ)")
     # Without --base_folder, the predictions go next to exp_data/; --subset keeps the first N.
     result = predict("--model_folder", run_folder, "--subset", 5, data_folder=data_folder)
     assert result.returncode == 0, result.stderr

@@ -24,10 +24,12 @@ AMP_MODES = ("off", "bf16", "fp16")
 # moved or be named by another path; a requeued job may land on another GPU, though not
 # on another kind of device: see training.run_plan). cudnn_benchmark only picks kernels,
 # and opt.json files written before it existed lack it. num_threads: a resumed run uses
-# the count it recorded, whatever this launch asks for (training.run_plan).
+# the count it recorded, whatever this launch asks for (training.run_plan). data: the
+# data folder's record (datasets.identity.describe), compared by its checksums alone
+# (training.run_plan), and absent from runs recorded before it.
 NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "device", "print_freq",
                      "nw", "comment", "torch_version", "start_time", "resumed_at",
-                     "git_commit", "cudnn_benchmark", "num_threads")
+                     "git_commit", "cudnn_benchmark", "num_threads", "data")
 OPT_KW_KEYS = ("nesterov", "dampening")
 
 

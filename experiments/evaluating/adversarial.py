@@ -5,7 +5,8 @@ Writes under the base folder B, as one set (rendering.report.publish):
 
   adversarial_results.csv  one row per run x attack setting x eps: name, model_type,
                            N or L, seed, attack, norm, eps (in 1/255), n, er (robust
-                           error in %; eps 0 is the clean error on the same images)
+                           error in %; eps 0 is the clean error on the same images),
+                           data (the attacked images' data set in words)
   adversarial_results.md   per setting, size and eps: Min-Net and baseline mean ± std over
                            seeds and the difference with a 95 % Welch interval; the plots
                            (report.md's section)
@@ -18,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments import robustness_suite as suite
+from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
@@ -33,15 +35,17 @@ CSV_FILE = "adversarial_results.csv"
 SECTION_FILE = suite.ADVERSARIAL.sections[0]    # adversarial_results.md
 PLOTS = f"{report.IMAGES}/adversarial_"
 OWNED = (CSV_FILE, f"{PLOTS}*.png", f"{PLOTS}*.pdf")
-COLUMNS = ["name", "model_type", "size", "seed", "attack", "norm", "eps", "n", "er"]
+COLUMNS = ["name", "model_type", "size", "seed", "attack", "norm", "eps", "n", "er", "data"]
 
 
 def result_rows(path: Path) -> list:
-    """The rows (attack, norm, eps, n, er) of one result file; a UserError if unusable."""
+    """The rows (attack, norm, eps, n, er, data) of one result file; a UserError if
+    unusable."""
     result = read_results(path)
     settings = result["settings"]
+    source = (result["record"] or {}).get("data_source") or NOT_RECORDED_FILE
     return [dict(attack=settings.attacks, norm=settings.norm, eps=r["eps_255"], n=r["n"],
-                 er=r["er"], attack_seed=settings.seed) for r in result["rows"]]
+                 er=r["er"], data=source, attack_seed=settings.seed) for r in result["rows"]]
 
 
 def collect_adversarial(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
@@ -110,7 +114,8 @@ def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: s
     lines = [f"{report.counted(runs.name.nunique(), 'run')} attacked on the first "
              f"{counts} test images{per}. Robust error in % (eps 0: the clean error on "
              "the same images), mean ± std over seeds; the difference is Min-Net − "
-             "baseline with a Welch interval."]
+             "baseline with a Welch interval.",
+              data_line("Attacked images", dict(zip(runs.name, runs.data)))]
     lines += [digits_note(n, error_digits(n)) for n in sorted(runs.n.unique())
               if n < FULL_TEST_SET]
     lines += left_out_lines(found, fix_command)

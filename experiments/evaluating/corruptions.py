@@ -4,7 +4,8 @@ the per-run prediction files (robustness/corruptions.py) of an experiment's grid
 Writes under the base folder B, as one set (rendering.report.publish):
 
   corruption_results.csv  one row per run x corruption x severity: name, model_type,
-                          N or L, seed, corruption, severity, n, er (test error in %)
+                          N or L, seed, corruption, severity, n, er (test error in %),
+                          data (the corrupted images' folder in words)
   corruption_results.md   per model and size the error per corruption (mean over
                           severities and seeds), the mean corruption error over the 15
                           benchmark corruptions (only when all 15 are there), the Min-Net
@@ -23,6 +24,7 @@ import pandas as pd
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     missing_benchmark_corruptions
 from experiments import robustness_suite as suite
+from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line, is_stand_in
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
@@ -46,15 +48,19 @@ RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 # --------------------------------------------------------------------------- the files
 
 def corruption_rows(path: Path) -> list:
-    return errors_by_severity(read_predictions(path))
+    """A file's rows, each with the data it was computed on, in words (its record's)."""
+    found = read_predictions(path)
+    source = (found["record"] or {}).get("data_source") or NOT_RECORDED_FILE
+    return [dict(row, data=source) for row in errors_by_severity(found)]
 
 
 def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
-    """Rows (name, model_type, size, seed, corruption, severity, n, er) of the finished
-    runs' usable prediction files, and the runs left out."""
+    """Rows (name, model_type, size, seed, corruption, severity, n, er, data) of the
+    finished runs' usable prediction files, and the runs left out."""
     found = collect_results(experiment, Path(base_folder),
                             lambda name: [output_file(base_folder, name)], corruption_rows,
-                            RUN_COLUMNS + ["corruption", "severity", "n", "er"], fix_command)
+                            RUN_COLUMNS + ["corruption", "severity", "n", "er", "data"],
+                            fix_command)
     return one_setting(found, ["n"])     # the same images per severity for every run
 
 
@@ -195,6 +201,13 @@ def corruption_figures(files: report.Outputs, runs: pd.DataFrame, diffs: pd.Data
 
 # --------------------------------------------------------------------------- the section
 
+def data_title(runs: pd.DataFrame) -> str:
+    """CIFAR-10-C, unless a file was computed on the offline stand-in."""
+    stand_in = [text for text in runs.data.unique() if is_stand_in(text)]
+    return stand_in[0] if stand_in else "CIFAR-10-C"
+
+
+
 def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs: list,
                  note: str, fix_command: str) -> str:
     """corruption_results.md: the summary, both tables, the plots."""
@@ -214,8 +227,9 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     else:
         lines.append(f"{MEAN_COLUMN}: the mean over the 15 benchmark corruptions and five "
                      "severities.")
+    lines.append(data_line("Corrupted images", dict(zip(runs.name, runs.data))))
     lines += left_out_lines(found, fix_command)
-    text = ("## Robustness to common corruptions (CIFAR-10-C)\n\n" + report.banner(note)
+    text = (f"## Robustness to common corruptions ({data_title(runs)})\n\n" + report.banner(note)
             + "\n".join(lines) + "\n\n"
             + "Test error (%) per corruption, mean over the severities and the seeds:\n\n"
             + table_markdown(table, experiment, digits))
@@ -234,9 +248,12 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     table, diffs = error_table(runs, experiment), differences(runs, experiment)
     files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
-    pngs = corruption_figures(files, runs, diffs, experiment, note)
+    title = data_title(runs)
+    # The plots say it too when the images are the stand-in's.
+    plot_note = "; ".join(filter(None, [note, title if is_stand_in(title) else ""]))
+    pngs = corruption_figures(files, runs, diffs, experiment, plot_note)
     files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
-    files.shown = [table_markdown(table, experiment, error_digits(int(runs.n.max()))),
+    files.shown = [f"on {title}:", table_markdown(table, experiment, error_digits(int(runs.n.max()))),
                    f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} "
                    f"and {report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files

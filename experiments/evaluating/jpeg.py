@@ -28,10 +28,12 @@ from datasets.jpeg import QUALITIES
 from errors import UserError
 from precision import error_text
 from experiments import robustness_suite as suite
+from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line
 from experiments.evaluating.result_files import evaluate_files
 from experiments.evaluating.run_table import test_images, warn
 from experiments.rendering import plots, report, tables
 from robustness.jpeg import BadPredictions, load_predictions, output_file
+from robustness.provenance import read_sidecar
 
 
 # Test error and POCP per JPEG quality from the prediction files of a grid's runs.
@@ -140,6 +142,15 @@ def metrics_row(experiment, point, name: str, metrics: dict, record: RunRecord) 
     return row
 
 
+def test_images_of(path: Path) -> str:
+    """The data set a prediction file's images came from, in words: its sidecar's."""
+    try:
+        sidecar = read_sidecar(path) or {}
+    except UserError:
+        sidecar = {}
+    return sidecar.get("data_source") or NOT_RECORDED_FILE
+
+
 def collect_jpeg(experiment, base_folder: Path, protocol: str = "paper",
                  fix_command: str = "") -> JpegRuns:
     """One row per usable prediction file of the grid. An unusable file is skipped and an
@@ -165,7 +176,8 @@ def collect_jpeg(experiment, base_folder: Path, protocol: str = "paper",
                  f"has finished, delete the file and recompute it with {fix_command}")
             found.unfinished.append(f"{name} ({record.unfinished})")
             continue
-        row = metrics_row(experiment, point, name, metrics, record)
+        row = dict(metrics_row(experiment, point, name, metrics, record),
+                   data=test_images_of(path))
         if disagrees_with_log(row["er_orig"], record, metrics["n"]):
             warn(f"{path}: its error on the uncompressed images, "
                  f"{error_text(row['er_orig'], metrics['n'])} %, differs from its run's last "
@@ -213,7 +225,8 @@ def summary_note(found: JpegRuns, means) -> str:
     note = (f"{report.counted(len(runs), 'prediction file')}, " + (
         f"{counts[0]:,} test images each" if len(counts) == 1 else
         f"{counts[0]:,} to {counts[-1]:,} test images (the files do not match!)")
-        + "; the tables show means over the seeds counted in their last column.")
+        + "; the tables show means over the seeds counted in their last column. "
+        + data_line("Test images", dict(zip(runs.name, runs.data))))
     if found.unfinished:
         note += (" Left out, their runs are unfinished (as in the other tables): "
                  f"{report.listed(found.unfinished)}.")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from errors import UserError, warn
+from experiments.evaluating.data_sources import training_data
 from run_folder import EXP_DATA
 import run_folder as rf
 
@@ -126,6 +127,7 @@ def collect_runs(experiment, base_folder: Path) -> Runs:
             runs.unfinished.append(f"{name} ({progress.done}/{progress.asked} epochs)")
             continue
         row = run_row(experiment, model_type, size, seed, folder, log, val_er)
+        row["data"] = training_data(opt)
         if math.isnan(row["last_train_er"]):
             runs.no_train_er.append(name)
         rows.append(row)

@@ -24,13 +24,13 @@ import pandas as pd
 
 from errors import UserError
 from experiments import grid
-from experiments.evaluating import seed_statistics as stats
+from experiments.evaluating import data_sources, seed_statistics as stats
 from experiments.evaluating.run_table import FULL_TEST_SET, Runs, collect_runs, \
     fewest_test_images, grid_size, numbers, run_scope
 from experiments.evaluating.seed_statistics import STD_DDOF, min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import plots, report, tables
-from experiments.robustness_suite import REPORT_SECTIONS
+from experiments.robustness_suite import REPORT_SECTIONS, report_tests
 from precision import digits_note, error_text
 from run_folder import EXP_DATA
 
@@ -54,12 +54,14 @@ def no_runs_message(experiment: Experiment, base_folder: Path, profile: str) -> 
 
 
 def _start(experiment: Experiment, base_folder: Path, profile) -> tuple:
-    """(the runs, the smoke note of their outputs); a UserError when none finished."""
+    """(the runs, the smoke note of their outputs, the robustness tests report.md names
+    when they were not run); a UserError when none finished."""
     profile = profile or grid.infer_profile(experiment, base_folder)
     runs = collect_runs(experiment, base_folder)
     if runs.table.empty:
         raise UserError(no_runs_message(experiment, base_folder, profile))
-    return runs, report.smoke_note(run_scope(experiment, base_folder, runs.table.name))
+    return (runs, report.smoke_note(run_scope(experiment, base_folder, runs.table.name)),
+            report_tests(experiment, base_folder, profile))
 
 
 def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str = None) -> int:
@@ -67,7 +69,7 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
     report.md. `profile` (default: inferred from the folder) is named in the hints.
     Returns 0; a UserError when no run has finished."""
     base_folder = Path(base_folder)
-    runs, note = _start(experiment, base_folder, profile)
+    runs, note, tests = _start(experiment, base_folder, profile)
     grouped = stats.summarize(runs.table)
     differences = stats.min_net_differences(runs.table, experiment)
 
@@ -83,7 +85,7 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
                    f"wrote {base_folder / 'results.csv'}, grouped_results.csv, {SECTION_FILE}, "
                    f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_vs_params"
                    ".png/.pdf"]
-    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS, tests)
 
 
 def _curves(runs: Runs, key: str) -> list:
@@ -114,7 +116,7 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     results.txt (the authors' statistics and labels), results.md, the error curves and
     report.md. Returns 0; a UserError when no run has finished."""
     base_folder = Path(base_folder)
-    runs, note = _start(experiment, base_folder, profile)
+    runs, note, tests = _start(experiment, base_folder, profile)
     val_er = stats.stacked_curves(_curves(runs, "val_er"))
     results_txt = tables.results_txt(stats.authors_variance_summary(val_er), len(runs.table))
 
@@ -129,7 +131,7 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     files.shown = [results_txt.rstrip("\n"),
                    f"wrote {base_folder / 'results.txt'}, results.csv, {SECTION_FILE}, "
                    f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_curves.png/.pdf"]
-    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS, tests)
 
 
 # ------------------------------------------------------------ the markdown of results.md
@@ -137,10 +139,17 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
 # error per model and size) and for exp_10_1 (test error over seeds). Each function turns
 # computed tables into text; none touches the disk.
 
+def heading(what: str, runs: Runs) -> str:
+    """'## <what> on CIFAR-10' only when every run recorded the official files."""
+    return f"## {what}{' on CIFAR-10' if data_sources.all_official(runs.opts.values()) else ''}"
+
+
 def runs_note(runs: Runs, experiment) -> str:
-    """One paragraph saying which runs of the grid the numbers are made of."""
+    """One paragraph saying which runs of the grid the numbers are made of, and on what
+    data they were trained and tested."""
     note = (f"{len(runs.table)} of the grid's {report.counted(grid_size(experiment), 'run')} "
-            "finished and are evaluated.")
+            "finished and are evaluated. " + data_sources.data_line(
+                "Trained and tested on", dict(zip(runs.table.name, runs.table.data))))
     for names, what in ((runs.unfinished, "Unfinished, left out"),
                         (runs.skipped, "Unreadable, left out"), (runs.missing, "Not started"),
                         (runs.foreign, "Not runs of this grid, ignored")):
@@ -173,7 +182,7 @@ def differences_text(differences: pd.DataFrame, experiment, digits: int) -> str:
 def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
                        note: str, digits: int) -> str:
     """results.md of exp_10 and exp_11_1; errors to `digits` (tables.paper_digits)."""
-    text = ("## Test error on CIFAR-10\n\n"
+    text = (heading("Test error", runs) + "\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n" + precision_text(runs)
             + "Test error (%) after the last epoch, mean ± std over seeds "
@@ -198,7 +207,7 @@ def seed_variance_section(runs: Runs, experiment, results_txt: str, ours: dict, 
     per_run = pd.DataFrame({"seed": table.seed,
                             "last_val_er": [error_text(v, images) for v in table.last_val_er],
                             "min_val_er": [error_text(v, images) for v in table.min_val_er]})
-    return (f"## Test error over seeds: {models}\n\n"
+    return (heading("Test error over seeds", runs) + f": {models}\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
             + f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "

@@ -1,0 +1,47 @@
+"""What a command needs of the data folder, in a line per data set, for `--dry-run`:
+whether it is there (and what it is: datasets.identity), or what a run would download
+or build first."""
+from pathlib import Path
+
+import config
+from datasets import cifar10, cifar10c, identity
+
+CIFAR10_ARCHIVE_BYTES = 170_498_071     # cifar-10-python.tar.gz
+
+
+def cifar10_line(data_folder=None) -> str:
+    folder = cifar10.batches_folder(data_folder)
+    if all((folder / name).is_file() for name in cifar10.TRAIN_BATCHES + cifar10.TEST_BATCHES):
+        return f"data: {folder}: {identity.describe(folder)['text']}"
+    return (f"data: CIFAR-10 is not in {folder}; a run would first download "
+            f"{cifar10.ARCHIVE_URL} ({CIFAR10_ARCHIVE_BYTES:,} bytes, md5-checked)")
+
+
+def cifar10c_line(smoke: bool, data_folder=None) -> str:
+    """The corruption test's data: CIFAR-10-C, or (smoke profile, offline) its stand-in."""
+    from datasets import corruption_stand_in as stand_in
+
+    real = cifar10c.corruption_folder(data_folder)
+    if (real / cifar10c.LABELS_FILE).is_file():
+        names = cifar10c.present_corruptions(real)
+        return (f"data: {real}: {identity.describe_corruptions(real)['text']}, "
+                f"{len(names)} corruption files")
+    if not smoke:
+        return (f"data: CIFAR-10-C is not in {real}; a run would first download "
+                f"{cifar10c.ARCHIVE_URL} ({cifar10c.ARCHIVE_BYTES:,} bytes, md5-checked)")
+    folder = stand_in.stand_in_folder(data_folder)
+    state = ("there" if (folder / identity.STAND_IN_MARKER).is_file()
+             else "not yet built: a run builds it from the test set, no download")
+    return (f"data: CIFAR-10-C is not in {real}; the smoke profile uses the "
+            f"{stand_in.DESCRIPTION} in {folder} ({state})")
+
+
+def jpeg_line(protocol: str, data_folder=None) -> str:
+    from datasets import jpeg
+
+    paths = jpeg.stack_paths(data_folder, protocol)
+    if all(Path(path).is_file() for path in paths):
+        return f"data: the JPEG test set ({protocol} protocol) is in {Path(paths[0]).parent}"
+    return (f"data: the JPEG test set ({protocol} protocol) is not in "
+            f"{Path(data_folder or config.DATA_FOLDER)}; a run would first create it from "
+            "the test set (no download)")
