@@ -25,6 +25,7 @@ import atomic_files
 from datasets import cifar10c
 from datasets.loader import Normalize
 from errors import UserError
+from precision import error_text
 
 OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10
@@ -169,8 +170,8 @@ def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
             images = cifar10c.first_of_each_severity(images, full_n, subset)
         predictions[name] = predict_images(model, images, device, batch_size)
         write_predictions(output, n, labels, predictions, record)
-        log(f"{name}: error {100.0 * (predictions[name] != labels).mean():.2f} % "
-            f"over {len(labels):,} images")
+        error = 100.0 * (predictions[name] != labels).mean()
+        log(f"{name}: error {error_text(error, len(labels))} % over {len(labels):,} images")
     return {name: 100.0 * float((p != labels).mean()) for name, p in predictions.items()}
 
 
