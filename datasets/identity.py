@@ -81,6 +81,13 @@ def official_files(dataset: str = "cifar_10") -> dict:
     return dict(name=name, folder=source["base_folder"], md5=md5)
 
 
+def dataset_folder(dataset: str = "cifar_10", data_folder=None) -> Path:
+    """Where a data set's official files go: DATA_FOLDER/cifar-10-batches-py, ..."""
+    import config
+
+    return Path(data_folder or config.DATA_FOLDER) / official_files(dataset)["folder"]
+
+
 def describe(folder, dataset: str = "cifar_10", official=None) -> dict:
     """What the batches folder `folder` holds: {'dataset', 'folder', 'official' (bool),
     'differs' (the files that are missing or whose md5 is not the official one), 'text',

@@ -23,8 +23,8 @@ import torch
 
 import atomic_files
 import run_folder as rf
-from datasets.cifar10 import batches_folder, load_cifar10
-from datasets.identity import describe
+from datasets.cifar10 import load_cifar10
+from datasets.identity import dataset_folder, describe
 from datasets.loader import EvalBatches, TrainBatches
 from errors import UserError, counted
 from precision import error_text
@@ -216,7 +216,7 @@ def train(opt: dict) -> int:
     data = load_data(opt)
     # What it trains and tests on, recorded in opt.json: the folder and its checksums. A
     # resume on other data is refused here, before the folder is locked (or touched).
-    opt = dict(opt, data=describe(batches_folder(), opt["dataset"]))
+    opt = dict(opt, data=describe(dataset_folder(opt["dataset"]), opt["dataset"]))
     plan_run(opt)
     with folder_locked(folder):
         plan = plan_run(opt)  # again: the folder may have changed before we held it
