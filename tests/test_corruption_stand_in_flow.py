@@ -38,6 +38,15 @@ def test_predictions_and_tables_on_the_stand_in_say_so(own_data, tmp_path):
     assert "No mean corruption error" in section and "fog" in section
     assert set(pd.read_csv(base / "corruption_results.csv").data) == {STAND_IN}
     assert f"({STAND_IN})" in (base / "report.md").read_text(encoding="utf-8")
+    # The plots' title line says it too, after the smoke note.
+    note = corruption_eval.figure_note("smoke run", corruption_eval.data_title(found_runs(base)))
+    assert note == f"smoke run; {STAND_IN}"
+    fig = corruption_eval.plot_severity(found_runs(base), GRID, 3, note)
+    assert fig._suptitle.get_text() == note
+
+
+def found_runs(base):
+    return corruption_eval.collect_corruptions(GRID, base).table
 
 
 def test_the_paper_profile_still_needs_cifar10c(own_data, tmp_path, capsys):

@@ -201,6 +201,11 @@ def corruption_figures(files: report.Outputs, runs: pd.DataFrame, diffs: pd.Data
 
 # --------------------------------------------------------------------------- the section
 
+def figure_note(note: str, title: str) -> str:
+    """The plots' title line: the smoke note, and the stand-in's name when it made them."""
+    return "; ".join(filter(None, [note, title if is_stand_in(title) else ""]))
+
+
 def data_title(runs: pd.DataFrame) -> str:
     """CIFAR-10-C, unless a file was computed on the offline stand-in."""
     stand_in = [text for text in runs.data.unique() if is_stand_in(text)]
@@ -249,9 +254,7 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
     title = data_title(runs)
-    # The plots say it too when the images are the stand-in's.
-    plot_note = "; ".join(filter(None, [note, title if is_stand_in(title) else ""]))
-    pngs = corruption_figures(files, runs, diffs, experiment, plot_note)
+    pngs = corruption_figures(files, runs, diffs, experiment, figure_note(note, title))
     files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
     files.shown = [f"on {title}:", table_markdown(table, experiment, error_digits(int(runs.n.max()))),
                    f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} "
