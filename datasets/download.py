@@ -1,4 +1,5 @@
-"""Downloading a data set's archive: one way for CIFAR-10 and CIFAR-10-C.
+"""Downloading a data set: one way for CIFAR-10 and CIFAR-10-C (archives) and CIFAR-10.1
+(two .npy files).
 
 torchvision downloads (with a progress bar) and checks the archive's md5; the archive is
 extracted into a temporary folder beside its destination, from which the caller renames
@@ -36,6 +37,32 @@ def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_han
                                          md5=md5)
             yield Path(tmp)
     except Exception as e:  # network and archive errors come in many types
+        reason = str(e).splitlines()[0] if str(e) else "no details"
+        raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
+                        f"{by_hand}") from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+
+
+@contextlib.contextmanager
+def downloaded_file(url: str, path, md5: str, what: str, by_hand: str):
+    """Download `url` (md5-checked) to a temporary file beside `path` and yield it; the
+    caller checks it and renames it into place. Failures are one line, as above."""
+    path = Path(path)
+    previous_timeout = socket.getdefaulttimeout()
+    try:
+        from torchvision.datasets.utils import download_url
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if previous_timeout is None:
+            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.download.",
+                                         dir=path.parent) as tmp:
+            download_url(url, tmp, filename=path.name, md5=md5)
+            if not (Path(tmp) / path.name).is_file():   # torchvision may return quietly
+                raise OSError("no file arrived")
+            yield Path(tmp) / path.name
+    except Exception as e:  # network errors come in many types
         reason = str(e).splitlines()[0] if str(e) else "no details"
         raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
                         f"{by_hand}") from None
