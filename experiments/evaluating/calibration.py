@@ -103,3 +103,78 @@ def reliability_axes(ax, title: str) -> None:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+
+
+# --------------------------------------------------------------------- common corruptions
+
+def corruption_ece(found: dict, corruption: str, severity: int) -> float:
+    """The ECE in % of one corruption and severity of a read corruption prediction file
+    (robustness.corruptions.read_predictions); NaN when its confidences were not kept."""
+    from datasets.cifar10c import severity_rows
+
+    confidence = found["confidences"].get(corruption)
+    rows = severity_rows(found["n"], severity)
+    return ece_percent(None if confidence is None else confidence[rows],
+                       found["predictions"][corruption][rows], found["labels"][rows])
+
+
+def _mean_table(per_run: pd.DataFrame, experiment, column: str, digits: int) -> str:
+    """Per model and size (rows), the mean ECE over seeds per value of `column`."""
+    from experiments.rendering import report, tables
+
+    table = per_run.pivot_table(index=["model_type", "size"], columns=column, values="ece",
+                                aggfunc="mean", sort=False)
+    table.columns = [str(c) for c in table.columns]
+    table["seeds"] = per_run.groupby(["model_type", "size"]).seed.nunique()
+    table = tables.by_size_then_model(table.reset_index(), experiment)
+    cells = pd.DataFrame({"Model": [experiment.display_name(m) for m in table.model_type],
+                          experiment.size_label: table["size"].astype(str)})
+    for name in table.columns.drop(["model_type", "size", "seeds"]):
+        cells[name] = [report.number(v, digits) for v in table[name]]
+    cells["seeds"] = table["seeds"].astype(int).astype(str)
+    return report.markdown_table(cells)
+
+
+def corruption_calibration_text(runs: pd.DataFrame, experiment, note: str,
+                                fix_command: str, digits: int = 2) -> str:
+    """The corruption section's calibration part: ECE (%) per severity (mean over the
+    corruptions every run has) and per corruption (mean over severities), Min-Net -
+    baseline per severity with Welch intervals; the runs whose files kept no
+    confidences are named, with the command that computes them again."""
+    from experiments.rendering import report
+    from experiments.rendering.tables import interval_text
+
+    head = "### Calibration under corruption (expected calibration error)\n\n"
+    recorded = runs.dropna(subset=["ece"])
+    unrecorded = sorted(set(runs.name) - set(recorded.name))
+    whose = (f"for {report.listed(unrecorded)}" if len(recorded)
+             else f"({report.counted(len(unrecorded), 'run')})")
+    why = (f"Calibration {NOT_RECORDED} {whose}: their files were written before the test "
+           "kept each image's confidence; compute them again with "
+           f"{fix_command}.\n") if unrecorded else ""
+    if recorded.empty:
+        return head + why
+    common = set.intersection(*recorded.groupby("name").corruption.apply(set))
+    recorded = recorded[recorded.corruption.isin(common)]
+    per_severity = recorded.groupby(["model_type", "size", "seed", "severity"],
+                                    as_index=False).ece.mean()
+    overall = recorded.groupby(["model_type", "size", "seed"], as_index=False).ece.mean()
+    per_severity = pd.concat([per_severity, overall.assign(severity="all")])
+    per_corruption = recorded.groupby(["model_type", "size", "seed", "corruption"],
+                                      as_index=False).ece.mean()
+    text = (head + why + report.with_note(
+        f"ECE (%, {N_BINS} bins) per severity, mean over {len(common)} corruptions and the "
+        "seeds:", note) + "\n\n" + _mean_table(per_severity, experiment, "severity", digits)
+        + "\n" + report.with_note("ECE (%) per corruption, mean over the severities and the "
+                                  "seeds:", note)
+        + "\n\n" + _mean_table(per_corruption, experiment, "corruption", digits))
+    diffs = ece_differences(per_severity, experiment, ["severity"])
+    if not diffs.empty:
+        cells = pd.DataFrame({experiment.size_label: diffs["size"].astype(str),
+                              "severity": diffs.severity.astype(str),
+                              "Min-Net − baseline ECE, 95% CI": [
+                                  interval_text(r) for r in diffs.to_dict("records")]})
+        text += ("\n" + report.with_note("Min-Net − baseline ECE (points; below 0 the "
+                                         "Min-Net is better calibrated), Welch interval over "
+                                         "seeds:", note) + "\n\n" + report.markdown_table(cells))
+    return text
