@@ -20,22 +20,14 @@ DOWNLOAD_TIMEOUT_S = 60
 
 
 @contextlib.contextmanager
-def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_hand: str):
-    """Download `url` to root/filename, extract it into a temporary folder under `root`
-    and yield that folder. A failure, in the download or in the caller's moving of the
-    files, is a UserError: "`what` ... downloading it failed (reason); `by_hand`"."""
-    root = Path(root)
+def _in_one_line(what: str, by_hand: str):
+    """Any failure inside (network, archive, the caller's checks) becomes the UserError
+    "`what` and downloading it failed (reason); `by_hand`"; reads time out."""
     previous_timeout = socket.getdefaulttimeout()
     try:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        root.mkdir(parents=True, exist_ok=True)
         if previous_timeout is None:
             socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-        with tempfile.TemporaryDirectory(prefix=f".{filename}.extract.", dir=root) as tmp:
-            download_and_extract_archive(url, str(root), extract_root=tmp, filename=filename,
-                                         md5=md5)
-            yield Path(tmp)
+        yield
     except Exception as e:  # network and archive errors come in many types
         reason = str(e).splitlines()[0] if str(e) else "no details"
         raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
@@ -45,26 +37,33 @@ def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_han
 
 
 @contextlib.contextmanager
+def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_hand: str):
+    """Download `url` to root/filename, extract it into a temporary folder under `root`
+    and yield that folder. A failure, in the download or in the caller's moving of the
+    files, is a UserError: "`what` ... downloading it failed (reason); `by_hand`"."""
+    root = Path(root)
+    with _in_one_line(what, by_hand):
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{filename}.extract.", dir=root) as tmp:
+            download_and_extract_archive(url, str(root), extract_root=tmp, filename=filename,
+                                         md5=md5)
+            yield Path(tmp)
+
+
+@contextlib.contextmanager
 def downloaded_file(url: str, path, md5: str, what: str, by_hand: str):
     """Download `url` (md5-checked) to a temporary file beside `path` and yield it; the
     caller checks it and renames it into place. Failures are one line, as above."""
     path = Path(path)
-    previous_timeout = socket.getdefaulttimeout()
-    try:
+    with _in_one_line(what, by_hand):
         from torchvision.datasets.utils import download_url
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        if previous_timeout is None:
-            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         with tempfile.TemporaryDirectory(prefix=f".{path.name}.download.",
                                          dir=path.parent) as tmp:
             download_url(url, tmp, filename=path.name, md5=md5)
             if not (Path(tmp) / path.name).is_file():   # torchvision may return quietly
                 raise OSError("no file arrived")
             yield Path(tmp) / path.name
-    except Exception as e:  # network errors come in many types
-        reason = str(e).splitlines()[0] if str(e) else "no details"
-        raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
-                        f"{by_hand}") from None
-    finally:
-        socket.setdefaulttimeout(previous_timeout)

@@ -18,6 +18,8 @@ import pandas as pd
 
 from experiments.evaluating.seed_statistics import welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
+from experiments.rendering import report, tables
+from experiments.rendering.tables import interval_text
 
 N_BINS = 15
 NOT_RECORDED = "not recorded"
@@ -120,8 +122,6 @@ def corruption_ece(found: dict, corruption: str, severity: int) -> float:
 
 def _mean_table(per_run: pd.DataFrame, experiment, column: str, digits: int) -> str:
     """Per model and size (rows), the mean ECE over seeds per value of `column`."""
-    from experiments.rendering import report, tables
-
     table = per_run.pivot_table(index=["model_type", "size"], columns=column, values="ece",
                                 aggfunc="mean", sort=False)
     table.columns = [str(c) for c in table.columns]
@@ -141,9 +141,6 @@ def corruption_calibration_text(runs: pd.DataFrame, experiment, note: str,
     corruptions every run has) and per corruption (mean over severities), Min-Net -
     baseline per severity with Welch intervals; the runs whose files kept no
     confidences are named, with the command that computes them again."""
-    from experiments.rendering import report
-    from experiments.rendering.tables import interval_text
-
     head = "### Calibration under corruption (expected calibration error)\n\n"
     recorded = runs.dropna(subset=["ece"])
     unrecorded = sorted(set(runs.name) - set(recorded.name))
