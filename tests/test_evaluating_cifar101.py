@@ -46,8 +46,9 @@ def test_errors_gap_and_calibration_from_hand_made_files(grid_folder):
     found = cifar101_eval.collect_cifar101(GRID, grid_folder)
     assert found.missing == [] and len(found.table) == 12
     measures = cifar101_eval.per_run(found.table).set_index(["model_type", "seed"])
-    assert measures.loc[("CifarMinFP-LS", 9)].tolist()[1:] == pytest.approx(
-        [12.5, 25.0, 2.5, 15.0, 12.5], abs=1e-4)     # size, then er, er, ece, ece, gap
+    columns = ["n_clean", "n_new", "er_clean", "er_new", "ece_clean", "ece_new", "gap"]
+    assert measures.loc[("CifarMinFP-LS", 9), columns].tolist() == pytest.approx(
+        [8, 4, 12.5, 25.0, 2.5, 15.0, 12.5], abs=1e-4)
     assert measures.loc[("CifarPyrResNet", 723), "gap"] == pytest.approx(50.0)
     assert measures.loc[("CifarPyrResNet", 723), "ece_new"] == pytest.approx(65.0, abs=1e-4)
     diffs = cifar101_eval.differences(cifar101_eval.per_run(found.table), GRID)
@@ -64,8 +65,11 @@ def test_errors_gap_and_calibration_from_hand_made_files(grid_folder):
     assert "| 3 | CIFAR-10.1 error | -33.33 [-69.19, +2.52] |" in section
     assert section.strip() in (grid_folder / "report.md").read_text(encoding="utf-8")
     csv = pd.read_csv(grid_folder / cifar101_eval.CSV_FILE)
-    assert list(csv.columns) == ["name", "model_type", "N", "seed", "dataset", "n", "er", "ece"]
-    assert sorted(set(csv.dataset)) == ["CIFAR-10", "CIFAR-10.1"] and len(csv) == 12
+    assert list(csv.columns) == ["name", "model_type", "N", "seed", "cifar10_n", "cifar10_er",
+                                 "cifar10_ece", "cifar101_n", "cifar101_er", "cifar101_ece",
+                                 "gap"]
+    assert len(csv) == 6 and csv.set_index("name").loc[
+        GRID.run_name("CifarPyrResNet", 3, 723), ["cifar101_er", "gap"]].tolist() == [75, 50]
     for plot in ("errors", "reliability_CifarMinFP-LS", "reliability_CifarPyrResNet"):
         assert_a_drawn_png(grid_folder / "images" / f"cifar101_{plot}.png")
         assert (grid_folder / "images" / f"cifar101_{plot}.pdf").is_file()

@@ -3,9 +3,11 @@ the per-run prediction files (robustness/cifar101.py) of an experiment's grid.
 
 Writes under the base folder B, as one set (rendering.report.publish):
 
-  cifar101_results.csv  one row per run x test set: name, model_type, N or L, seed,
-                        dataset (CIFAR-10 or CIFAR-10.1), n, er (test error in %), ece
-                        (expected calibration error in %, experiments.evaluating.calibration)
+  cifar101_results.csv  one row per run: name, model_type, N or L, seed, then for the
+                        CIFAR-10 test set (cifar10_) and CIFAR-10.1 (cifar101_) the images
+                        n, the test error er in % and the expected calibration error ece
+                        in % (experiments.evaluating.calibration), and the gap (CIFAR-10.1
+                        error - CIFAR-10 error)
   cifar101_results.md   per model and size: the CIFAR-10 and CIFAR-10.1 errors of the same
                         weights, the gap, and the ECE on both, mean ± std over seeds; the
                         Min-Net - baseline differences with 95 % Welch intervals; the plots
@@ -77,13 +79,25 @@ def collect_cifar101(experiment: Experiment, base_folder, fix_command: str = "")
 # --------------------------------------------------------------------------- the tables
 
 def per_run(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per run with both test sets: model_type, size, seed and MEASURES."""
-    wide = runs.pivot_table(index=["model_type", "size", "seed"], columns="dataset",
-                            values=["er", "ece"], aggfunc="first")
-    out = pd.DataFrame({"er_clean": wide["er"][CLEAN], "er_new": wide["er"][NEW],
-                        "ece_clean": wide["ece"][CLEAN], "ece_new": wide["ece"][NEW]})
+    """One row per run with both test sets: name, model_type, size, seed, the images
+    (n_clean, n_new) and MEASURES."""
+    wide = runs.pivot_table(index=RUN_COLUMNS, columns="dataset", values=["n", "er", "ece"],
+                            aggfunc="first", sort=False)
+    out = pd.DataFrame({f"{what}_{which}": wide[what][dataset]
+                        for what in ("n", "er", "ece")
+                        for which, dataset in (("clean", CLEAN), ("new", NEW))})
     out["gap"] = out.er_new - out.er_clean
     return out.dropna(subset=["er_clean", "er_new"]).reset_index()
+
+
+def csv_table(measures: pd.DataFrame) -> pd.DataFrame:
+    """cifar101_results.csv's columns: a run, then each test set's n, er and ece, the gap."""
+    names = {f"{what}_{which}": f"{prefix}_{what}" for which, prefix in (("clean", "cifar10"),
+                                                                          ("new", "cifar101"))
+             for what in ("n", "er", "ece")}
+    table = measures.rename(columns=names)
+    table = table[RUN_COLUMNS + list(names.values()) + ["gap"]]
+    return table.astype({"cifar10_n": int, "cifar101_n": int})
 
 
 def summary_table(measures: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
@@ -194,7 +208,7 @@ def section_text(experiment: Experiment, found: ResultFiles, measures, diffs, pn
                      f"gap or ECE), {CONFIDENCE:.0%} Welch interval over seeds:", note)
                  + "\n\n" + differences_markdown(diffs, experiment))
     text += "\n" + "\n".join(report.image_link(png, "CIFAR-10.1 plot") for png in pngs)
-    return text + f"\nPer run and test set: [{CSV_FILE}]({CSV_FILE}).\n"
+    return text + f"\nPer run, both test sets and the gap: [{CSV_FILE}]({CSV_FILE}).\n"
 
 
 def cifar101_outputs(found: ResultFiles, experiment: Experiment, base_folder: Path,
@@ -204,8 +218,9 @@ def cifar101_outputs(found: ResultFiles, experiment: Experiment, base_folder: Pa
     measures = per_run(runs)
     diffs = differences(measures, experiment)
     files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
-    files.add_text(CSV_FILE, tables.csv_text(runs.drop(columns="bins"), experiment,
-                                             ["er", "ece"]))
+    table = csv_table(measures)
+    percent = [c for c in table.columns if c.endswith(("_er", "_ece")) or c == "gap"]
+    files.add_text(CSV_FILE, tables.csv_text(table, experiment, percent))
     pngs = cifar101_figures(files, runs, measures, experiment, note)
     files.text = section_text(experiment, found, measures, diffs, pngs, note, fix_command)
     files.shown = [report.markdown_table(summary_table(measures, experiment)),
