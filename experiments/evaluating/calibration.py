@@ -159,7 +159,8 @@ def corruption_calibration_text(runs: pd.DataFrame, experiment, note: str,
     per_severity = pd.concat([per_severity, overall.assign(severity="all")])
     per_corruption = recorded.groupby(["model_type", "size", "seed", "corruption"],
                                       as_index=False).ece.mean()
-    text = (head + why + report.with_note(
+    text = (head + why + "The clean test set's ECE, from the same weights, is in the CIFAR-10.1 "
+            "section.\n\n" + report.with_note(
         f"ECE (%, {N_BINS} bins) per severity, mean over {len(common)} corruptions and the "
         "seeds:", note) + "\n\n" + _mean_table(per_severity, experiment, "severity", digits)
         + "\n" + report.with_note("ECE (%) per corruption, mean over the severities and the "
