@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from errors import run_main  # noqa: E402
+from errors import counted, run_main  # noqa: E402
+from precision import error_text  # noqa: E402
 
 
 def build_parser():
@@ -34,7 +35,7 @@ def build_parser():
 
 def main(argv) -> int:
     from datasets.cifar10c import ensure_cifar10c
-    from robustness.corruptions import output_file, predict_corruptions
+    from robustness.corruptions import output_file, predict_corruptions, read_predictions
     from robustness.per_run_script import cifar10_test_labels, output_lock, run_of, \
         trained_model
     from robustness.provenance import weights_fingerprint
@@ -55,7 +56,9 @@ def main(argv) -> int:
                                      test_labels=cifar10_test_labels(),
                                      replace_larger=args.replace_larger)
     mean = sum(errors.values()) / len(errors)
-    print(f"{len(errors)} corruptions, mean error {mean:.2f} % -> {output}")
+    images = 5 * read_predictions(output)["n"] * len(errors)   # five severities each
+    print(f"{counted(len(errors), 'corruption')}, mean error {error_text(mean, images)} % "
+          f"-> {output}")
     return 0
 
 

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from datasets.jpeg import PROTOCOLS  # noqa: E402
 from errors import run_main  # noqa: E402
+from precision import error_text  # noqa: E402
 
 
 def build_parser():
@@ -57,7 +58,8 @@ def main(argv) -> int:
 
     truth, versions = predictions[:, :1], predictions[:, 1:]
     errors = 100.0 * (versions != truth).mean(axis=0) if len(predictions) else []
-    print("test error (%) of versions 0-9: " + " ".join(f"{e:.1f}" for e in errors), flush=True)
+    print("test error (%) of versions 0-9: "
+          + " ".join(error_text(e, len(predictions)) for e in errors), flush=True)
     print(f"-> {output}")
     return 0
 

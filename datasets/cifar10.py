@@ -45,7 +45,8 @@ def download(data_folder=None) -> None:
     with extracted_archive(
             ARCHIVE_URL, root, ARCHIVE_NAME, ARCHIVE_MD5, f"CIFAR-10 is not in {folder}",
             f"download {ARCHIVE_URL}, extract it so that {folder} holds data_batch_1..5 and "
-            "test_batch, or set DATA_FOLDER to a folder that has them") as extracted:
+            "test_batch, or set DATA_FOLDER to a folder that has them",
+            destination=folder) as extracted:
         folder.mkdir(exist_ok=True)
         for path in (extracted / BATCHES_FOLDER).iterdir():
             os.replace(path, folder / path.name)

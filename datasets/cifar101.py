@@ -97,7 +97,8 @@ def evenly_spaced(n: int, m) -> np.ndarray:
 
 def download(data_folder=None, base_url=None) -> Path:
     """Download the two files (md5-checked); each is checked and renamed into place, so
-    an interrupted download never leaves a truncated file under its name."""
+    an interrupted download never leaves a truncated file under its name. A file that
+    arrived stays when the other fails: the next attempt fetches only the missing one."""
     from datasets.download import downloaded_file
 
     folder = cifar101_folder(data_folder)

@@ -131,8 +131,8 @@ def download(data_folder=None, url=None) -> Path:
             url, root, ARCHIVE_NAME, ARCHIVE_MD5, f"CIFAR-10-C is not in {folder}",
             f"download {ARCHIVE_URL} ({ARCHIVE_BYTES:,} bytes, md5 {ARCHIVE_MD5}) and "
             f"extract it in {root} so that {folder} holds labels.npy and the "
-            "<corruption>.npy files, or set DATA_FOLDER to a folder that has CIFAR-10-C/"
-    ) as extracted:
+            "<corruption>.npy files, or set DATA_FOLDER to a folder that has CIFAR-10-C/",
+            destination=folder) as extracted:
         os.replace(extracted / FOLDER, folder)
     return folder
 

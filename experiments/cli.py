@@ -31,9 +31,9 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     a = p.add_argument
     smoke = grid.SMOKE
     a("--profile", choices=grid.PROFILES, default="paper",
-      help=f"paper: the paper's grid under experiments/<exp>/; smoke: one seed, the smallest "
-           f"size, {smoke['epochs']} epochs on {smoke['train_subset']} images, under "
-           "experiments/<exp>/smoke/")
+      help=f"paper (the default): the paper's grid under experiments/<exp>/; smoke: one seed, "
+           f"the smallest size, {smoke['epochs']} epochs on {smoke['train_subset']} images, "
+           "under experiments/<exp>/smoke/")
     a("--base_folder", type=Path, default=None,
       help=f"write under this folder instead of the profile's ({experiment.base_folder()})")
     a("--seeds", type=int, nargs="+", help=f"only these seeds of {list(experiment.seeds)}")
@@ -41,7 +41,7 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     a("--sizes", type=int, nargs="+", help=f"only these sizes of {list(experiment.sizes)}")
     a("--dry-run", action="store_true",
       help="list the runs and what would happen to each (start, resume, skip); run nothing")
-    a("--launcher", choices=LAUNCHERS, default="local")
+    a("--launcher", choices=LAUNCHERS, default="local", help="default: local")
     a("--debug", action="store_true", help="show full tracebacks")
 
     local = p.add_argument_group("local launcher")
@@ -217,7 +217,7 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
     planned = jobs.prediction_jobs(kind, runs, base_folder, base_folder / rf.LOGS)
     if jobs.untrained(planned) and not args.dry_run:
         raise UserError(
-            f"no trained model.pt in any of the {len(runs)} run folders under "
+            f"no trained model.pt in the {counted(len(runs), 'run folder')} under "
             f"{base_folder / rf.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
             f"them first: {grid.command(experiment, 'train', args.profile, base_folder)}")
     if not args.dry_run:

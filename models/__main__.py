@@ -6,10 +6,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from errors import run_main  # noqa: E402
 from models import PAPER_PARAMETER_COUNTS, SIZE_KEYS, count_parameters, get_model  # noqa: E402
 
 
-def main() -> int:
+def main(argv=()) -> int:
     print(f"{'model':24s} {'size':>8s} {'ours':>10s} {'paper':>10s}  match")
     all_match = True
     for (model_type, size), paper in PAPER_PARAMETER_COUNTS.items():
@@ -25,4 +26,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -34,6 +34,7 @@ import torch
 import atomic_files
 from datasets.loader import MEAN, STD
 from errors import UserError
+from precision import error_text
 
 OUTPUT_FOLDER = "adversarial_predictions"
 NORMS = ("Linf", "L2")
@@ -278,7 +279,8 @@ def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSet
     if 0.0 not in flags_by_eps:
         flags_by_eps[0.0] = (predictions(model, x, device, batch_size) == y).numpy()
         write_results(output, flags_by_eps, settings, record)
-    log(f"clean error {100 * (1 - flags_by_eps[0.0].mean()):.2f} % on {len(y)} images")
+    log(f"clean error {error_text(100 * (1 - flags_by_eps[0.0].mean()), len(y))} % on "
+        f"{len(y)} images")
     for eps_255 in sorted(float(e) for e in eps_255_list):
         if eps_255 in flags_by_eps or eps_255 <= 0:
             continue
@@ -292,7 +294,7 @@ def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSet
         state_folder.rmdir()
     rows = result_rows(flags_by_eps, settings)
     for row in rows:
-        log(f"eps {row['eps_255']:g}/255: robust error {row['er']:.2f} %")
+        log(f"eps {row['eps_255']:g}/255: robust error {error_text(row['er'], row['n'])} %")
     return rows
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import atomic_files
 from datasets import cifar101
 from errors import UserError
+from precision import error_text
 
 OUTPUT_FOLDER = "cifar101_predictions"
 NUM_CLASSES = 10
@@ -152,8 +153,9 @@ def predict_cifar101(model, folder, output, device, test_images, test_labels,
         sets[name] = dict(labels=labels.astype(np.uint8), predicted=predicted,
                           confidence=confidence)
         write_predictions(output, sets, record)
-        log(f"{SETS[name]}: error {100.0 * (predicted != labels).mean():.2f} % over "
-            f"{len(labels):,} images")
+        error = 100.0 * (predicted != labels).mean()
+        log(f"{SETS[name]}: error {error_text(error, len(labels))} % over {len(labels):,} "
+            "images")
     return {name: 100.0 * float((part["predicted"] != part["labels"]).mean())
             for name, part in sets.items()}
 

@@ -28,6 +28,7 @@ import atomic_files
 from datasets import cifar10c
 from datasets.loader import Normalize
 from errors import UserError
+from precision import error_text
 
 OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10
@@ -206,8 +207,8 @@ def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
         predictions[name], confidences[name] = predict_with_confidence(model, images, device,
                                                                        batch_size)
         write_predictions(output, n, labels, predictions, record, confidences)
-        log(f"{name}: error {100.0 * (predictions[name] != labels).mean():.2f} % "
-            f"over {len(labels):,} images")
+        error = 100.0 * (predictions[name] != labels).mean()
+        log(f"{name}: error {error_text(error, len(labels))} % over {len(labels):,} images")
     return {name: 100.0 * float((p != labels).mean()) for name, p in predictions.items()}
 
 

@@ -11,7 +11,7 @@ from robustness import cifar101
 from robustness_runs import THREE_SEEDS as GRID, evaluated_run
 from run_folder import EXP_DATA
 
-N_CLEAN, N_NEW = 8, 4
+N_CLEAN, N_NEW = 800, 400      # errors to one decimal (precision.error_digits)
 
 
 def part(n: int, wrong: int, confidence: float = 0.9) -> dict:
@@ -30,15 +30,15 @@ def write(base, name, clean_wrong, new_wrong, n_new=N_NEW):
 
 @pytest.fixture
 def grid_folder(tmp_path):
-    """Min-Net: 1 of 8 CIFAR-10 and 1 of 4 CIFAR-10.1 images wrong; ResNet: 2 of 8, and 2
-    of 4 (one seed 3 of 4); every confidence 0.9."""
+    """Min-Net: 1 in 8 CIFAR-10 and 1 in 4 CIFAR-10.1 images wrong; ResNet: 2 in 8, and 2
+    in 4 (one seed 3 in 4); every confidence 0.9."""
     for model_type, size, seed in GRID.points():
         name = GRID.run_name(model_type, size, seed)
         evaluated_run(tmp_path, name)
         if model_type == "CifarMinFP-LS":
-            write(tmp_path, name, 1, 1)
+            write(tmp_path, name, 100, 100)
         else:
-            write(tmp_path, name, 2, 3 if seed == 723 else 2)
+            write(tmp_path, name, 200, 300 if seed == 723 else 200)
     return tmp_path
 
 
@@ -48,7 +48,7 @@ def test_errors_gap_and_calibration_from_hand_made_files(grid_folder):
     measures = cifar101_eval.per_run(found.table).set_index(["model_type", "seed"])
     columns = ["n_clean", "n_new", "er_clean", "er_new", "ece_clean", "ece_new", "gap"]
     assert measures.loc[("CifarMinFP-LS", 9), columns].tolist() == pytest.approx(
-        [8, 4, 12.5, 25.0, 2.5, 15.0, 12.5], abs=1e-4)
+        [800, 400, 12.5, 25.0, 2.5, 15.0, 12.5], abs=1e-4)
     assert measures.loc[("CifarPyrResNet", 723), "gap"] == pytest.approx(50.0)
     assert measures.loc[("CifarPyrResNet", 723), "ece_new"] == pytest.approx(65.0, abs=1e-4)
     diffs = cifar101_eval.differences(cifar101_eval.per_run(found.table), GRID)
@@ -61,8 +61,9 @@ def test_errors_gap_and_calibration_from_hand_made_files(grid_folder):
     assert (clean.difference, clean.ci_low, clean.ci_high) == (-12.5, -12.5, -12.5)
     assert cifar101_eval.evaluate_cifar101(GRID, grid_folder) == 0
     section = (grid_folder / cifar101_eval.SECTION_FILE).read_text(encoding="utf-8")
-    assert "| Min-Net | 3 | 12.50 ± 0.00 | 25.00 ± 0.00 | 12.50 ± 0.00 | 2.50 ± 0.00 |" in section
-    assert "| 3 | CIFAR-10.1 error | -33.33 [-69.19, +2.52] |" in section
+    assert "| Min-Net | 3 | 12.5 ± 0.0 | 25.0 ± 0.0 | 12.5 ± 0.0 | 2.5 ± 0.0 |" in section
+    assert "| 3 | CIFAR-10.1 error | -33.3 [-69.2, +2.5] |" in section
+    assert "Errors to 1 decimal: on 400 images one image is 0.25 %." in section
     assert section.strip() in (grid_folder / "report.md").read_text(encoding="utf-8")
     csv = pd.read_csv(grid_folder / cifar101_eval.CSV_FILE)
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "cifar10_n", "cifar10_er",
@@ -80,15 +81,15 @@ def test_unfinished_incomplete_and_odd_files_are_left_out_and_named(grid_folder,
     write_run(grid_folder / EXP_DATA / unfinished, epochs=4, done=2)
     incomplete = GRID.run_name("CifarMinFP-LS", 3, 507)
     path = cifar101.output_file(grid_folder, incomplete)
-    cifar101.write_predictions(path, {"cifar101": part(N_NEW, 1)})
+    cifar101.write_predictions(path, {"cifar101": part(N_NEW, 100)})
     odd = GRID.run_name("CifarPyrResNet", 3, 9)
-    write(grid_folder, odd, 2, 2, n_new=3)
+    write(grid_folder, odd, 200, 100, n_new=300)
     assert cifar101_eval.evaluate_cifar101(GRID, grid_folder) == 0
     err = capsys.readouterr().err
     assert f"{path} lacks the CIFAR-10 predictions" in err and unfinished in err
     section = (grid_folder / cifar101_eval.SECTION_FILE).read_text(encoding="utf-8")
     assert "3 runs" in section
-    assert f"{unfinished} (2/4 epochs)" in section and f"{odd} (n 3)" in section
+    assert f"{unfinished} (2/4 epochs)" in section and f"{odd} (n 300)" in section
     assert f"without usable results (left out): {incomplete}" in section
     assert "exe_exp10_cifar101_tests.py" in section and "--run-predictions" in section
 

@@ -135,10 +135,13 @@ def test_calibration_per_severity_with_old_files_named_not_recorded(grid_folder)
     calibration_part = text[text.index("### Calibration"):]
     assert f"Calibration not recorded for {old}" in calibration_part
     assert "exe_exp10_corruption_tests.py" in calibration_part
-    assert "| Min-Net | 3 | 15.00 | 15.00 | 15.00 | 15.00 | 15.00 | 15.00 | 3 |" in calibration_part
+    # 4 images per severity: whole percents (precision.error_digits).
+    assert "| Model | N | 1 | 2 | 3 | 4 | 5 | all | seeds |" in calibration_part
+    assert "| Min-Net | 3 | 15 | 15 | 15 | 15 | 15 | 15 | 3 |" in calibration_part
     # ResNet: seeds 507 and 723 only, (40 + 65) / 2 = 52.5 at every severity.
-    assert "| ResNet | 3 | 52.50 | 52.50 | 52.50 | 52.50 | 52.50 | 52.50 | 2 |" in calibration_part
-    assert "| 3 | all | -37.50 [" in calibration_part
+    assert "| ResNet | 3 | 52 | 52 | 52 | 52 | 52 | 52 | 2 |" in calibration_part
+    assert "| 3 | all | -38 [" in calibration_part
+    assert "| Model | N | gaussian_noise | shot_noise |" in calibration_part   # benchmark order
     csv = pd.read_csv(grid_folder / corruption_eval.CSV_FILE)
     assert list(csv.columns)[-2:] == ["er", "ece"] and csv.loc[csv.name == old, "ece"].isna().all()
 

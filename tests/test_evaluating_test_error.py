@@ -207,9 +207,12 @@ def test_results_txt_has_the_authors_definitions(tmp_path):
     assert (tmp_path / "results.txt").read_text(encoding="utf-8") == (
         "Median last: 8.000\nMean last: 7.667\nStd last: 1.247\n"
         "Min last: 6.000\nMax last: 9.000\nMedian min: 8.000\n")
+    # Our statistics of errors on 1,000 test images: one decimal (results.txt keeps the
+    # authors' three).
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert "| Std of last (ddof=1) | 1.528 |" in md
-    assert "| Median of run minima | 6.000 |" in md
+    assert "| Std of last (ddof=1) | 1.5 |" in md
+    assert "| Median of run minima | 6.0 |" in md
+    assert "Errors to 1 decimal: on 1,000 images one image is 0.1 %. (results.txt keeps" in md
 
 
 def test_results_csv_has_no_float_noise(tmp_path):
@@ -221,7 +224,7 @@ def test_results_csv_has_no_float_noise(tmp_path):
     text = (tmp_path / "results.csv").read_text(encoding="utf-8")
     assert "16.59999" not in text and ",16.6," in text
 
-SMOKE_NOTE = "smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's numbers"
+SMOKE_NOTE = "smoke run of 1 epoch on 2,048 images -- a check of the flow, not the paper's numbers"
 
 
 def test_smoke_outputs_say_what_they_are(tmp_path):
@@ -232,8 +235,12 @@ def test_smoke_outputs_say_what_they_are(tmp_path):
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert SMOKE_NOTE in text or SMOKE_NOTE[:1].upper() + SMOKE_NOTE[1:] in text, name
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert "Smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's " \
-           "numbers. Test error (%) after the last epoch" in md
+    assert md.count(SMOKE_NOTE[1:]) == 1          # once, under the heading
+    assert md.splitlines()[2] == f"**S{SMOKE_NOTE[1:]}.**"
+    assert "\nTest error (%) after the last epoch" in md
+    # 1,000 test images (the smoke profile's): one decimal, not the paper's three.
+    assert "| 3 | 88.0 | 88.0 |" in md and "88.000" not in md
+    assert "Errors to 1 decimal: on 1,000 images one image is 0.1 %." in md
 
 
 def test_paper_runs_carry_no_smoke_note(tmp_path):

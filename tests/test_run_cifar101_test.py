@@ -30,7 +30,8 @@ def test_files_plan_and_evaluation_of_a_grid(data101, tmp_path, capsys):
         trained_run(run.folder, seed=seed)
         assert test_cifar101(run.folder, base) == 0
     printed = capsys.readouterr().out
-    assert "CIFAR-10.1 error" in printed and str(cifar101.output_file(base, runs[0].name)) in printed
+    assert "CIFAR-10.1: error" in printed and "CIFAR-10: error" in printed
+    assert f"-> {cifar101.output_file(base, runs[0].name)}" in printed
     found = cifar101.read_predictions(cifar101.output_file(base, runs[0].name))
     assert [len(found["sets"][s]["labels"]) for s in ("cifar101", "cifar10")] == [30, 40]
     planned = jobs.prediction_jobs(suite.cifar101(), runs, base, base / "logs")

@@ -13,6 +13,7 @@ from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
 from helpers import run_in_process
 import run_folder as rf
 from models import get_model
+from precision import error_digits
 
 SCRIPT = "run_jpeg_robustness_test.py"
 RUN_NAME = "CifarResNet_s1_N1"
@@ -73,6 +74,10 @@ def test_predictions_file_end_to_end(run_folder, data_folder):
     assert result.returncode == 0, result.stderr
     output = base / "jpeg_model_predictions" / f"{RUN_NAME}.npy"
     assert str(output) in result.stdout
+    # Errors on N_TEST images with the decimals they support (precision.error_digits).
+    shown = result.stdout.split("test error (%) of versions 0-9: ")[1].splitlines()[0].split()
+    assert len(shown) == 10 and all(len(e.partition(".")[2]) == error_digits(N_TEST)
+                                    for e in shown), shown
     predictions = np.load(output)
     assert predictions.shape == (N_TEST, 11) and predictions.dtype == np.int64
 

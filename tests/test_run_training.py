@@ -62,6 +62,9 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
     # Ten classes: chance is 90 % error; the synthetic classes are easy to tell apart.
     assert log["val_er"][-1] < 40, log["val_er"]
     assert "epoch   2" in result.stdout and "finished" in result.stdout
+    # 400 training and 200 test images: errors to one decimal (precision.error_digits).
+    assert re.search(r"train er +\d+\.\d%  test er +\d+\.\d%  ", result.stdout), result.stdout
+    assert re.search(r"finished: final test error \d+\.\d% ", result.stdout), result.stdout
 
     opt = json.loads((folder / rf.OPT_FILE).read_text())
     assert opt["model_type"] == "CifarResNet" and opt["fixed_steps"] == [2]

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import torch
 
 import config
-from errors import ArgumentParser, UserError
+from errors import ArgumentParser, DefaultsHelp, UserError
 from training.devices import device_type
 
 OPTIMIZERS = ("SGD",)
@@ -33,7 +33,7 @@ OPT_KW_KEYS = ("nesterov", "dampening")
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
-        prog="python run_training.py",
+        prog="python run_training.py", formatter_class=DefaultsHelp,
         description="Train one model on CIFAR-10 into one run folder (opt.json, log.json, "
                     "model_specs.json, model.pt and a resume checkpoint).")
     a = p.add_argument
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--wd", type=float, default=1e-4, help="weight decay")
     a("--mom", type=float, default=0.9, help="momentum")
     a("--bs", type=int, default=128, help="batch size")
-    a("--opt", default="SGD", help="optimizer (SGD)")
+    a("--opt", default="SGD", help="optimizer")
     a("--opt_kw", default=None, help='extra optimizer options, e.g. "nesterov: True;"')
     a("--epochs", type=int, default=200)
     a("--fixed_steps", type=int, nargs="*", default=[],

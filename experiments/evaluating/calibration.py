@@ -16,6 +16,7 @@ calibration cells say "not recorded".
 import numpy as np
 import pandas as pd
 
+from datasets.cifar10c import CORRUPTIONS, SEVERITIES, severity_rows
 from experiments.evaluating.seed_statistics import welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.rendering import report, tables
@@ -112,18 +113,18 @@ def reliability_axes(ax, title: str) -> None:
 def corruption_ece(found: dict, corruption: str, severity: int) -> float:
     """The ECE in % of one corruption and severity of a read corruption prediction file
     (robustness.corruptions.read_predictions); NaN when its confidences were not kept."""
-    from datasets.cifar10c import severity_rows
-
     confidence = found["confidences"].get(corruption)
     rows = severity_rows(found["n"], severity)
     return ece_percent(None if confidence is None else confidence[rows],
                        found["predictions"][corruption][rows], found["labels"][rows])
 
 
-def _mean_table(per_run: pd.DataFrame, experiment, column: str, digits: int) -> str:
-    """Per model and size (rows), the mean ECE over seeds per value of `column`."""
+def _mean_table(per_run: pd.DataFrame, experiment, column: str, order, digits: int) -> str:
+    """Per model and size (rows), the mean ECE over seeds per value of `column` (in the
+    order of `order`)."""
     table = per_run.pivot_table(index=["model_type", "size"], columns=column, values="ece",
                                 aggfunc="mean", sort=False)
+    table = table[[c for c in order if c in table.columns]]
     table.columns = [str(c) for c in table.columns]
     table["seeds"] = per_run.groupby(["model_type", "size"]).seed.nunique()
     table = tables.by_size_then_model(table.reset_index(), experiment)
@@ -135,8 +136,8 @@ def _mean_table(per_run: pd.DataFrame, experiment, column: str, digits: int) -> 
     return report.markdown_table(cells)
 
 
-def corruption_calibration_text(runs: pd.DataFrame, experiment, note: str,
-                                fix_command: str, digits: int = 2) -> str:
+def corruption_calibration_text(runs: pd.DataFrame, experiment, fix_command: str,
+                                digits: int) -> str:
     """The corruption section's calibration part: ECE (%) per severity (mean over the
     corruptions every run has) and per corruption (mean over severities), Min-Net -
     baseline per severity with Welch intervals; the runs whose files kept no
@@ -160,19 +161,17 @@ def corruption_calibration_text(runs: pd.DataFrame, experiment, note: str,
     per_corruption = recorded.groupby(["model_type", "size", "seed", "corruption"],
                                       as_index=False).ece.mean()
     text = (head + why + "The clean test set's ECE, from the same weights, is in the CIFAR-10.1 "
-            "section.\n\n" + report.with_note(
-        f"ECE (%, {N_BINS} bins) per severity, mean over {len(common)} corruptions and the "
-        "seeds:", note) + "\n\n" + _mean_table(per_severity, experiment, "severity", digits)
-        + "\n" + report.with_note("ECE (%) per corruption, mean over the severities and the "
-                                  "seeds:", note)
-        + "\n\n" + _mean_table(per_corruption, experiment, "corruption", digits))
+            f"section.\n\nECE (%, {N_BINS} bins) per severity, mean over {len(common)} "
+            "corruptions and the seeds:\n\n"
+            + _mean_table(per_severity, experiment, "severity", SEVERITIES + ("all",), digits)
+            + "\nECE (%) per corruption, mean over the severities and the seeds:\n\n"
+            + _mean_table(per_corruption, experiment, "corruption", CORRUPTIONS, digits))
     diffs = ece_differences(per_severity, experiment, ["severity"])
     if not diffs.empty:
         cells = pd.DataFrame({experiment.size_label: diffs["size"].astype(str),
                               "severity": diffs.severity.astype(str),
                               "Min-Net − baseline ECE, 95% CI": [
-                                  interval_text(r) for r in diffs.to_dict("records")]})
-        text += ("\n" + report.with_note("Min-Net − baseline ECE (points; below 0 the "
-                                         "Min-Net is better calibrated), Welch interval over "
-                                         "seeds:", note) + "\n\n" + report.markdown_table(cells))
+                                  interval_text(r, digits) for r in diffs.to_dict("records")]})
+        text += ("\nMin-Net − baseline ECE (points; below 0 the Min-Net is better "
+                 "calibrated), Welch interval over seeds:\n\n" + report.markdown_table(cells))
     return text

@@ -26,18 +26,19 @@ from experiments import robustness_suite as suite
 from experiments.evaluating import calibration
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
+from experiments.evaluating.run_table import FULL_TEST_SET
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import report, tables
 from experiments.rendering.tables import interval_text
+from precision import digits_note, error_digits
 from robustness.cifar101 import OUTPUT_FOLDER, SETS, output_file, read_predictions
 
 CSV_FILE = "cifar101_results.csv"
 SECTION_FILE = suite.CIFAR101.sections[0]     # cifar101_results.md
 PLOTS = f"{report.IMAGES}/cifar101_"
 OWNED = (CSV_FILE, f"{PLOTS}*.png", f"{PLOTS}*.pdf")
-DIGITS = 2
 RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 CLEAN, NEW = SETS["cifar10"], SETS["cifar101"]
 # The per-run measures, in the tables' order: (column, what it is).
@@ -100,14 +101,20 @@ def csv_table(measures: pd.DataFrame) -> pd.DataFrame:
     return table.astype({"cifar10_n": int, "cifar101_n": int})
 
 
+def digits_of(measures: pd.DataFrame) -> int:
+    """The decimals the fewer images support (CIFAR-10.1's 2,000: two)."""
+    return error_digits(int(min(measures.n_clean.min(), measures.n_new.min())))
+
+
 def summary_table(measures: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     """Per model and size: each measure's mean ± std over seeds (cells), and the seeds."""
+    digits = digits_of(measures)
     rows = []
     for (model_type, size), group in measures.groupby(["model_type", "size"]):
         row = {"model_type": model_type, "size": size}
         for column, label in MEASURES:
             v = group[column]
-            row[label] = report.mean_std(v.mean(), v.std() if len(v) > 1 else None, DIGITS)
+            row[label] = report.mean_std(v.mean(), v.std() if len(v) > 1 else None, digits)
         rows.append(dict(row, seeds=str(len(group))))
     table = tables.by_size_then_model(pd.DataFrame(rows), experiment)
     cells = pd.DataFrame({"Model": [experiment.display_name(m) for m in table.model_type],
@@ -130,11 +137,11 @@ def differences(measures: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
+def differences_markdown(diffs: pd.DataFrame, experiment: Experiment, digits: int) -> str:
     cells = pd.DataFrame({experiment.size_label: diffs["size"].astype(str),
                           "measure": diffs.measure,
                           f"Min-Net − baseline, {CONFIDENCE:.0%} CI": [
-                              interval_text(r) for r in diffs.to_dict("records")]})
+                              interval_text(r, digits) for r in diffs.to_dict("records")]})
     return report.markdown_table(cells)
 
 
@@ -197,16 +204,17 @@ def section_text(experiment: Experiment, found: ResultFiles, measures, diffs, pn
              f"the same weights on {counts[NEW]:,} {NEW} images and {counts[CLEAN]:,} "
              f"{CLEAN} test images. Errors and the gap in %, ECE ({calibration.N_BINS} "
              "bins, L1) in %, mean ± std over seeds."]
+    fewest = int(min(measures.n_clean.min(), measures.n_new.min()))
+    if fewest < FULL_TEST_SET:
+        lines.append(digits_note(fewest, digits_of(measures)))
     lines += left_out_lines(found, fix_command)
     text = ("## A new test set (CIFAR-10.1)\n\n" + report.banner(note) + "\n".join(lines)
-            + "\n\n" + report.with_note(f"Test error, gap and calibration on {CLEAN} and {NEW}:",
-                                        note)
-            + "\n\n" + report.markdown_table(summary_table(measures, experiment)))
+            + f"\n\nTest error, gap and calibration on {CLEAN} and {NEW}:\n\n"
+            + report.markdown_table(summary_table(measures, experiment)))
     if not diffs.empty:
-        text += ("\n" + report.with_note(
-                     "Min-Net − baseline (points; below 0 the Min-Net has the lower error, "
-                     f"gap or ECE), {CONFIDENCE:.0%} Welch interval over seeds:", note)
-                 + "\n\n" + differences_markdown(diffs, experiment))
+        text += ("\nMin-Net − baseline (points; below 0 the Min-Net has the lower error, "
+                 f"gap or ECE), {CONFIDENCE:.0%} Welch interval over seeds:\n\n"
+                 + differences_markdown(diffs, experiment, digits_of(measures)))
     text += "\n" + "\n".join(report.image_link(png, "CIFAR-10.1 plot") for png in pngs)
     return text + f"\nPer run, both test sets and the gap: [{CSV_FILE}]({CSV_FILE}).\n"
 

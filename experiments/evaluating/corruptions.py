@@ -32,8 +32,10 @@ from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
-from experiments.rendering import report, tables
+from experiments.rendering import plots, report, tables
 from experiments.rendering.tables import interval_text
+from experiments.evaluating.run_table import FULL_TEST_SET
+from precision import digits_note, error_digits
 from robustness.corruptions import OUTPUT_FOLDER, errors_by_severity, output_file, \
     read_predictions
 
@@ -41,7 +43,6 @@ CSV_FILE = "corruption_results.csv"
 SECTION_FILE = suite.CORRUPTIONS.sections[0]     # corruption_results.md
 PLOTS = f"{report.IMAGES}/corruption_"
 OWNED = (CSV_FILE, f"{PLOTS}severity_*", f"{PLOTS}difference.*")
-DIGITS = 2
 MEAN_COLUMN = "mCE"     # the mean corruption error over the 15 benchmark corruptions
 RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 
@@ -118,21 +119,21 @@ def differences(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table_markdown(table: pd.DataFrame, experiment: Experiment) -> str:
+def table_markdown(table: pd.DataFrame, experiment: Experiment, digits: int) -> str:
     cells = pd.DataFrame({"Model": [experiment.display_name(m) for m in table.model_type],
                           experiment.size_label: table["size"].astype(str)})
     for column in table.columns:
         if column not in ("model_type", "size", "seeds"):
-            cells[column] = [report.number(v, DIGITS) for v in table[column]]
+            cells[column] = [report.number(v, digits) for v in table[column]]
     cells["seeds"] = table["seeds"].astype(int).astype(str)
     return report.markdown_table(cells)
 
 
-def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
+def differences_markdown(diffs: pd.DataFrame, experiment: Experiment, digits: int) -> str:
     label = experiment.size_label
     cells = pd.DataFrame({label: diffs["size"].astype(str), "corruption": diffs.corruption,
                           f"Min-Net − baseline, {CONFIDENCE:.0%} CI": [
-                              interval_text(r) for r in diffs.to_dict("records")]})
+                              interval_text(r, digits) for r in diffs.to_dict("records")]})
     return report.markdown_table(cells)
 
 
@@ -140,26 +141,23 @@ def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
 
 def plot_severity(runs: pd.DataFrame, experiment: Experiment, size: int, note: str = ""):
     """Error against severity for one size, mean over the corruptions every run has:
-    mean over seeds with the min-max band."""
+    mean over seeds with the min-max band (plots.mean_and_band)."""
     fig, axes = report.new_figure(note=note)
     ax = axes[0]
     names = corruptions_in(runs)
     chosen = runs[(runs["size"] == size) & runs.corruption.isin(names)]
     per_seed = chosen.groupby(["model_type", "seed", "severity"]).er.mean().unstack("severity")
+    banded = False
     for model_type in experiment.models:
-        if model_type not in per_seed.index.get_level_values(0):
-            continue
-        values = per_seed.loc[model_type]
-        colour = report.MODEL_COLOURS.get(model_type)
-        ax.plot(SEVERITIES, values.mean().values, marker="o", ms=3, color=colour,
-                label=f"{experiment.display_name(model_type)} (mean of {len(values)})")
-        ax.fill_between(SEVERITIES, values.min().values, values.max().values, color=colour,
-                        alpha=0.2, lw=0)
+        if model_type in per_seed.index.get_level_values(0):
+            banded |= plots.mean_and_band(ax, SEVERITIES, per_seed.loc[model_type],
+                                          report.MODEL_COLOURS.get(model_type),
+                                          experiment.display_name(model_type))
     ax.set_xticks(SEVERITIES)
     ax.set_xlabel("severity")
-    ax.set_ylabel(f"test error (%), mean over {len(names)} corruptions")
-    ax.set_title(f"{experiment.name}, {experiment.size_label}={size}: band = min–max over "
-                 "seeds", fontsize=9)
+    ax.set_ylabel(f"test error (%), mean over {report.counted(len(names), 'corruption')}")
+    ax.set_title(f"{experiment.name}, {experiment.size_label}={size}: "
+                 f"{plots.band_words(banded)}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -210,10 +208,13 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     runs = found.table
     names = corruptions_in(runs)
     absent = missing_benchmark_corruptions(names)
-    counts = sorted(runs.n.unique())
+    images = int(runs.n.max())          # one_setting: the same for every run
+    digits = error_digits(images)
     lines = [f"{report.counted(runs.name.nunique(), 'run')}, "
-             f"{report.counted(len(names), 'corruption')}, {counts[-1]:,} images per "
+             f"{report.counted(len(names), 'corruption')}, {images:,} images per "
              "severity; errors in %, means over the five severities and the seeds."]
+    if images < FULL_TEST_SET:
+        lines.append(digits_note(images, digits))
     if absent:
         lines.append(f"No mean corruption error: the benchmark corruptions "
                      f"{', '.join(absent)} are missing.")
@@ -223,17 +224,16 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
     lines += left_out_lines(found, fix_command)
     text = ("## Robustness to common corruptions (CIFAR-10-C)\n\n" + report.banner(note)
             + "\n".join(lines) + "\n\n"
-            + report.with_note("Test error (%) per corruption, mean over the severities and "
-                               "the seeds:", note) + "\n\n" + table_markdown(table, experiment))
+            + "Test error (%) per corruption, mean over the severities and the seeds:\n\n"
+            + table_markdown(table, experiment, digits))
     if not diffs.empty:
-        text += ("\n" + report.with_note(
-                     "Min-Net − baseline error (points; below 0 the Min-Net is better), "
-                     f"{CONFIDENCE:.0%} Welch interval over seeds:", note) + "\n\n"
-                 + differences_markdown(diffs, experiment))
+        text += ("\nMin-Net − baseline error (points; below 0 the Min-Net is better), "
+                 f"{CONFIDENCE:.0%} Welch interval over seeds:\n\n"
+                 + differences_markdown(diffs, experiment, digits))
     text += "\n" + "\n".join(report.image_link(png, "corruption plot") for png in pngs)
     text += f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
-    return text + "\n" + calibration.corruption_calibration_text(runs, experiment, note,
-                                                                 fix_command, DIGITS)
+    return text + "\n" + calibration.corruption_calibration_text(runs, experiment, fix_command,
+                                                                 digits)
 
 
 def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: Path,
@@ -246,9 +246,9 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     files.add_text(CSV_FILE, tables.csv_text(recorded, experiment, ["er", "ece"]))
     pngs = corruption_figures(files, runs, diffs, experiment, note)
     files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
-    files.shown = [table_markdown(table, experiment),
+    files.shown = [table_markdown(table, experiment, error_digits(int(runs.n.max()))),
                    f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} "
-                   f"and {len(pngs)} plots (PNG and PDF)"]
+                   f"and {report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
 
 

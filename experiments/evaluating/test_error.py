@@ -25,11 +25,13 @@ import pandas as pd
 from errors import UserError
 from experiments import grid
 from experiments.evaluating import seed_statistics as stats
-from experiments.evaluating.run_table import Runs, collect_runs, grid_size, numbers, run_scope
+from experiments.evaluating.run_table import FULL_TEST_SET, Runs, collect_runs, \
+    fewest_test_images, grid_size, numbers, run_scope
 from experiments.evaluating.seed_statistics import STD_DDOF, min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import plots, report, tables
 from experiments.robustness_suite import REPORT_SECTIONS
+from precision import digits_note, error_text
 from run_folder import EXP_DATA
 
 
@@ -75,8 +77,9 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
         grouped, experiment, [c for c in grouped.columns if c.startswith(stats.METRICS)]))
     png = files.add_figure(f"{report.IMAGES}/error_vs_params",
                            plots.error_vs_params(runs.table, grouped, experiment, note))
-    files.text = experiment_section(runs, grouped, differences, experiment, png, note)
-    files.shown = [report.markdown_table(tables.paper_table(grouped, experiment)),
+    digits = tables.paper_digits(fewest_test_images(runs))
+    files.text = experiment_section(runs, grouped, differences, experiment, png, note, digits)
+    files.shown = [report.markdown_table(tables.paper_table(grouped, experiment, digits)),
                    f"wrote {base_folder / 'results.csv'}, grouped_results.csv, {SECTION_FILE}, "
                    f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_vs_params"
                    ".png/.pdf"]
@@ -146,7 +149,16 @@ def runs_note(runs: Runs, experiment) -> str:
     return note + "\n"
 
 
-def differences_text(differences: pd.DataFrame, experiment) -> str:
+def precision_text(runs: Runs, authors: str = "") -> str:
+    """A paragraph saying to how many decimals the tables show errors counted on fewer
+    than the full test set ('' on the full test set: the authors' format)."""
+    images = fewest_test_images(runs)
+    if images >= FULL_TEST_SET:
+        return ""
+    return f"{digits_note(images, tables.paper_digits(images))}{authors}\n\n"
+
+
+def differences_text(differences: pd.DataFrame, experiment, digits: int) -> str:
     minimal, baseline = (experiment.display_name(m) for m in min_net_and_baseline(experiment))
     names = f"{minimal} − {baseline}"
     return (f"\n### {minimal} against {baseline}\n\n"
@@ -154,23 +166,24 @@ def differences_text(differences: pd.DataFrame, experiment) -> str:
             f"{minimal} has the lower error. The interval is Welch's t-interval over seeds "
             "(unequal variances, df below); with a handful of seeds it is wide, and one "
             "that contains 0 means these seeds cannot tell the two models apart.\n\n"
-            + report.markdown_table(tables.differences_table(differences, experiment, names)))
+            + report.markdown_table(tables.differences_table(differences, experiment, names,
+                                                             digits)))
 
 
 def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
-                       note: str) -> str:
-    """results.md of exp_10 and exp_11_1."""
+                       note: str, digits: int) -> str:
+    """results.md of exp_10 and exp_11_1; errors to `digits` (tables.paper_digits)."""
     text = ("## Test error on CIFAR-10\n\n"
             + report.banner(note)
-            + runs_note(runs, experiment) + "\n"
-            + report.with_note("Test error (%) after the last epoch, mean ± std over seeds "
-                               f"(std with ddof={STD_DDOF}), as in the paper:", note)
-            + "\n\n" + report.markdown_table(tables.paper_table(grouped, experiment))
+            + runs_note(runs, experiment) + "\n" + precision_text(runs)
+            + "Test error (%) after the last epoch, mean ± std over seeds "
+              f"(std with ddof={STD_DDOF}), as in the paper:\n\n"
+            + report.markdown_table(tables.paper_table(grouped, experiment, digits))
             + "\nPer model and size, the minimum over epochs (`min_val_er`) and the last "
             "epoch's test error (`last_val_er`):\n\n"
-            + report.markdown_table(tables.grouped_table(grouped, experiment)))
+            + report.markdown_table(tables.grouped_table(grouped, experiment, digits)))
     if not differences.empty:
-        text += differences_text(differences, experiment)
+        text += differences_text(differences, experiment, digits)
     return (text + "\n" + report.image_link(png, "test error against parameters")
             + "\nPer run: [results.csv](results.csv); per model and size: "
             "[grouped_results.csv](grouped_results.csv).\n")
@@ -179,24 +192,25 @@ def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
 def seed_variance_section(runs: Runs, experiment, results_txt: str, ours: dict, reference,
                           png: str, note: str) -> str:
     """results.md of exp_10_1."""
-    table = runs.table
+    table, images = runs.table, fewest_test_images(runs)
     models = ", ".join(f"{experiment.display_name(m)} ({m}) {experiment.size_label}={s}"
                        for m, s in table[["model_type", "size"]].drop_duplicates().values)
     per_run = pd.DataFrame({"seed": table.seed,
-                            "last_val_er": table.last_val_er.map(lambda v: f"{v:.2f}"),
-                            "min_val_er": table.min_val_er.map(lambda v: f"{v:.2f}")})
+                            "last_val_er": [error_text(v, images) for v in table.last_val_er],
+                            "min_val_er": [error_text(v, images) for v in table.min_val_er]})
     return (f"## Test error over seeds: {models}\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
-            + report.with_note(
-                f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "
-                "authors computed it ([results.txt](results.txt)) from the runs' test-error "
-                "curves stacked as runs x epochs: `Std last` is numpy's std with ddof=0, "
-                "`Median min` the minimum over epochs of the per-epoch median:", note)
+            + f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "
+              "authors computed it ([results.txt](results.txt)) from the runs' test-error "
+              "curves stacked as runs x epochs: `Std last` is numpy's std with ddof=0, "
+              "`Median min` the minimum over epochs of the per-epoch median:"
             + "\n\n```\n" + results_txt + "```\n\n"
             + f"Our statistics of the same runs (std with ddof={STD_DDOF}; a run's minimum "
               "is its own minimum over epochs):\n\n"
-            + report.markdown_table(tables.statistics_table(ours)) + "\n"
+            + precision_text(runs, " (results.txt keeps the authors' three decimals.)")
+            + report.markdown_table(tables.statistics_table(ours, tables.paper_digits(images)))
+            + "\n"
             + (f"Reference: {reference[1]}.\n\n" if reference else "")
             + (f"The training-error curves leave out {', '.join(runs.no_train_er)}: no "
                "usable `er` in log.json (see the warnings).\n\n" if runs.no_train_er else "")

@@ -18,6 +18,7 @@ from pathlib import Path
 # words (counted) and start a second sooner without it.
 
 import atomic_files
+from errors import counted  # noqa: F401  (report.counted: the evaluations' one way to count)
 
 IMAGES = "images"                                   # B/images: plots and LaTeX tables
 REPORT_FILE = "report.md"
@@ -35,19 +36,21 @@ def number(value, digits: int) -> str:
     """A fixed-point number, or an en dash for a missing value (NaN)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.{digits}f}"
+    return fixed(value, digits)
+
+
+def fixed(value: float, digits: int, sign: bool = False) -> str:
+    """`value` to `digits` decimals ('+' in front with `sign`); a value that rounds to
+    zero is shown as 0, never as -0."""
+    value = 0.0 if round(value, digits) == 0 else value
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 def mean_std(mean, std, digits: int = 3) -> str:
     """'8.048 ± 0.216'; just the mean when there is no spread to show (one run)."""
     if std is None or (isinstance(std, float) and math.isnan(std)):
         return number(mean, digits)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def counted(n: int, noun: str) -> str:
-    """'1 run', '3 runs'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{fixed(mean, digits)} ± {fixed(std, digits)}"
 
 
 def listed(names, shown: int = 6) -> str:
@@ -74,14 +77,9 @@ def smoke_note(scope: dict) -> str:
         return ""
     epochs = "/".join(map(str, scope["epochs"])) or "?"
     unit = "epoch" if scope["epochs"] == [1] else "epochs"
-    images = "/".join(map(str, scope["images"]))
+    images = "/".join(f"{n:,}" for n in scope["images"])
     return (f"smoke run of {epochs} {unit} on {images} images -- a check of the flow, "
             "not the paper's numbers")
-
-
-def with_note(text: str, note: str) -> str:
-    """`text` headed by the smoke note (unchanged without one)."""
-    return f"{note[:1].upper()}{note[1:]}. {text}" if note else text
 
 
 def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8, note: str = ""):
@@ -123,8 +121,10 @@ def show(text: str) -> None:
 
 
 def banner(note: str) -> str:
-    """The smoke note in bold as a section's first paragraph ('' without one)."""
-    return f"**{with_note('', note).strip()}**\n\n" if note else ""
+    """The smoke note in bold as a section's first paragraph ('' without one): once per
+    section, above its tables (each plot's title and LaTeX table's comment carry it too,
+    since they are read on their own)."""
+    return f"**{note[:1].upper()}{note[1:]}.**\n\n" if note else ""
 
 
 def write_report(base_folder: Path, experiment_name: str, sections, note: str = "") -> Path:
