@@ -5,7 +5,8 @@ declaration for the hints and the report (docs/adding_a_robustness_test.md).
 
 - JPEG compression, the paper's test (docs/reference.md §5);
 - common corruptions, CIFAR-10-C (Hendrycks & Dietterich, ICLR 2019);
-- adversarial attacks, AutoAttack (Croce & Hein, ICML 2020).
+- adversarial attacks, AutoAttack (Croce & Hein, ICML 2020);
+- a new test set, CIFAR-10.1 (Recht et al. 2018), beside CIFAR-10's own.
 """
 import importlib
 from dataclasses import dataclass, field
@@ -201,6 +202,25 @@ ADVERSARIAL = RobustnessTest(
     evaluation="experiments.evaluating.adversarial:evaluate_adversarial")
 
 
+# ------------------------------------------------------------------------- CIFAR-10.1
+
+def _cifar101_prepare(args):
+    from datasets.cifar10 import ensure_cifar10
+    from datasets.cifar101 import ensure_cifar101
+
+    ensure_cifar10()
+    ensure_cifar101()   # downloads its two files (6 MB) once, here, when they are missing
+
+
+CIFAR101 = RobustnessTest(
+    name="cifar101", title="CIFAR-10.1 test (a new test set)", script="run_cifar101_test.py",
+    output_folder="cifar101_predictions", files="CIFAR-10.1 prediction files",
+    sections=("cifar101_results.md",), exe_scripts=exe_scripts("cifar101"),
+    add_options=lambda parser: None,
+    kind=lambda args: cifar101(grid.SMOKE["test_subset"] if smoke(args) else None),
+    prepare=_cifar101_prepare, evaluation="experiments.evaluating.cifar101:evaluate_cifar101")
+
+
 # --------------------------------------------------------- the per-run job of each test
 # What the launcher needs to plan a test's per-run jobs (jobs.PredictionKind): the script,
 # a run's output file, the script's options, and whether an existing file can be used.
@@ -266,6 +286,9 @@ def corruption(subset=None, corruptions=None, folder=None) -> PredictionKind:
         missing = [name for name in wanted if name not in found["predictions"]]
         if missing:
             raise UserError(f"lacks {', '.join(missing)}")
+        unconfident = [name for name in wanted if name not in found["confidences"]]
+        if unconfident:   # a file from before confidences were kept (calibration)
+            raise UserError(f"lacks the confidences of {', '.join(unconfident)}")
         if (folder / cifar10c.LABELS_FILE).is_file():
             _, n = cifar10c.load_labels(folder)
             wanted_n = min(n, subset or n)
@@ -319,7 +342,25 @@ def adversarial(settings, eps_255) -> PredictionKind:
                           options=options, usable=usable)
 
 
-TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL)
+def cifar101(subset=None) -> PredictionKind:
+    """CIFAR-10.1 and the CIFAR-10 test set: run_cifar101_test.py writes
+    B/cifar101_predictions/<run>.npz (robustness.cifar101.check_usable says when an
+    existing one can be used)."""
+    from datasets.cifar101 import cifar101_folder
+    from robustness import cifar101 as predictions_of
+
+    def options(run, base_folder):
+        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder)]
+        return argv + (["--subset", str(subset)] if subset else [])
+
+    return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
+                          script=config.REPO_ROOT / CIFAR101.script,
+                          output=predictions_of.output_file, options=options,
+                          usable=lambda path, run_folder: predictions_of.check_usable(
+                              path, run_folder, cifar101_folder(), subset))
+
+
+TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL, CIFAR101)
 
 
 def report_tests(experiment, base_folder, profile: str) -> tuple:
