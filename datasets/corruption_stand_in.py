@@ -138,10 +138,29 @@ def ensure_stand_in(n: int, data_folder=None) -> Path:
     return folder
 
 
-def corruption_data(smoke: bool, data_folder=None) -> Path:
+def corruption_data(smoke: bool, corruptions=None, data_folder=None) -> Path:
     """The folder the corruption test reads: CIFAR-10-C when it is there or the paper
-    profile asks for it (it is downloaded then), else, for the smoke profile, the stand-in."""
+    profile asks for it (it is downloaded then), else, for the smoke profile, the stand-in;
+    a UserError when `corruptions` asks the stand-in for some it does not have."""
+    from errors import UserError
+
     real = cifar10c.corruption_folder(data_folder)
     if (real / cifar10c.LABELS_FILE).is_file() or not smoke:
         return real
+    absent = [name for name in corruptions or () if name not in CORRUPTIONS]
+    if absent:
+        raise UserError(f"--corruptions {' '.join(absent)}: CIFAR-10-C is not in "
+                        f"{real.parent}, and its offline stand-in has only "
+                        f"{' '.join(CORRUPTIONS)}; put CIFAR-10-C there (the paper profile "
+                        "downloads it, 2.9 GB), or choose among those")
     return stand_in_folder(data_folder)
+
+
+def prepare_corruption_data(smoke: bool, n: int, data_folder=None) -> Path:
+    """Once, before the corruption test's jobs: download CIFAR-10-C (2.9 GB) when it is
+    missing, or, for the smoke profile without it, build the stand-in of the first n test
+    images; its folder."""
+    folder = corruption_data(smoke, data_folder=data_folder)
+    if folder == cifar10c.corruption_folder(data_folder):
+        return cifar10c.ensure_cifar10c(data_folder)
+    return ensure_stand_in(n, data_folder)

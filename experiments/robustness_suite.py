@@ -115,28 +115,17 @@ def _corruption_options(parser):
 
 
 def _corruption_prepare(args):
-    """Once, here: download CIFAR-10-C (2.9 GB) when it is missing, or, for the smoke
-    profile without it, build the offline stand-in (datasets.corruption_stand_in)."""
-    from datasets import cifar10c, corruption_stand_in as stand_in
+    from datasets.corruption_stand_in import prepare_corruption_data
 
-    if stand_in.corruption_data(smoke(args)) == cifar10c.corruption_folder():
-        cifar10c.ensure_cifar10c()
-    else:
-        stand_in.ensure_stand_in(grid.SMOKE_ROBUSTNESS["corruption_subset"])
+    # CIFAR-10-C's download, or the offline stand-in of the images the smoke profile predicts
+    prepare_corruption_data(smoke(args), grid.SMOKE_ROBUSTNESS["corruption_subset"])
 
 
 def _corruption_kind(args):
-    from datasets import corruption_stand_in as stand_in
+    from datasets.corruption_stand_in import corruption_data
 
-    folder = stand_in.corruption_data(smoke(args))
-    absent = [name for name in args.corruptions or () if name not in stand_in.CORRUPTIONS]
-    if folder == stand_in.stand_in_folder() and absent:
-        raise UserError(f"--corruptions {' '.join(absent)}: CIFAR-10-C is not in "
-                        f"{config.DATA_FOLDER}, and its offline stand-in has only "
-                        f"{' '.join(stand_in.CORRUPTIONS)}; put CIFAR-10-C there (the paper "
-                        "profile downloads it, 2.9 GB), or choose among those")
     return corruption(grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None,
-                      args.corruptions, folder)
+                      args.corruptions, corruption_data(smoke(args), args.corruptions))
 
 
 CORRUPTIONS = RobustnessTest(
@@ -273,32 +262,7 @@ def corruption(subset=None, corruptions=None, folder=None) -> PredictionKind:
         return argv + (["--corruptions", *corruptions] if corruptions else [])
 
     def usable(path, run_folder):
-        from robustness import provenance
-
-        found = predictions_of.read_predictions(path)
-        expected = {"weights": provenance.weights_fingerprint(run_folder)}
-        if (folder / cifar10c.LABELS_FILE).is_file():
-            expected["data"] = "sha256:" + provenance.file_sha256(folder / cifar10c.LABELS_FILE)
-        why = provenance.mismatch(found["record"], expected)
-        if why:
-            raise UserError(why)
-        wanted = corruptions or cifar10c.present_corruptions(folder)
-        missing = [name for name in wanted if name not in found["predictions"]]
-        if missing:
-            raise UserError(f"lacks {', '.join(missing)}")
-        unconfident = [name for name in wanted if name not in found["confidences"]]
-        if unconfident:   # a file from before confidences were kept (calibration)
-            raise UserError(f"lacks the confidences of {', '.join(unconfident)}")
-        if (folder / cifar10c.LABELS_FILE).is_file():
-            _, n = cifar10c.load_labels(folder)
-            wanted_n = min(n, subset or n)
-            if found["n"] > wanted_n:
-                raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{wanted_n}: its job refuses to replace it by fewer "
-                                "unless given -- --replace-larger")
-            if found["n"] != wanted_n:
-                raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{wanted_n}")
+        predictions_of.check_usable(path, run_folder, folder, corruptions, subset)
 
     return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
                           script=config.REPO_ROOT / CORRUPTIONS.script,

@@ -9,6 +9,7 @@ from PIL import Image
 from datasets import cifar10c, identity
 from datasets import corruption_stand_in as stand_in
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
+from errors import UserError
 
 N = 12
 
@@ -64,10 +65,16 @@ def test_without_its_marker_a_half_built_folder_is_not_taken_for_the_stand_in(da
 
 def test_which_folder_the_corruption_test_reads(data_folder):
     real = cifar10c.corruption_folder(data_folder)
-    assert stand_in.corruption_data(True, data_folder) == stand_in.stand_in_folder(data_folder)
-    assert stand_in.corruption_data(False, data_folder) == real   # the paper: downloaded
+    assert stand_in.corruption_data(True, data_folder=data_folder) == \
+        stand_in.stand_in_folder(data_folder)
+    assert stand_in.corruption_data(False, data_folder=data_folder) == real   # downloaded
+    with pytest.raises(UserError, match="--corruptions fog: CIFAR-10-C is not in"):
+        stand_in.corruption_data(True, ["contrast", "fog"], data_folder)
+    assert stand_in.prepare_corruption_data(True, 5, data_folder) == \
+        stand_in.stand_in_folder(data_folder)
+    assert cifar10c.load_labels(stand_in.stand_in_folder(data_folder))[1] == 5
     cifar10c.write_cifar10c(data_folder, {"fog": grey(0, 5)}, [1])
-    assert stand_in.corruption_data(True, data_folder) == real
+    assert stand_in.corruption_data(True, ["fog"], data_folder) == real
 
 
 # ----------------------------------------------------- the benchmark's CIFAR-10 parameters
