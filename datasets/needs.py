@@ -45,3 +45,17 @@ def jpeg_line(protocol: str, data_folder=None) -> str:
     return (f"data: the JPEG test set ({protocol} protocol) is not in "
             f"{Path(data_folder or config.DATA_FOLDER)}; a run would first create it from "
             "the test set (no download)")
+
+
+def cifar101_line(data_folder=None) -> str:
+    """The CIFAR-10.1 test's second test set (datasets.cifar101)."""
+    from datasets import cifar101
+
+    folder = cifar101.cifar101_folder(data_folder)
+    names = (cifar101.DATA_FILE, cifar101.LABELS_FILE)
+    missing = [name for name in names if not (folder / name).is_file()]
+    if not missing:
+        return f"data: CIFAR-10.1 is in {folder}"
+    size = sum(cifar101.BYTES[name] for name in missing)
+    return (f"data: CIFAR-10.1 is not in {folder}; a run would first download "
+            f"{', '.join(missing)} from {cifar101.BASE_URL} ({size:,} bytes, md5-checked)")

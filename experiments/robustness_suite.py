@@ -207,7 +207,8 @@ CIFAR101 = RobustnessTest(
     sections=("cifar101_results.md",), exe_scripts=exe_scripts("cifar101"),
     add_options=lambda parser: None,
     kind=lambda args: cifar101(grid.SMOKE["test_subset"] if smoke(args) else None),
-    prepare=_cifar101_prepare, evaluation="experiments.evaluating.cifar101:evaluate_cifar101")
+    prepare=_cifar101_prepare, evaluation="experiments.evaluating.cifar101:evaluate_cifar101",
+    data_needs=lambda args: [needs.cifar101_line()])
 
 
 # --------------------------------------------------------- the per-run job of each test
