@@ -10,14 +10,13 @@ declaration for the hints and the report (docs/adding_a_robustness_test.md).
 """
 import importlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from typing import Callable
 
 import config
 from datasets import needs
-from errors import UserError
 from experiments import grid
-from experiments.launching.jobs import PredictionKind
+from experiments.launching import prediction_kinds as kinds
 from robustness import jpeg as predictions
 
 
@@ -211,118 +210,11 @@ CIFAR101 = RobustnessTest(
     data_needs=lambda args: [needs.cifar101_line()])
 
 
-# --------------------------------------------------------- the per-run job of each test
-# What the launcher needs to plan a test's per-run jobs (jobs.PredictionKind): the script,
-# a run's output file, the script's options, and whether an existing file can be used.
-
-def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
-    """The JPEG test (docs/reference.md §5): run_jpeg_robustness_test.py writes
-    B/jpeg_model_predictions/<run>.npy (the rgb protocol's folder is another)."""
-    def output(base_folder, run_name):
-        return predictions.output_file(base_folder, run_name, protocol)
-
-    def options(run, base_folder):
-        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
-                "--protocol", protocol]
-        return argv + (["--subset", str(subset)] if subset else [])
-
-    def usable(path, run_folder):
-        from robustness import provenance
-
-        predictions.load_predictions(path)
-        record = provenance.read_sidecar(path)
-        if record is not None:   # none: the authors' file, or one of ours from before
-            # The subset is recorded but not compared: `-- --subset M` on the exe script
-            # overrides the profile's, and the planner cannot see it.
-            expected = predictions.record_of(run_folder, protocol, subset)
-            why = provenance.mismatch(record, dict(weights=expected["weights"],
-                                                   protocol=protocol))
-            if why:
-                raise UserError(why)
-
-    return PredictionKind(label=predictions.OUTPUT_FOLDERS[protocol],
-                          script=config.REPO_ROOT / JPEG.script,
-                          output=output, options=options, usable=usable)
-
-
-def corruption(subset=None, corruptions=None, folder=None) -> PredictionKind:
-    """The common corruptions of `folder` (default DATA_FOLDER/CIFAR-10-C, or its offline
-    stand-in): run_corruption_test.py writes B/corruption_predictions/<run>.npz. A file that
-    lacks a corruption asked for (or present in the folder), or was made on other images,
-    is not usable: the job runs again and computes only what is missing."""
-    from datasets import cifar10c
-    from robustness import corruptions as predictions_of
-
-    default = cifar10c.corruption_folder()
-    folder = Path(folder or default)
-
-    def options(run, base_folder):
-        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder)]
-        argv += ["--subset", str(subset)] if subset else []
-        argv += ["--corruption_folder", str(folder)] if folder != default else []
-        return argv + (["--corruptions", *corruptions] if corruptions else [])
-
-    def usable(path, run_folder):
-        predictions_of.check_usable(path, run_folder, folder, corruptions, subset)
-
-    return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
-                          script=config.REPO_ROOT / CORRUPTIONS.script,
-                          output=lambda base_folder, run_name:
-                              predictions_of.output_file(base_folder, run_name),
-                          options=options, usable=usable)
-
-
-def adversarial(settings, eps_255) -> PredictionKind:
-    """AutoAttack (robustness.adversarial.AttackSettings: norm, attacks, images, seed) at
-    the radii `eps_255` (units of 1/255): run_adversarial_test.py writes
-    B/adversarial_predictions/<settings.tag>/<run>.json. A file lacking a radius is run
-    again (the script keeps the radii it has)."""
-    from robustness import adversarial as attack
-
-    def options(run, base_folder):
-        return ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
-                "--norm", settings.norm, "--attacks", settings.attacks,
-                "--n-images", str(settings.n_images), "--attack-seed", str(settings.seed),
-                "--eps", *(f"{e:g}" for e in eps_255)]
-
-    def usable(path, run_folder):
-        from robustness import provenance
-
-        found = attack.read_results(path)
-        if found["settings"] != settings:
-            raise UserError("was made with other attack settings")
-        why = provenance.mismatch(found["record"],
-                                  {"weights": provenance.weights_fingerprint(run_folder)})
-        if why:
-            raise UserError(why)
-        done = {row["eps_255"] for row in found["rows"]}
-        missing = [f"{e:g}" for e in eps_255 if float(e) not in done]
-        if missing:
-            raise UserError(f"lacks eps {' '.join(missing)}/255")
-
-    return PredictionKind(label=f"{attack.OUTPUT_FOLDER}_{settings.tag}",
-                          script=config.REPO_ROOT / ADVERSARIAL.script,
-                          output=lambda base_folder, run_name:
-                              attack.output_file(base_folder, run_name, settings),
-                          options=options, usable=usable)
-
-
-def cifar101(subset=None) -> PredictionKind:
-    """CIFAR-10.1 and the CIFAR-10 test set: run_cifar101_test.py writes
-    B/cifar101_predictions/<run>.npz (robustness.cifar101.check_usable says when an
-    existing one can be used)."""
-    from datasets.cifar101 import cifar101_folder
-    from robustness import cifar101 as predictions_of
-
-    def options(run, base_folder):
-        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder)]
-        return argv + (["--subset", str(subset)] if subset else [])
-
-    return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
-                          script=config.REPO_ROOT / CIFAR101.script,
-                          output=predictions_of.output_file, options=options,
-                          usable=lambda path, run_folder: predictions_of.check_usable(
-                              path, run_folder, cifar101_folder(), subset))
+# The per-run job of each test (experiments.launching.prediction_kinds), with its script.
+jpeg = partial(kinds.jpeg, JPEG.script)
+corruption = partial(kinds.corruption, CORRUPTIONS.script)
+adversarial = partial(kinds.adversarial, ADVERSARIAL.script)
+cifar101 = partial(kinds.cifar101, CIFAR101.script)
 
 
 TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL, CIFAR101)

@@ -225,37 +225,3 @@ def errors_by_severity(predictions: dict) -> list:
             er = 100.0 * float((predicted[rows_] != labels[rows_]).mean())
             rows.append(dict(corruption=name, severity=severity, n=n, er=er))
     return rows
-
-
-def check_usable(path, run_folder, folder, corruptions=None, subset=None) -> None:
-    """The launcher's test of an existing file of `run_folder` (experiments.
-    robustness_suite.corruption): a UserError saying why it must be computed again (other
-    weights or images, a corruption asked for, or present in `folder`, or its confidences
-    missing, another number of images per severity), nothing when it can be used."""
-    from robustness import provenance
-
-    folder = Path(folder)
-    found = read_predictions(path)
-    labels_file = folder / cifar10c.LABELS_FILE
-    expected = {"weights": provenance.weights_fingerprint(run_folder)}
-    if labels_file.is_file():
-        expected["data"] = "sha256:" + provenance.file_sha256(labels_file)
-    why = provenance.mismatch(found["record"], expected)
-    if why:
-        raise UserError(why)
-    wanted = corruptions or cifar10c.present_corruptions(folder)
-    missing = [name for name in wanted if name not in found["predictions"]]
-    if missing:
-        raise UserError(f"lacks {', '.join(missing)}")
-    unconfident = [name for name in wanted if name not in found["confidences"]]
-    if unconfident:   # a file from before confidences were kept (calibration)
-        raise UserError(f"lacks the confidences of {', '.join(unconfident)}")
-    if labels_file.is_file():
-        _, n = cifar10c.load_labels(folder)
-        wanted_n = min(n, subset or n)
-        if found["n"] > wanted_n:
-            raise UserError(f"was made on {found['n']} images per severity, not {wanted_n}: "
-                            "its job refuses to replace it by fewer unless given -- "
-                            "--replace-larger")
-        if found["n"] != wanted_n:
-            raise UserError(f"was made on {found['n']} images per severity, not {wanted_n}")

@@ -62,11 +62,11 @@ def corruption_rows(path: Path) -> list:
 
 
 def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
-    """Rows (name, model_type, size, seed, corruption, severity, n, er, ece, data) of the
+    """Rows (name, model_type, size, seed, corruption, severity, n, er, data, ece) of the
     finished runs' usable prediction files, and the runs left out."""
     found = collect_results(experiment, Path(base_folder),
                             lambda name: [output_file(base_folder, name)], corruption_rows,
-                            RUN_COLUMNS + ["corruption", "severity", "n", "er", "ece", "data"],
+                            RUN_COLUMNS + ["corruption", "severity", "n", "er", "data", "ece"],
                             fix_command)
     return one_setting(found, ["n"])     # the same images per severity for every run
 
