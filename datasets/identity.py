@@ -116,6 +116,20 @@ def is_official(record, dataset: str = "cifar_10") -> bool:
         and record.get("dataset", dataset) == dataset
 
 
+def describe_cifar101(folder, md5=None) -> str:
+    """What a CIFAR-10.1 folder holds, in words: its two files against the md5 sums
+    `md5` (default: those datasets.cifar101 pins; the data set's repository publishes
+    none)."""
+    from datasets import cifar101
+
+    folder, md5 = Path(folder), md5 or cifar101.MD5
+    differs = [name for name in (cifar101.DATA_FILE, cifar101.LABELS_FILE)
+               if not (folder / name).is_file()
+               or file_digest(folder / name, "md5") != md5[name]]
+    return (f"not the published CIFAR-10.1 v6 ({differs[0]} differs)" if differs
+            else "CIFAR-10.1 v6 (md5 as published)")
+
+
 # ------------------------------------------------------------------------- CIFAR-10-C
 
 def stand_in_text(k: int) -> str:

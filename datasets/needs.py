@@ -54,10 +54,6 @@ def cifar101_line(data_folder=None) -> str:
     folder = cifar101.cifar101_folder(data_folder)
     files = (cifar101.DATA_FILE, cifar101.LABELS_FILE)
     if all((folder / name).is_file() for name in files):
-        differs = [name for name in files
-                   if identity.file_digest(folder / name, "md5") != cifar101.MD5[name]]
-        what = (f"not the published CIFAR-10.1 v6 ({differs[0]} differs)" if differs
-                else "CIFAR-10.1 v6 (md5 as published)")
-        return f"data: {folder}: {what}"
+        return f"data: {folder}: {identity.describe_cifar101(folder)}"
     return (f"data: CIFAR-10.1 is not in {folder}; a run would first download its two files "
             f"from {cifar101.BASE_URL} ({sum(cifar101.BYTES.values()):,} bytes)")

@@ -92,13 +92,18 @@ def write_predictions(path, sets: dict, record=None) -> None:
 
 
 def data_record(folder, test_images, test_labels, subset) -> dict:
-    """The record's data part: CIFAR-10.1's files, the CIFAR-10 test set, the subset."""
+    """The record's data part: CIFAR-10.1's files, the CIFAR-10 test set, the subset, and
+    both test sets' data sets in words (`data_source`, datasets.identity)."""
+    from datasets import identity
     from robustness.provenance import array_fingerprint, file_sha256
 
     folder = Path(folder)
+    sources = dict(cifar10=identity.describe(identity.dataset_folder("cifar_10"))["text"],
+                   cifar101=identity.describe_cifar101(folder))
     return dict(data="sha256:" + file_sha256(folder / cifar101.LABELS_FILE),
                 images="sha256:" + file_sha256(folder / cifar101.DATA_FILE),
-                test_data=array_fingerprint(test_images, test_labels), subset=subset)
+                test_data=array_fingerprint(test_images, test_labels), subset=subset,
+                data_source=sources)
 
 
 def images_of(folder, test_images, test_labels, subset) -> dict:

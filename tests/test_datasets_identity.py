@@ -117,3 +117,15 @@ def test_a_verified_download_leaves_its_marker(tmp_path, monkeypatch, request):
     folder = cifar10c.ensure_cifar10c(tmp_path / "data")
     assert (folder / "fog.npy").is_file()
     assert identity.describe_corruptions(folder)["text"] == "CIFAR-10-C (md5-verified download)"
+
+
+def test_cifar101_against_its_pinned_sums(tmp_path):
+    from datasets import cifar101
+
+    folder = cifar101.write_cifar101(tmp_path, np.zeros((4, 32, 32, 3), np.uint8), [1, 2, 3, 4])
+    assert identity.describe_cifar101(folder) == (
+        "not the published CIFAR-10.1 v6 (cifar10.1_v6_data.npy differs)")
+    sums = {name: md5_of(folder / name) for name in (cifar101.DATA_FILE, cifar101.LABELS_FILE)}
+    assert identity.describe_cifar101(folder, sums) == "CIFAR-10.1 v6 (md5 as published)"
+    (folder / cifar101.LABELS_FILE).unlink()
+    assert identity.describe_cifar101(folder, sums).endswith("(cifar10.1_v6_labels.npy differs)")

@@ -68,7 +68,10 @@ def test_errors_gap_and_calibration_from_hand_made_files(grid_folder):
     csv = pd.read_csv(grid_folder / cifar101_eval.CSV_FILE)
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "cifar10_n", "cifar10_er",
                                  "cifar10_ece", "cifar101_n", "cifar101_er", "cifar101_ece",
-                                 "gap"]
+                                 "gap", "cifar10_data", "cifar101_data"]
+    # Hand-made files without a record of their data: said so, in the CSV and the section.
+    assert set(csv.cifar101_data) == {"not recorded (a file from before data records)"}
+    assert "CIFAR-10.1 images: not recorded (a file from before data records)." in section
     assert len(csv) == 6 and csv.set_index("name").loc[
         GRID.run_name("CifarPyrResNet", 3, 723), ["cifar101_er", "gap"]].tolist() == [75, 50]
     for plot in ("errors", "reliability_CifarMinFP-LS", "reliability_CifarPyrResNet"):

@@ -34,6 +34,11 @@ def test_files_plan_and_evaluation_of_a_grid(data101, tmp_path, capsys):
     assert f"-> {cifar101.output_file(base, runs[0].name)}" in printed
     found = cifar101.read_predictions(cifar101.output_file(base, runs[0].name))
     assert [len(found["sets"][s]["labels"]) for s in ("cifar101", "cifar10")] == [30, 40]
+    # The record names both test sets' data in words (datasets.identity): generated files.
+    assert found["record"]["data_source"] == {
+        "cifar10": "a CIFAR-format data set that is not the official CIFAR-10 (data_batch_1 "
+                   "and 6 more differ)",
+        "cifar101": "not the published CIFAR-10.1 v6 (cifar10.1_v6_data.npy differs)"}
     planned = jobs.prediction_jobs(suite.cifar101(), runs, base, base / "logs")
     assert [j.action for j in planned] == [jobs.SKIP, jobs.SKIP]
     smoke = jobs.prediction_jobs(suite.cifar101(10), runs, base, base / "logs")
@@ -49,6 +54,7 @@ def test_files_plan_and_evaluation_of_a_grid(data101, tmp_path, capsys):
     assert str(output) in capsys.readouterr().err
     csv = (base / cifar101_eval.CSV_FILE).read_text(encoding="utf-8")
     assert runs[0].name not in csv and csv.count(runs[1].name) == 1
+    assert "not the published CIFAR-10.1 v6 (cifar10.1_v6_data.npy differs)" in csv
     assert test_cifar101(runs[0].folder, base) == 0
     assert "truncated" in capsys.readouterr().err
     assert set(cifar101.read_predictions(output)["sets"]) == {"cifar101", "cifar10"}

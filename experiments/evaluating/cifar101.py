@@ -24,6 +24,7 @@ import pandas as pd
 from errors import UserError
 from experiments import robustness_suite as suite
 from experiments.evaluating import calibration
+from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.run_table import FULL_TEST_SET
@@ -50,13 +51,15 @@ MEASURES = (("er_clean", f"{CLEAN} error"), ("er_new", f"{NEW} error"),
 # --------------------------------------------------------------------------- the files
 
 def cifar101_rows(path: Path) -> list:
-    """Rows (dataset, n, er, ece, bins) of one file, CIFAR-10 first; a UserError if it
-    lacks a test set (an interrupted job's file)."""
+    """Rows (dataset, n, er, ece, bins, data) of one file, CIFAR-10 first; a UserError if
+    it lacks a test set (an interrupted job's file)."""
     found = read_predictions(path)
     missing = [label for name, label in SETS.items() if name not in found["sets"]]
     if missing:
         raise UserError(f"{path} lacks the {' and '.join(missing)} predictions (an "
                         "interrupted job)")
+    record = found["record"] if isinstance(found["record"], dict) else {}
+    sources = record.get("data_source") if isinstance(record.get("data_source"), dict) else {}
     rows = []
     for name in ("cifar10", "cifar101"):
         part = found["sets"][name]
@@ -64,16 +67,18 @@ def cifar101_rows(path: Path) -> list:
         bins = calibration.calibration_bins(part["confidence"], correct)
         rows.append(dict(dataset=SETS[name], n=len(correct), er=100.0 * (1 - correct.mean()),
                          ece=100.0 * calibration.ece_of_bins(*bins),
-                         bins=tuple(tuple(b.tolist()) for b in bins)))
+                         bins=tuple(tuple(b.tolist()) for b in bins),
+                         data=sources.get(name) or NOT_RECORDED_FILE))
     return rows
 
 
 def collect_cifar101(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
-    """Rows (name, model_type, size, seed, dataset, n, er, ece, bins) of the finished
+    """Rows (name, model_type, size, seed, dataset, n, er, ece, bins, data) of the finished
     runs' usable files, and the runs left out."""
     found = collect_results(experiment, Path(base_folder),
                             lambda name: [output_file(base_folder, name)], cifar101_rows,
-                            RUN_COLUMNS + ["dataset", "n", "er", "ece", "bins"], fix_command)
+                            RUN_COLUMNS + ["dataset", "n", "er", "ece", "bins", "data"],
+                            fix_command)
     return one_setting(found, ["n"], within=["dataset"])   # the same images for every run
 
 
@@ -82,22 +87,25 @@ def collect_cifar101(experiment: Experiment, base_folder, fix_command: str = "")
 def per_run(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run with both test sets: name, model_type, size, seed, the images
     (n_clean, n_new) and MEASURES."""
-    wide = runs.pivot_table(index=RUN_COLUMNS, columns="dataset", values=["n", "er", "ece"],
-                            aggfunc="first", sort=False)
+    wide = runs.pivot_table(index=RUN_COLUMNS, columns="dataset",
+                            values=["n", "er", "ece", "data"], aggfunc="first", sort=False)
     out = pd.DataFrame({f"{what}_{which}": wide[what][dataset]
-                        for what in ("n", "er", "ece")
+                        for what in ("n", "er", "ece", "data")
                         for which, dataset in (("clean", CLEAN), ("new", NEW))})
     out["gap"] = out.er_new - out.er_clean
     return out.dropna(subset=["er_clean", "er_new"]).reset_index()
 
 
 def csv_table(measures: pd.DataFrame) -> pd.DataFrame:
-    """cifar101_results.csv's columns: a run, then each test set's n, er and ece, the gap."""
+    """cifar101_results.csv's columns: a run, then each test set's n, er and ece, the gap,
+    and each test set's data set in words."""
     names = {f"{what}_{which}": f"{prefix}_{what}" for which, prefix in (("clean", "cifar10"),
                                                                           ("new", "cifar101"))
              for what in ("n", "er", "ece")}
-    table = measures.rename(columns=names)
-    table = table[RUN_COLUMNS + list(names.values()) + ["gap"]]
+    data = {f"data_{which}": f"{prefix}_data" for which, prefix in (("clean", "cifar10"),
+                                                                      ("new", "cifar101"))}
+    table = measures.rename(columns={**names, **data})
+    table = table[RUN_COLUMNS + list(names.values()) + ["gap"] + list(data.values())]
     return table.astype({"cifar10_n": int, "cifar101_n": int})
 
 
@@ -207,6 +215,8 @@ def section_text(experiment: Experiment, found: ResultFiles, measures, diffs, pn
     fewest = int(min(measures.n_clean.min(), measures.n_new.min()))
     if fewest < FULL_TEST_SET:
         lines.append(digits_note(fewest, digits_of(measures)))
+    lines += [data_line(f"{label} images", dict(zip(measures.name, measures[f"data_{which}"])))
+              for which, label in (("clean", CLEAN), ("new", NEW))]
     lines += left_out_lines(found, fix_command)
     text = ("## A new test set (CIFAR-10.1)\n\n" + report.banner(note) + "\n".join(lines)
             + f"\n\nTest error, gap and calibration on {CLEAN} and {NEW}:\n\n"
