@@ -1,4 +1,5 @@
-"""Predict the classes of every CIFAR-10-C corruption with one trained model.
+"""Predict the classes of every CIFAR-10-C corruption with one trained model (CIFAR-100-C's
+for a run trained on CIFAR-100).
 
     python run_corruption_test.py --model_folder experiments/exp_10/exp_data/<run> \
         [--base_folder experiments/exp_10] [--corruptions fog snow] [--subset 100]
@@ -35,16 +36,17 @@ def build_parser():
 def main(argv) -> int:
     from datasets.cifar10c import ensure_cifar10c
     from robustness.corruptions import output_file, predict_corruptions
-    from robustness.per_run_script import cifar10_test_labels, output_lock, run_of, \
-        trained_model
+    from robustness.per_run_script import cifar10_test_labels, output_lock, run_data_set, \
+        run_of, trained_model
     from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
     output = output_file(base_folder, model_folder.name)
-    folder = ensure_cifar10c()
     model = trained_model(model_folder, device)
-    print(f"{model_folder.name}: CIFAR-10-C from {folder} on {device}", flush=True)
+    data_set = run_data_set(model_folder, args.dataset)   # CIFAR-100 runs: CIFAR-100-C
+    folder = ensure_cifar10c(dataset=data_set.name)
+    print(f"{model_folder.name}: {folder.name} from {folder} on {device}", flush=True)
     # The whole read-modify-write of the file under its lock: a second test of this run
     # (say, other --corruptions) waits, then adds its corruptions to what this one wrote.
     with output_lock(output):
@@ -52,8 +54,8 @@ def main(argv) -> int:
                                      args.corruptions, args.subset,
                                      log=lambda line: print(line, flush=True),
                                      weights=weights_fingerprint(model_folder),
-                                     test_labels=cifar10_test_labels(),
-                                     replace_larger=args.replace_larger)
+                                     test_labels=cifar10_test_labels(data_set=data_set),
+                                     replace_larger=args.replace_larger, data_set=data_set)
     mean = sum(errors.values()) / len(errors)
     print(f"{len(errors)} corruptions, mean error {mean:.2f} % -> {output}")
     return 0

@@ -36,13 +36,16 @@ def main(argv) -> int:
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
     from robustness.jpeg import output_file, predict, record_of
-    from robustness.per_run_script import output_lock, run_of, trained_model
+    from robustness.per_run_script import output_lock, run_data_set, run_of, trained_model
     from robustness.provenance import write_sidecar
 
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
     output = output_file(base_folder, model_folder.name, args.protocol)
     model = trained_model(model_folder, device)   # batches go channels_last too
+    # The JPEG test set is made from CIFAR-10's test images (docs/reference.md §5).
+    run_data_set(model_folder, "cifar_10", "JPEG test")
+    run_data_set(model_folder, args.dataset)
     stacks, labels = load_jpeg_test_set(protocol=args.protocol, create_if_missing=True,
                                         subset=args.subset)
     print(f"{model_folder.name}: {len(labels)} test images x {stacks.shape[1]} versions "

@@ -7,6 +7,7 @@ half-filled data set under its real name. Any failure becomes one line saying wh
 download by hand and where to put it.
 """
 import contextlib
+import os
 import socket
 import tempfile
 from pathlib import Path
@@ -41,3 +42,16 @@ def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_han
                         f"{by_hand}") from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
+
+
+def download_files(url: str, root, filename: str, md5: str, folder_name: str, what: str,
+                   by_hand: str) -> Path:
+    """Download and extract an archive that holds `folder_name`/ (CIFAR-10's and
+    CIFAR-100's), renaming each extracted file into root/folder_name: an interrupted
+    extraction never leaves a truncated file under its name. Returns that folder."""
+    folder = Path(root) / folder_name
+    with extracted_archive(url, root, filename, md5, what, by_hand) as extracted:
+        folder.mkdir(exist_ok=True)
+        for path in (extracted / folder_name).iterdir():
+            os.replace(path, folder / path.name)
+    return folder

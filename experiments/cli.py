@@ -111,12 +111,12 @@ def train(experiment: grid.Experiment):
         runs = select(experiment, args, base_folder)
         print(f"{experiment.name} ({args.profile}): {counted(len(runs), 'run')} in "
               f"{base_folder / rf.EXP_DATA}", flush=True)
-        from datasets.cifar10 import ensure_cifar10
+        from datasets import catalog
 
         # Download once, here (a cluster's login node has the network its jobs may lack),
         # rather than in every parallel run.
         return launch(jobs.training_jobs(runs, base_folder / rf.LOGS), args, extra, "run",
-                      prepare=ensure_cifar10)
+                      prepare=catalog.data_set(experiment.dataset).ensure)
     return main
 
 
@@ -132,6 +132,8 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
                             help="compute the predictions of every finished run that has none "
                                  f"(each a subprocess of {test.script})")
         test.add_options(parser)
+        # Not an option: the data set of the experiment's runs, for the test's hooks.
+        parser.set_defaults(dataset=experiment.dataset)
         args, extra = parse_args(parser, argv)
         if not args.run_predictions:
             refuse_unused(parser, args, extra, test.evaluated_options)

@@ -59,11 +59,19 @@ def smoke(args) -> bool:
     return args.profile == "smoke"
 
 
-def exe_scripts(name: str) -> dict:
+def dataset(args) -> str:
+    """The data set of the experiment whose exe script parsed `args` (cli sets it)."""
+    return getattr(args, "dataset", "cifar_10")
+
+
+def exe_scripts(name: str, cifar_100: bool = True) -> dict:
     """The exe scripts of a test in exp_10 and exp_11_1 (the JPEG ones keep the authors'
-    names, and the others follow them)."""
-    return {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
-            "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py"}
+    names, and the others follow them), and in exp_12 (CIFAR-100) unless not `cifar_100`."""
+    scripts = {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
+               "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py"}
+    if cifar_100:
+        scripts["exp_12"] = f"experiments/exp_12/exe_exp_12_{name}_tests.py"
+    return scripts
 
 
 # ------------------------------------------------------------------------------ JPEG
@@ -91,7 +99,9 @@ def _jpeg_prepare(args):
 JPEG = RobustnessTest(
     name="jpeg", title="JPEG robustness test", script="run_jpeg_robustness_test.py",
     output_folder=predictions.OUTPUT_FOLDERS["paper"], files="JPEG prediction files",
-    sections=("jpeg_results.md", "jpeg_results_rgb.md"), exe_scripts=exe_scripts("jpeg"),
+    # No exp_12: the JPEG test set is made from CIFAR-10's test images (docs/reference.md §5).
+    sections=("jpeg_results.md", "jpeg_results_rgb.md"),
+    exe_scripts=exe_scripts("jpeg", cifar_100=False),
     add_options=_jpeg_options,
     kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
@@ -112,7 +122,8 @@ def _corruption_options(parser):
 def _corruption_prepare(args):
     from datasets.cifar10c import ensure_cifar10c
 
-    ensure_cifar10c()   # downloads it (2.9 GB) once, here, when it is missing
+    # Downloads CIFAR-10-C (CIFAR-100-C; 2.9 GB) once, here, when it is missing.
+    ensure_cifar10c(dataset=dataset(args))
 
 
 CORRUPTIONS = RobustnessTest(
@@ -121,7 +132,8 @@ CORRUPTIONS = RobustnessTest(
     files="corruption prediction files", sections=("corruption_results.md",),
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
     kind=lambda args: corruption(
-        grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None, args.corruptions),
+        grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None, args.corruptions,
+        dataset(args)),
     prepare=_corruption_prepare,
     evaluation="experiments.evaluating.corruptions:evaluate_corruptions")
 
@@ -161,13 +173,13 @@ def _adversarial_kind(args):
                   else args.n_images),
         seed=args.attack_seed)
     eps = args.eps or smoke_.get("adversarial_eps") or DEFAULT_EPS_255[args.norm]
-    return adversarial(settings, tuple(eps))
+    return adversarial(settings, tuple(eps), dataset(args))
 
 
 def _adversarial_prepare(args):
-    from datasets.cifar10 import ensure_cifar10
+    from datasets import catalog
 
-    ensure_cifar10()
+    catalog.data_set(dataset(args)).ensure()
 
 
 ADVERSARIAL = RobustnessTest(
@@ -213,24 +225,26 @@ def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
                           output=output, options=options, usable=usable)
 
 
-def corruption(subset=None, corruptions=None) -> PredictionKind:
-    """The common corruptions (CIFAR-10-C): run_corruption_test.py writes
-    B/corruption_predictions/<run>.npz. A file that lacks a corruption asked for (or present
-    in DATA_FOLDER/CIFAR-10-C), or was made on other images, is not usable: the job runs
-    again and computes only what is missing."""
+def corruption(subset=None, corruptions=None, dataset: str = "cifar_10") -> PredictionKind:
+    """The common corruptions (CIFAR-10-C; CIFAR-100-C for `dataset` cifar_100):
+    run_corruption_test.py writes B/corruption_predictions/<run>.npz. A file that lacks a
+    corruption asked for (or present in DATA_FOLDER/CIFAR-10-C), or was made on other
+    images, is not usable: the job runs again and computes only what is missing."""
     from datasets import cifar10c
     from robustness import corruptions as predictions_of
 
     def options(run, base_folder):
-        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder)]
+        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
+                "--dataset", dataset]
         argv += ["--subset", str(subset)] if subset else []
         return argv + (["--corruptions", *corruptions] if corruptions else [])
 
     def usable(path, run_folder):
         from robustness import provenance
 
-        found = predictions_of.read_predictions(path)
-        folder = cifar10c.corruption_folder()
+        folder = cifar10c.corruption_folder(dataset=dataset)
+        found = predictions_of.read_predictions(path,
+                                                cifar10c.corruption_set(dataset).num_classes)
         expected = {"weights": provenance.weights_fingerprint(run_folder)}
         if (folder / cifar10c.LABELS_FILE).is_file():
             expected["data"] = "sha256:" + provenance.file_sha256(folder / cifar10c.LABELS_FILE)
@@ -259,16 +273,16 @@ def corruption(subset=None, corruptions=None) -> PredictionKind:
                           options=options, usable=usable)
 
 
-def adversarial(settings, eps_255) -> PredictionKind:
+def adversarial(settings, eps_255, dataset: str = "cifar_10") -> PredictionKind:
     """AutoAttack (robustness.adversarial.AttackSettings: norm, attacks, images, seed) at
-    the radii `eps_255` (units of 1/255): run_adversarial_test.py writes
+    the radii `eps_255` (units of 1/255) on `dataset`'s test images: run_adversarial_test.py writes
     B/adversarial_predictions/<settings.tag>/<run>.json. A file lacking a radius is run
     again (the script keeps the radii it has)."""
     from robustness import adversarial as attack
 
     def options(run, base_folder):
         return ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
-                "--norm", settings.norm, "--attacks", settings.attacks,
+                "--dataset", dataset, "--norm", settings.norm, "--attacks", settings.attacks,
                 "--n-images", str(settings.n_images), "--attack-seed", str(settings.seed),
                 "--eps", *(f"{e:g}" for e in eps_255)]
 

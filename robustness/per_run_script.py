@@ -19,8 +19,26 @@ def run_prediction_parser(description: str, receives: str, bs_default: int, bs_h
     p.add_argument("--device", default=None,
                    help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--bs", type=int, default=bs_default, help=bs_help)
+    p.add_argument("--dataset", default=None,
+                   help="the data set the run must have been trained on (the exe scripts pass "
+                        "their experiment's); default: the one its opt.json names")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
+
+
+def run_data_set(model_folder: Path, expected=None, test: str = ""):
+    """The data set (datasets.catalog.DataSet) the run was trained on, by its opt.json; a
+    UserError when that is not `expected` (the exe script's experiment, or the only data
+    the test has): a CIFAR-100 model is never tested on CIFAR-10 data, nor the reverse."""
+    from datasets import catalog
+    from run_folder import read_opt
+
+    opt = read_opt(model_folder)
+    if expected is None:
+        return catalog.of_run(opt)
+    fix = f"the {test} exists for {catalog.data_set(expected).title} runs only" if test else \
+        "test it with the exe scripts of its own experiment"
+    return catalog.refuse_other_data(opt, model_folder, expected, fix)
 
 
 def experiment_folder(model_folder: Path, base_folder=None) -> Path:
@@ -68,11 +86,18 @@ def output_lock(output: Path):
     return atomic_files.locked(output.with_name(output.name + ".lock"), output)
 
 
-def cifar10_test_labels(data_folder=None):
-    """The CIFAR-10 test labels when the test batch is in the data folder, else None
-    (with a warning: CIFAR-10-C's labels cannot then be checked against them)."""
+def cifar10_test_labels(data_folder=None, data_set=None):
+    """The CIFAR-10 (or `data_set`'s) test labels when its test set is in the data folder,
+    else None (with a warning: CIFAR-10-C's labels cannot then be checked against them)."""
     from datasets.cifar10 import TEST_BATCHES, batches_folder, read_batch
 
+    if data_set is not None and data_set.name != "cifar_10":
+        try:
+            return data_set.load("test", data_folder, download_if_missing=False)[1]
+        except UserError as e:
+            print(f"warning: {e}; so the corruption set's labels.npy is not checked "
+                  "against the test labels", file=sys.stderr, flush=True)
+            return None
     path = batches_folder(data_folder) / TEST_BATCHES[0]
     if not path.is_file():
         print(f"warning: {path} is missing, so CIFAR-10-C's labels.npy is not checked "

@@ -23,7 +23,7 @@ import torch
 
 import atomic_files
 import run_folder as rf
-from datasets.cifar10 import load_cifar10
+from datasets import catalog
 from datasets.loader import EvalBatches, TrainBatches
 from errors import UserError
 from models import build_model_from_opt, count_parameters
@@ -38,14 +38,15 @@ __all__ = ["train", "TrainingDiverged", "build_optimizer"]
 # ------------------------------------------------------------------------------- build
 
 def load_data(opt: dict):
-    train_x, train_y = load_cifar10("train")
-    test_x, test_y = load_cifar10("test")
+    data = catalog.data_set(opt["dataset"])
+    train_x, train_y = data.load("train")
+    test_x, test_y = data.load("test")
     train_x, train_y = train_x[:opt["train_subset"]], train_y[:opt["train_subset"]]
     test_x, test_y = test_x[:opt["test_subset"]], test_y[:opt["test_subset"]]
     train = TrainBatches(train_x, train_y, opt["bs"], opt["device"], seed=opt["seed"],
-                         channels_last=opt["channels_last"])
+                         channels_last=opt["channels_last"], mean=data.mean, std=data.std)
     test = EvalBatches(test_x, test_y, opt["bs"], opt["device"],
-                       channels_last=opt["channels_last"])
+                       channels_last=opt["channels_last"], mean=data.mean, std=data.std)
     return train, test
 
 

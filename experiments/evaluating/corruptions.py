@@ -1,5 +1,6 @@
-"""Robustness to common corruptions (CIFAR-10-C): tables, plots and a report section from
-the per-run prediction files (robustness/corruptions.py) of an experiment's grid.
+"""Robustness to common corruptions (CIFAR-10-C; CIFAR-100-C for exp_12): tables, plots and
+a report section from the per-run prediction files (robustness/corruptions.py) of an
+experiment's grid.
 
 Writes under the base folder B, as one set (rendering.report.publish):
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
-    missing_benchmark_corruptions
+    corruption_set, missing_benchmark_corruptions
 from experiments import robustness_suite as suite
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
@@ -44,15 +45,17 @@ RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 
 # --------------------------------------------------------------------------- the files
 
-def corruption_rows(path: Path) -> list:
-    return errors_by_severity(read_predictions(path))
+def corruption_rows(path: Path, num_classes: int = 10) -> list:
+    return errors_by_severity(read_predictions(path, num_classes))
 
 
 def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
     """Rows (name, model_type, size, seed, corruption, severity, n, er) of the finished
     runs' usable prediction files, and the runs left out."""
+    classes = corruption_set(experiment.dataset).num_classes
     found = collect_results(experiment, Path(base_folder),
-                            lambda name: [output_file(base_folder, name)], corruption_rows,
+                            lambda name: [output_file(base_folder, name)],
+                            lambda path: corruption_rows(path, classes),
                             RUN_COLUMNS + ["corruption", "severity", "n", "er"], fix_command)
     return one_setting(found, ["n"])     # the same images per severity for every run
 
@@ -214,7 +217,8 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
         lines.append(f"{MEAN_COLUMN}: the mean over the 15 benchmark corruptions and five "
                      "severities.")
     lines += left_out_lines(found, fix_command)
-    text = ("## Robustness to common corruptions (CIFAR-10-C)\n\n" + report.banner(note)
+    text = (f"## Robustness to common corruptions ({corruption_set(experiment.dataset).folder})"
+            "\n\n" + report.banner(note)
             + "\n".join(lines) + "\n\n"
             + report.with_note("Test error (%) per corruption, mean over the severities and "
                                "the seeds:", note) + "\n\n" + table_markdown(table, experiment))

@@ -160,7 +160,9 @@ def differences_text(differences: pd.DataFrame, experiment) -> str:
 def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
                        note: str) -> str:
     """results.md of exp_10 and exp_11_1."""
-    text = ("## Test error on CIFAR-10\n\n"
+    from datasets import catalog
+
+    text = (f"## Test error on {catalog.data_set(experiment.dataset).title}\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
             + report.with_note("Test error (%) after the last epoch, mean ± std over seeds "
