@@ -90,8 +90,8 @@ def refuse_other_data(experiment, folder: Path, opt=None) -> None:
             return
     trained = catalog.of_run(opt)
     if trained.name != experiment.dataset:
-        own = [e.name for e in grid.EXPERIMENTS.values()
-               if e.dataset == trained.name and e.family == experiment.family]
+        own = [e.name for e in grid.EXPERIMENTS.values() if e.dataset == trained.name
+               and folder.name in {e.run_name(*point) for point in e.points()}]
         fix = (f"evaluate it with the exe scripts of {' or '.join(own)}" if own else
                "move it out of this folder")
         catalog.refuse_other_data(opt, folder, experiment.dataset, fix)
