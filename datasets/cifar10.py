@@ -179,10 +179,11 @@ def synthetic_cifar10(n_train: int, n_test: int, seed: int = 0):
     return striped_images(n_train, n_test, seed, 10, colour=lambda c: c, stripes=lambda c: c)
 
 
-def striped_images(n_train: int, n_test: int, seed: int, num_classes: int, colour, stripes):
+def striped_images(n_train: int, n_test: int, seed: int, num_classes: int, colour, stripes,
+                   amplitude: float = 25):
     """Train and test images of `num_classes` classes drawn uniformly: class c has the
     palette's colour `colour(c)` (0-9) and `1 + stripes(c)` horizontal half-periods per
-    16 rows (stripes(c) 0-9), at a random phase, plus noise."""
+    16 rows (stripes(c) 0-9) of `amplitude` grey levels, at a random phase, plus noise."""
     rng = np.random.default_rng(seed)
     colours = np.array(_PALETTE, dtype=float)
     yy = np.arange(32)[None, :, None]
@@ -192,7 +193,7 @@ def striped_images(n_train: int, n_test: int, seed: int, num_classes: int, colou
         frequency = (1 + stripes(labels)[:, None, None]) * np.pi / 16
         phase = rng.uniform(0, 2 * np.pi, size=(n, 1, 1))
         wave = np.sin(frequency * yy + phase) * np.ones((1, 1, 32))
-        images = colours[colour(labels)][:, None, None, :] + 25 * wave[..., None]
+        images = colours[colour(labels)][:, None, None, :] + amplitude * wave[..., None]
         images += rng.normal(0, 12, size=images.shape)
         return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
 

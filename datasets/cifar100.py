@@ -90,9 +90,12 @@ def write_cifar100(data_folder, train_images, train_labels, test_images, test_la
     return folder
 
 
-def synthetic_cifar100(n_train: int, n_test: int, seed: int = 0):
+def synthetic_cifar100(n_train: int, n_test: int, seed: int = 0, amplitude: float = 60):
     """A small, easily learnt stand-in for CIFAR-100 (tests, benchmarks): class c has the
     colour c // 10 of CIFAR-10's stand-in palette and its stripe frequency c % 10, so a
-    network learns 100 classes from two ten-way cues that crops and flips keep."""
+    network learns 100 classes from two ten-way cues that crops and flips keep. The
+    stripes are stronger than CIFAR-10's stand-in's (60 grey levels, not 25), where the
+    frequency alone tells classes apart: at 25, a ResNet N=3 learnt only the colours in
+    250 steps (87 % test error), at 60 it reached 4 % (2,000 images, 4 epochs)."""
     return striped_images(n_train, n_test, seed, NUM_CLASSES, colour=lambda c: c // 10,
-                          stripes=lambda c: c % 10)
+                          stripes=lambda c: c % 10, amplitude=amplitude)

@@ -3,6 +3,7 @@ cifar_100, the per-run scripts (CIFAR-100-C, AutoAttack on CIFAR-100's test imag
 launchers' options and the evaluations; a run is never tested or tabled on the other data
 set. Generated data in the official formats, the real entry points, in this process."""
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -185,3 +186,78 @@ def test_evaluations_refuse_runs_of_the_other_data_set(tmp_path, capsys):
     assert evaluate_corruptions(grid.EXP_10, other, profile="smoke") == 0
     assert "## Robustness to common corruptions (CIFAR-10-C)" in \
         (other / "corruption_results.md").read_text()
+
+
+# ------------------------------------------------- the smoke flow, through the scripts
+
+# 2,000 training images (20 per class) and 200 test images of the 100-class stand-in, in
+# batches of 32 for 4 epochs (the learning rate x0.1 after epochs 2 and 3), passed on to
+# every run after `--`: 250 steps (measured: ResNet N=3 4.0 % test error after them and
+# Min-Net 2.0 %, 73.5 % and 66 % after the first epoch; chance is 99 %).
+SMOKE_TRAIN, SMOKE_TEST = 2000, 200
+SMALL_BATCHES = ["--", "--bs", "32", "--epochs", "4", "--fixed_steps", "2", "3"]
+
+
+def smoke_script(script, base_folder, *options, env, rc=0):
+    from helpers import run_script
+
+    return run_script(f"experiments/{script}", "--profile", "smoke", "--base_folder",
+                      base_folder, *options, env=env, check_rc=rc, timeout=900)
+
+
+@pytest.mark.slow
+def test_smoke_flow_of_exp_12_learns_and_tests_on_cifar_100(tmp_path):
+
+    data = tmp_path / "data"
+    train_x, train_y, test_x, test_y = synthetic_cifar100(SMOKE_TRAIN, SMOKE_TEST, seed=7)
+    write_cifar100(data, train_x, train_y, test_x, test_y)
+    noisy = [np.clip(test_x + np.random.default_rng(s).normal(0, 20 * s, test_x.shape), 0, 255)
+             for s in range(1, 6)]
+    cifar10c.write_cifar10c(data, {"gaussian_noise": np.concatenate(noisy), "brightness":
+                                   np.concatenate([np.clip(test_x + 10 * s, 0, 255)
+                                                   for s in range(1, 6)])},
+                            test_y, dataset="cifar_100")
+    env = dict(os.environ, DATA_FOLDER=str(data), MPLBACKEND="Agg")
+    base = tmp_path / "exp_12"
+    smoke_script("exp_12/exe_train_exp_12.py", base, "--jobs-per-gpu", "2", *SMALL_BATCHES,
+                 env=env)
+    names = [grid.EXP_12.run_name(m, 3, 9) for m in grid.EXP_12.models]
+    for name in names:
+        log = rf.read_log(base / rf.EXP_DATA / name)
+        assert len(log["val_er"]) == 4 and log["val_num_samples"] == [SMOKE_TEST] * 4
+        assert log["val_er"][-1] < 50, f"{name} did not learn: {log['val_er']}"   # chance: 99 %
+        assert rf.read_opt(base / rf.EXP_DATA / name)["dataset"] == "cifar_100"
+
+    smoke_script("exp_12/exe_eval_exp_12.py", base, env=env)
+    results = pd.read_csv(base / "results.csv")
+    assert sorted(results["name"]) == sorted(names)
+    assert results.set_index("name")["num_params"].to_dict() == {   # python -m models's
+        names[0]: 222_932, names[1]: 276_148}
+    assert "## Test error on CIFAR-100" in (base / "report.md").read_text(encoding="utf-8")
+
+    smoke_script("exp_12/exe_exp_12_corruption_tests.py", base, "--run-predictions",
+                 "--jobs-per-gpu", "2", env=env)
+    table = pd.read_csv(base / "corruption_results.csv")
+    assert sorted(table["name"].unique()) == sorted(names)
+    assert set(table["corruption"]) == {"gaussian_noise", "brightness"}
+    assert set(table["n"]) == {grid.SMOKE_ROBUSTNESS["corruption_subset"]}
+    for name in names:
+        found = corruptions.read_predictions(corruptions.output_file(base, name), 100)
+        assert np.array_equal(found["labels"][:100], test_y[:100])   # CIFAR-100-C's
+        assert found["predictions"]["brightness"].max() >= 10
+    report = (base / "report.md").read_text(encoding="utf-8")
+    assert "## Robustness to common corruptions (CIFAR-100-C)" in report
+
+    attack_options = ["--n-images", "8", "--eps", "2", "8"]
+    smoke_script("exp_12/exe_exp_12_adversarial_tests.py", base, "--run-predictions",
+                 "--jobs-per-gpu", "2", *attack_options, env=env)
+    table = pd.read_csv(base / "adversarial_results.csv")
+    assert sorted(table["eps"].unique()) == [0, 2, 8] and set(table["n"]) == {8}
+    clean = table[table.eps == 0].set_index("name")["er"]
+    assert (clean < 100).all(), clean          # the runs' own test images, CIFAR-100's
+
+    # exp_10's scripts (CIFAR-10) refuse these runs in one line, naming exp_12.
+    for script in ("exp_10/exe_eval_exp_10.py", "exp_10/exe_exp10_corruption_tests.py"):
+        refused = smoke_script(script, base, env=env, rc=2)
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "was trained on CIFAR-100" in refused.stderr and "exp_12" in refused.stderr
