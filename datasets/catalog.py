@@ -3,17 +3,19 @@
 Everything that depends on the data set (its reader, classes, normalisation, its
 common-corruption set) is looked up here from that name, so that a run folder alone says
 which data its weights belong to, and a test on other data is refused
-(`refuse_other_data`).
+(`refuse_other_data`). It imports neither PyTorch nor numpy: the launchers read it.
 """
 import importlib
 from dataclasses import dataclass
 
-from datasets.loader import MEAN as CIFAR10_MEAN, STD as CIFAR10_STD
 from errors import UserError
 
+# CIFAR-10's per-channel mean and standard deviation (docs/reference.md §2), the
+# authors' normalisation.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 # The per-channel mean and standard deviation of the pixels of CIFAR-100's 50,000
-# training images in [0, 1] (computed like CIFAR-10's in datasets.loader: over all
-# pixels). The means are 129.30, 124.07, 112.43 of 255, as published in
+# training images in [0, 1] (computed like CIFAR-10's above: over all pixels). The means are 129.30, 124.07, 112.43 of 255, as published in
 # richarddecal.com's "Use these normalization values for torchvision datasets"; the
 # standard deviations are the values the CIFAR-100 training code in use publishes
 # (e.g. NX-AI/vision-lstm's Cifar100Norm: 0.2673, 0.2564, 0.2762).

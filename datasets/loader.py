@@ -25,8 +25,8 @@ import math
 import numpy as np
 import torch
 
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
+from datasets.catalog import CIFAR10_MEAN as MEAN, CIFAR10_STD as STD  # the default
+
 PAD = 4
 SIZE = 32
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import run_folder as rf
 from errors import ArgumentParser, UserError
 from experiments import grid
-from experiments.launching import jobs, runs
+from experiments.launching import cpu_guard, jobs, runs
 from experiments import robustness_suite as suite
 from experiments.launching.launch import launch
 from experiments.launching.slurm import SLURM_MAX_TIMEOUTS
@@ -48,7 +48,10 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     local.add_argument("--gpus", type=int, nargs="+", default=None,
                        help="ids of the GPUs to use (default: every visible GPU; the CPU when "
                             "there is none)")
-    local.add_argument("--cpu", action="store_true", help="run on the CPU even if there are GPUs")
+    local.add_argument("--cpu", action="store_true",
+                       help="run on the CPU even if there are GPUs; on a machine without one, "
+                            "needed to train the paper profile (which otherwise stops with "
+                            "an estimate of the time it would take)")
     local.add_argument("--jobs-per-gpu", type=int, default=1,
                        help="runs sharing one GPU (or the CPU) at a time (default 1)")
 
@@ -113,11 +116,30 @@ def train(experiment: grid.Experiment):
               f"{base_folder / rf.EXP_DATA}", flush=True)
         from datasets import catalog
 
+        planned = jobs.training_jobs(runs, base_folder / rf.LOGS)
+        guarded = paper_on_cpu(args)
+        if guarded and not args.dry_run:
+            cpu_guard.refuse_paper_on_cpu(planned, extra, args.jobs_per_gpu)
         # Download once, here (a cluster's login node has the network its jobs may lack),
         # rather than in every parallel run.
-        return launch(jobs.training_jobs(runs, base_folder / rf.LOGS), args, extra, "run",
+        code = launch(planned, args, extra, "run",
                       prepare=catalog.data_set(experiment.dataset).ensure)
+        if guarded and any(j.action != jobs.SKIP for j in planned):
+            print(f"{cpu_guard.estimate_line(planned, extra, args.jobs_per_gpu)}; without a "
+                  "GPU the paper profile needs --cpu (or try --profile smoke)")
+        return code
     return main
+
+
+def paper_on_cpu(args) -> bool:
+    """Whether this launch would train the paper profile on a CPU without being asked to
+    (no GPU visible, no --cpu): experiments.launching.cpu_guard then stops it."""
+    from experiments.launching.local_pool import local_slots, visible_gpus
+
+    if args.launcher != "local":
+        return False
+    local_slots(args.gpus, args.cpu, args.jobs_per_gpu)   # the options' own errors first
+    return args.profile == "paper" and not args.cpu and not visible_gpus()
 
 
 def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):

@@ -83,7 +83,7 @@ class Experiment:
     def model_kw(self, size: int) -> str:
         """The model_kw string exactly as the authors wrote it in opt.json (the keys in
         their order), written by the one writer of that format."""
-        from models import format_model_kw
+        from model_kw import format_model_kw
 
         if self.family == "densenet":
             return format_model_kw(dict(stride=1, growth_rate=DENSENET_GROWTH_RATE,

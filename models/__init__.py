@@ -6,7 +6,7 @@
     load_trained_model(run_folder)                        opt.json + model.pt, eval mode
 
 The authors stored model options as a `model_kw` string (docs/reference.md §4); parse_model_kw and
-format_model_kw are the one reader and writer of that format. Every option goes
+format_model_kw (model_kw.py, re-exported here) are the one reader and writer of that format. Every option goes
 through MODEL_KW_RULES, which says its type and its allowed values.
 """
 import inspect
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from errors import UserError
+from model_kw import format_model_kw, parse_model_kw  # noqa: F401 (the models' API)
 from models.cifar_densenet import cifar_dense_min, cifar_densenet, is_densenet_depth
 from models.cifar_resnet import (cifar_min_fp_ls, cifar_min_fp_ls_rn_basic, cifar_pyr_resnet,
                                  cifar_resnet)
@@ -72,42 +73,6 @@ MODEL_KW_RULES = {
     "efficient": (bool, lambda v: True,
                   "True or False, gradient checkpointing in the dense layers"),
 }
-
-# ------------------------------------------------------------------------ model_kw format
-
-_LITERALS = {"True": True, "False": False, "None": None}
-
-
-def parse_model_kw(text) -> dict:
-    """'q: 2;k: 3;N: 3;' -> {'q': ['2'], 'k': ['3'], 'N': ['3']}.
-
-    As the authors read it: `key: v1 v2;` pairs, values split at whitespace and kept as
-    strings, except True, False and None. Also used for opt_kw ('nesterov: True;').
-    """
-    if text is None:
-        return {}
-    if not isinstance(text, str):
-        raise UserError(f"model_kw must be a string like 'q: 2;k: 3;N: 3;', got {text!r}")
-    parsed = {}
-    for item in text.split(";"):
-        if not item.strip():
-            continue
-        key, colon, values = item.partition(":")
-        if not colon or not key.strip():
-            raise UserError(f"cannot read {item.strip()!r} in {text!r}: write options as "
-                            "'key: value;' pairs, e.g. 'q: 2;k: 3;N: 3;'")
-        parsed[key.strip()] = [_LITERALS.get(v, v) for v in values.split()]
-    return parsed
-
-
-def format_model_kw(model_kw: dict) -> str:
-    """{'q': 2, 'N': [3]} -> 'q: 2;N: 3;' (lists become space-separated values)."""
-    items = []
-    for key, value in model_kw.items():
-        values = value if isinstance(value, (list, tuple)) else [value]
-        items.append(f"{key}: {' '.join(str(v) for v in values)};")
-    return "".join(items)
-
 
 # ------------------------------------------------------------------------ building
 

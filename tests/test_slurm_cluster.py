@@ -241,27 +241,38 @@ def test_the_smoke_grid_trains_through_slurm_with_the_local_launchers_weights(
         assert same_weights(base / "exp_data" / run, local_runs / "exp_data" / run), run
 
 
-def after_first_epoch(env, tmp_path, base, *command, rc=0) -> tuple:
-    """Launch ONE_RUN through Slurm, and once its job has finished its first epoch, run
-    `command` on the job (`scontrol requeue`, `scancel`); (job id, the launcher's output)
-    once the launcher ends with `rc`."""
-    gate_env, gate = gated(env, tmp_path)
-    launcher = Background(TRAIN_10, base, *SLURM, *ONE, *TRAIN, env=gate_env)
+@pytest.fixture(scope="module")
+def interrupted(env, tmp_path_factory) -> dict:
+    """ONE_RUN launched through Slurm twice at once, in two base folders; once each job
+    has finished its first epoch, one is requeued (`scontrol requeue`) and the other
+    cancelled (`scancel`). {"requeue"/"cancel": (base, job id, the launcher's output)}."""
+    root = tmp_path_factory.mktemp("interrupted")
+    actions = {"requeue": (["scontrol", "requeue"], 0), "cancel": (["scancel"], 1)}
+    launchers, results = {}, {}
     try:
-        wait_for(lambda: (gate / f"{ONE_RUN}.paused").exists(), "the first epoch")
-        job = job_id(base, ONE_RUN)
-        subprocess.run([*command, job], check=True)
-        return job, launcher.finish(rc=rc)
+        for action in actions:
+            gate_env, gate = gated(env, root / action)
+            launchers[action] = gate, Background(TRAIN_10, root / action / "B", *SLURM, *ONE,
+                                                 *TRAIN, env=gate_env)
+        for action, (gate, _) in launchers.items():
+            wait_for(lambda: (gate / f"{ONE_RUN}.paused").exists(), "the first epoch")
+            job = job_id(root / action / "B", ONE_RUN)
+            subprocess.run([*actions[action][0], job], check=True)
+            results[action] = root / action / "B", job
+        for action, (_, launcher) in launchers.items():
+            results[action] += (launcher.finish(rc=actions[action][1]),)
     finally:
-        launcher.kill()
+        for _, launcher in launchers.values():
+            launcher.kill()
+        cancel_all(*[job for _, job, *_ in results.values()])
+    return results
 
 
 # ---------------------------------------------------------------- 2. preemption
 
 def test_a_requeued_job_resumes_from_its_checkpoint_with_the_uninterrupted_weights(
-        env, tmp_path, local_runs):
-    base = tmp_path / "B"
-    job, output = after_first_epoch(env, tmp_path, base, "scontrol", "requeue")
+        interrupted, local_runs):
+    base, job, output = interrupted["requeue"]
     assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in output
     assert f"job {job} {ONE_RUN}: requeued (1), pending" in output
     log = base / "logs" / f"{ONE_RUN}.log"
@@ -325,9 +336,8 @@ def test_a_time_limit_slurm_cannot_have_is_one_line(env, tmp_path):
 # ---------------------------------------------------------------- 4. scancel
 
 def test_a_cancelled_job_is_named_in_the_summary_and_resumes_when_launched_again(
-        env, tmp_path, local_runs):
-    base = tmp_path / "B"
-    job, output = after_first_epoch(env, tmp_path, base, "scancel", rc=1)
+        env, interrupted, local_runs):
+    base, job, output = interrupted["cancel"]
     log = base / "logs" / f"{ONE_RUN}.log"
     assert "1 run: 0 done, 0 resumed, 0 skipped, 0 failed, 1 cancelled" in output
     lines = [l for l in output.splitlines() if l.startswith("  cancelled: ")]

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_key_values(text):
     """The authors' 'key: value;key: value;' option strings (opt_kw) as a dict."""
-    from models import parse_model_kw  # the one parser of this format
+    from model_kw import parse_model_kw  # the one parser of this format
 
     return parse_model_kw(text) if text else {}
 

@@ -14,9 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+# matplotlib is imported where it is used: the launchers import this module for its
+# words (counted) and start a second sooner without it.
 
 import atomic_files
 
@@ -58,7 +57,7 @@ def listed(names, shown: int = 6) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def markdown_table(df: pd.DataFrame) -> str:
+def markdown_table(df) -> str:
     """A GitHub markdown table of a frame whose cells are already formatted as text."""
     def row(cells):
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
@@ -88,6 +87,9 @@ def with_note(text: str, note: str) -> str:
 def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8, note: str = ""):
     """A figure drawn by the Agg canvas (no pyplot: no global state, no display needed),
     titled with the smoke note when there is one."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, ncols, squeeze=False)[0]
@@ -96,7 +98,7 @@ def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8, note: st
     return fig, list(axes)
 
 
-def figure_bytes(fig: Figure) -> dict:
+def figure_bytes(fig) -> dict:
     """{'png': bytes, 'pdf': bytes} of a figure, rendered in memory."""
     out = {}
     for fmt in ("png", "pdf"):
