@@ -36,8 +36,8 @@ def build_parser():
 def main(argv) -> int:
     from datasets.cifar10c import ensure_cifar10c
     from robustness.corruptions import output_file, predict_corruptions
-    from robustness.per_run_script import cifar10_test_labels, output_lock, run_data_set, \
-        run_of, trained_model
+    from robustness.per_run_script import output_lock, run_data_set, run_of, test_labels, \
+        trained_model
     from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
@@ -54,7 +54,7 @@ def main(argv) -> int:
                                      args.corruptions, args.subset,
                                      log=lambda line: print(line, flush=True),
                                      weights=weights_fingerprint(model_folder),
-                                     test_labels=cifar10_test_labels(data_set=data_set),
+                                     test_labels=test_labels(data_set),
                                      replace_larger=args.replace_larger, data_set=data_set)
     mean = sum(errors.values()) / len(errors)
     print(f"{len(errors)} corruptions, mean error {mean:.2f} % -> {output}")

@@ -30,7 +30,8 @@ class DataSet:
     num_classes: int
     mean: tuple          # of the training pixels in [0, 1], per channel (RGB)
     std: tuple
-    reader: str          # its module: load(split, data_folder, download_if_missing), ensure()
+    reader: str          # its module: load(split, data_folder, download_if_missing),
+    #                      ensure(data_folder), test_labels(data_folder)
     train_size: int = 50_000
     test_size: int = 10_000
 
@@ -42,6 +43,10 @@ class DataSet:
     def ensure(self, data_folder=None):
         """Download the data set unless it is there; its folder."""
         return importlib.import_module(self.reader).ensure(data_folder)
+
+    def test_labels(self, data_folder=None):
+        """The test set's labels; None when its file is missing (nothing is downloaded)."""
+        return importlib.import_module(self.reader).test_labels(data_folder)
 
 
 CIFAR_10 = DataSet("cifar_10", "CIFAR-10", 10, CIFAR10_MEAN, CIFAR10_STD, "datasets.cifar10")

@@ -141,6 +141,12 @@ def load_cifar10(split: str, data_folder=None, download_if_missing: bool = True)
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
+def test_labels(data_folder=None):
+    """The test batch's labels, None when that file is missing (nothing is downloaded)."""
+    path = batches_folder(data_folder) / TEST_BATCHES[0]
+    return read_batch(path)[1] if path.is_file() else None
+
+
 # The reader's interface of datasets.catalog.
 load, ensure = load_cifar10, ensure_cifar10
 

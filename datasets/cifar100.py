@@ -71,6 +71,12 @@ def load(split: str, data_folder=None, download_if_missing: bool = True):
                       NUM_CLASSES)
 
 
+def test_labels(data_folder=None):
+    """The test file's fine labels, None when that file is missing (nothing is downloaded)."""
+    path = folder_of(data_folder) / TEST_FILE
+    return read_batch(path, TITLE, NUM_CLASSES)[1] if path.is_file() else None
+
+
 def write_cifar100(data_folder, train_images, train_labels, test_images, test_labels):
     """Write arrays as the official files (train, test, meta; for tests and benchmarks).
     The coarse labels are made up (fine label // 5): nothing here reads them."""

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import sys
 
+import config
 from errors import ArgumentParser, UserError
 from run_folder import EXP_DATA
 
@@ -86,24 +87,16 @@ def output_lock(output: Path):
     return atomic_files.locked(output.with_name(output.name + ".lock"), output)
 
 
-def cifar10_test_labels(data_folder=None, data_set=None):
-    """The CIFAR-10 (or `data_set`'s) test labels when its test set is in the data folder,
-    else None (with a warning: CIFAR-10-C's labels cannot then be checked against them)."""
-    from datasets.cifar10 import TEST_BATCHES, batches_folder, read_batch
-
-    if data_set is not None and data_set.name != "cifar_10":
-        try:
-            return data_set.load("test", data_folder, download_if_missing=False)[1]
-        except UserError as e:
-            print(f"warning: {e}; so the corruption set's labels.npy is not checked "
-                  "against the test labels", file=sys.stderr, flush=True)
-            return None
-    path = batches_folder(data_folder) / TEST_BATCHES[0]
-    if not path.is_file():
-        print(f"warning: {path} is missing, so CIFAR-10-C's labels.npy is not checked "
-              "against the test labels", file=sys.stderr, flush=True)
-        return None
-    return read_batch(path)[1]
+def test_labels(data_set, data_folder=None):
+    """The test labels of the run's data set (datasets.catalog.DataSet) when its test file
+    is in the data folder, else None (with a warning: the corruption set's labels.npy
+    cannot then be checked against them)."""
+    labels = data_set.test_labels(data_folder)
+    if labels is None:
+        print(f"warning: {data_set.title}'s test set is not in "
+              f"{data_folder or config.DATA_FOLDER}, so its corruption set's labels.npy is "
+              "not checked against the test labels", file=sys.stderr, flush=True)
+    return labels
 
 
 def positive_eps(text: str) -> float:

@@ -112,6 +112,10 @@ def test_corruption_test_of_a_cifar_100_run_reads_cifar_100_c(data_100, tmp_path
     assert f"{run} was trained on CIFAR-100 (its opt.json says cifar_100), not on " \
            "CIFAR-10" in one_error_line(capsys)
     assert not (tmp_path / "elsewhere").exists()
+    # Without CIFAR-100's test file, CIFAR-100-C's labels cannot be checked: it says so.
+    (data_100 / "cifar-100-python" / "test").unlink()
+    assert corrupt(run, tmp_path / "unchecked") == 0
+    assert "warning: CIFAR-100's test set is not in " in capsys.readouterr().err
 
 
 class MeanProbe(torch.nn.Module):
