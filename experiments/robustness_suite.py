@@ -116,7 +116,8 @@ def _corruption_options(parser):
 
     parser.add_argument("--corruptions", nargs="+", choices=CORRUPTIONS, default=None,
                         metavar="NAME", help="predict only these corruptions (default: "
-                                             "every file in DATA_FOLDER/CIFAR-10-C)")
+                                             "every file in DATA_FOLDER/CIFAR-10-C, "
+                                             "CIFAR-100-C for exp_12)")
 
 
 def _corruption_prepare(args):
@@ -127,7 +128,7 @@ def _corruption_prepare(args):
 
 
 CORRUPTIONS = RobustnessTest(
-    name="corruption", title="Common-corruption test (CIFAR-10-C)",
+    name="corruption", title="Common-corruption test (CIFAR-10-C; exp_12: CIFAR-100-C)",
     script="run_corruption_test.py", output_folder="corruption_predictions",
     files="corruption prediction files", sections=("corruption_results.md",),
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,

@@ -35,8 +35,8 @@ OPT_KW_KEYS = ("nesterov", "dampening")
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python run_training.py",
-        description="Train one model on CIFAR-10 into one run folder (opt.json, log.json, "
-                    "model_specs.json, model.pt and a resume checkpoint).")
+        description="Train one model on CIFAR-10 (or CIFAR-100) into one run folder (opt.json, "
+                    "log.json, model_specs.json, model.pt and a resume checkpoint).")
     a = p.add_argument
     # --- the authors' options (names and meaning as in their opt.json) ---
     a("--model_type", required=True, help="e.g. CifarMinFP-LS, CifarPyrResNet, CifarDenseNet")
