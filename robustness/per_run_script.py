@@ -11,6 +11,8 @@ from run_folder import EXP_DATA
 
 def run_prediction_parser(description: str, receives: str, bs_default: int, bs_help: str):
     """The options every per-run prediction script has; each adds its own."""
+    from datasets.catalog import DATA_SETS
+
     p = ArgumentParser(description=description)
     p.add_argument("--model_folder", type=Path, required=True,
                    help="the run folder (opt.json and model.pt)")
@@ -20,7 +22,7 @@ def run_prediction_parser(description: str, receives: str, bs_default: int, bs_h
     p.add_argument("--device", default=None,
                    help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--bs", type=int, default=bs_default, help=bs_help)
-    p.add_argument("--dataset", default=None,
+    p.add_argument("--dataset", default=None, choices=tuple(DATA_SETS),
                    help="the data set the run must have been trained on (the exe scripts pass "
                         "their experiment's); default: the one its opt.json names")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
