@@ -43,14 +43,14 @@ def main(argv) -> int:
     model_folder, base_folder, device = run_of(args)
     output = output_file(base_folder, model_folder.name, args.protocol)
     model = trained_model(model_folder, device)   # batches go channels_last too
-    # The JPEG test set is made from CIFAR-10's test images (docs/reference.md §5).
-    run_data_set(model_folder, "cifar_10", "JPEG test")
-    run_data_set(model_folder, args.dataset)
+    # The stacks of the run's own test set: CIFAR-10's (docs/reference.md §5), or CIFAR-100's.
+    data_set = run_data_set(model_folder, args.dataset)
     stacks, labels = load_jpeg_test_set(protocol=args.protocol, create_if_missing=True,
-                                        subset=args.subset)
+                                        subset=args.subset, dataset=data_set.name)
     print(f"{model_folder.name}: {len(labels)} test images x {stacks.shape[1]} versions "
           f"({args.protocol} protocol) on {device}", flush=True)
-    predictions = predict(model, stacks, labels, args.bs, device, channels_last=True)
+    predictions = predict(model, stacks, labels, args.bs, device, channels_last=True,
+                          data_set=data_set)
     # The .npy stays the authors' format; its record goes beside it. Written after the
     # array: a kill in between leaves an old record, which the launcher sees as stale.
     with output_lock(output):

@@ -64,14 +64,12 @@ def dataset(args) -> str:
     return getattr(args, "dataset", "cifar_10")
 
 
-def exe_scripts(name: str, cifar_100: bool = True) -> dict:
+def exe_scripts(name: str) -> dict:
     """The exe scripts of a test in exp_10 and exp_11_1 (the JPEG ones keep the authors'
-    names, and the others follow them), and in exp_12 (CIFAR-100) unless not `cifar_100`."""
-    scripts = {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
-               "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py"}
-    if cifar_100:
-        scripts["exp_12"] = f"experiments/exp_12/exe_exp_12_{name}_tests.py"
-    return scripts
+    names, and the others follow them), and in exp_12 (CIFAR-100)."""
+    return {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
+            "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py",
+            "exp_12": f"experiments/exp_12/exe_exp_12_{name}_tests.py"}
 
 
 # ------------------------------------------------------------------------------ JPEG
@@ -90,20 +88,19 @@ def _jpeg_prepare(args):
     import config
     from datasets import jpeg
 
-    if not all(path.is_file() for path in jpeg.stack_paths(None, args.protocol)):
+    if not all(path.is_file() for path in jpeg.stack_paths(None, args.protocol, dataset(args))):
         print(f"creating the JPEG test set ({args.protocol} protocol) in "
               f"{config.DATA_FOLDER}", flush=True)
-        jpeg.create_jpeg_test_set(protocol=args.protocol)
+        jpeg.create_jpeg_test_set(protocol=args.protocol, dataset=dataset(args))
 
 
 JPEG = RobustnessTest(
     name="jpeg", title="JPEG robustness test", script="run_jpeg_robustness_test.py",
     output_folder=predictions.OUTPUT_FOLDERS["paper"], files="JPEG prediction files",
-    # No exp_12: the JPEG test set is made from CIFAR-10's test images (docs/reference.md §5).
-    sections=("jpeg_results.md", "jpeg_results_rgb.md"),
-    exe_scripts=exe_scripts("jpeg", cifar_100=False),
+    sections=("jpeg_results.md", "jpeg_results_rgb.md"), exe_scripts=exe_scripts("jpeg"),
     add_options=_jpeg_options,
-    kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
+    kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None,
+                           dataset(args)),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
     evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
     evaluated_options=("protocol",))
@@ -196,21 +193,24 @@ ADVERSARIAL = RobustnessTest(
 # What the launcher needs to plan a test's per-run jobs (jobs.PredictionKind): the script,
 # a run's output file, the script's options, and whether an existing file can be used.
 
-def jpeg(protocol: str = "paper", subset=None) -> PredictionKind:
+def jpeg(protocol: str = "paper", subset=None, dataset: str = "cifar_10") -> PredictionKind:
     """The JPEG test (docs/reference.md §5): run_jpeg_robustness_test.py writes
-    B/jpeg_model_predictions/<run>.npy (the rgb protocol's folder is another)."""
+    B/jpeg_model_predictions/<run>.npy (the rgb protocol's folder is another), on the
+    stacks of `dataset`'s test set."""
+    from datasets import catalog
+
     def output(base_folder, run_name):
         return predictions.output_file(base_folder, run_name, protocol)
 
     def options(run, base_folder):
         argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
-                "--protocol", protocol]
+                "--protocol", protocol, "--dataset", dataset]
         return argv + (["--subset", str(subset)] if subset else [])
 
     def usable(path, run_folder):
         from robustness import provenance
 
-        predictions.load_predictions(path)
+        predictions.load_predictions(path, catalog.data_set(dataset).num_classes)
         record = provenance.read_sidecar(path)
         if record is not None:   # none: the authors' file, or one of ours from before
             # The subset is recorded but not compared: `-- --subset M` on the exe script

@@ -83,9 +83,8 @@ def test_exp_12_is_exp_10s_grid_and_recipe_on_cifar_100(tmp_path):
     argv = list(run.argv)
     assert argv[argv.index("--dataset") + 1] == "cifar_100"
     assert run.argv[:2] == runs.select_runs(grid.EXP_10, "smoke")[0].argv[:2]
-    assert set(suite.CORRUPTIONS.exe_scripts) == set(suite.ADVERSARIAL.exe_scripts) == {
-        "exp_10", "exp_11_1", "exp_12"}
-    assert "exp_12" not in suite.JPEG.exe_scripts   # its test set is CIFAR-10's
+    for test in suite.TESTS:
+        assert set(test.exe_scripts) == {"exp_10", "exp_11_1", "exp_12"}, test.name
     # The per-run jobs say which data their runs must have been trained on.
     kind = suite.corruption(100, None, "cifar_100")
     assert kind.options(run, tmp_path)[4:6] == ["--dataset", "cifar_100"]
@@ -136,17 +135,33 @@ def test_predictions_are_normalised_with_the_models_data_set():
     assert not np.array_equal(own, corruptions.predict_images(probe, images, "cpu", 8))
 
 
-def test_jpeg_test_refuses_a_cifar_100_run_and_autoattack_uses_its_test_set(data_100,
-                                                                            tmp_path, capsys):
+def test_jpeg_test_and_autoattack_of_a_cifar_100_run_use_its_test_set(data_100, tmp_path):
     base = tmp_path / "exp"
     run = run_100(base / rf.EXP_DATA / "CifarResNet_s1_N1")
-    result = run_in_process("run_jpeg_robustness_test.py", "--model_folder", run,
-                            "--device", "cpu")
-    assert result.returncode == 2
-    assert "was trained on CIFAR-100" in result.stderr and \
-        "the JPEG test exists for CIFAR-10 runs only" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert not (data_100 / "cifar10_jpeg_test_set").exists() and not list(base.glob("jpeg*"))
+    run_in_process("run_jpeg_robustness_test.py", "--model_folder", run, "--device", "cpu",
+                   check_rc=0)
+    # CIFAR-100's stacks, in files of their own; CIFAR-10's (the paper's) are not made.
+    from datasets import jpeg
+    from robustness import jpeg as jpeg_predictions
+
+    assert [p.name for p in jpeg.stack_paths(data_100, "paper", "cifar_100")] == [
+        "test_cifar100_jpeg_noise_image_stacks.npy", "test_cifar100_jpeg_noise_labels.npy"]
+    assert all(p.is_file() for p in jpeg.stack_paths(data_100, "paper", "cifar_100"))
+    assert not any(p.exists() for p in jpeg.stack_paths(data_100, "paper"))
+    array = jpeg_predictions.load_predictions(jpeg_predictions.output_file(base, run.name), 100)
+    assert np.array_equal(array[:, 0], catalog.CIFAR_100.load("test")[1])
+    stacks, labels = jpeg.load_jpeg_test_set(data_100, dataset="cifar_100")
+    from robustness.per_run_script import trained_model
+
+    assert np.array_equal(array, jpeg_predictions.predict(
+        trained_model(run, "cpu"), stacks, labels, 16, "cpu", True, catalog.CIFAR_100))
+    refused = run_in_process("run_jpeg_robustness_test.py", "--model_folder", run,
+                             "--device", "cpu", "--dataset", "cifar_10", "--base_folder",
+                             tmp_path / "elsewhere")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "was trained on CIFAR-100" in refused.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
     # A network that always answers the class of CIFAR-100's first test image (its last
     # layer: weights 0, one bias): its clean error tells which test set was attacked.
     first = int(catalog.CIFAR_100.load("test")[1][0])
@@ -260,8 +275,21 @@ def test_smoke_flow_of_exp_12_learns_and_tests_on_cifar_100(tmp_path):
     clean = table[table.eps == 0].set_index("name")["er"]
     assert (clean < 100).all(), clean          # the runs' own test images, CIFAR-100's
 
+    # The paper's JPEG test on CIFAR-100's test images (stacks of their own).
+    smoke_script("exp_12/exe_exp_12_jpeg_tests.py", base, "--run-predictions",
+                 "--jobs-per-gpu", "2", env=env)
+    assert (data / "test_cifar100_jpeg_noise_image_stacks.npy").is_file()
+    assert not (data / "test_cifar10_jpeg_noise_image_stacks.npy").exists()
+    from robustness import jpeg as jpeg_predictions
+
+    for name in names:
+        array = jpeg_predictions.load_predictions(jpeg_predictions.output_file(base, name), 100)
+        assert array.shape == (SMOKE_TEST, 11) and np.array_equal(array[:, 0], test_y)
+    assert "## Robustness to JPEG compression" in (base / "report.md").read_text()
+
     # exp_10's scripts (CIFAR-10) refuse these runs in one line, naming exp_12.
-    for script in ("exp_10/exe_eval_exp_10.py", "exp_10/exe_exp10_corruption_tests.py"):
+    for script in ("exp_10/exe_eval_exp_10.py", "exp_10/exe_exp10_corruption_tests.py",
+                   "exp_10/exe_exp10_jpeg_tests.py"):
         refused = smoke_script(script, base, env=env, rc=2)
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
         assert "was trained on CIFAR-100" in refused.stderr and "exp_12" in refused.stderr
