@@ -6,7 +6,10 @@ through `run_main`, which prints that message as a single line and exits non-zer
 `--debug` on the command line shows the full traceback instead.
 """
 import argparse
+import copy
+import difflib
 import os
+import re
 import sys
 
 
@@ -41,6 +44,27 @@ class _OneSpellingHelp(argparse.HelpFormatter):
             return super()._format_action_invocation(action)
         finally:
             action.option_strings = every
+
+
+class DefaultsHelp(_OneSpellingHelp):
+    """--help that ends each option's line with its default, where there is one to show
+    (not for a flag, an empty default, or a help text that already names it)."""
+
+    @staticmethod
+    def _shows_default(action) -> bool:
+        return (bool(action.option_strings) and action.nargs != 0
+                and action.default not in (None, "", [], argparse.SUPPRESS)
+                and "default" not in (action.help or ""))
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        return f"{text} (default: %(default)s)".lstrip() if self._shows_default(action) else text
+
+    def _format_action(self, action):
+        if not action.help and self._shows_default(action):   # argparse skips empty help
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
 
 
 class _BothSpellings:
@@ -89,7 +113,33 @@ class ArgumentParser(_BothSpellings, argparse.ArgumentParser):
         return found
 
     def error(self, message):
-        raise UserError(f"{message}; see {self.prog} --help")
+        raise UserError(f"{message}{self._did_you_mean(message)}; see {self.prog} --help")
+
+    def _did_you_mean(self, message: str) -> str:
+        """' (did you mean --profile?)' for an unknown option or a mistyped choice whose
+        nearest known spelling is close enough; '' otherwise."""
+        if message.startswith("unrecognized arguments: "):
+            declared = (getattr(a, "declared_option_strings", a.option_strings)
+                        for a in self._actions)           # old_names are not suggested
+            known = [o for names in declared for o in both_spellings(names) if o.startswith("--")]
+            words = [w.split("=")[0] for w in message.split(": ", 1)[1].split()
+                     if w.startswith("--")]
+        else:
+            choice = re.match(r"argument .*: invalid choice: '(.*)' \(choose from (.*)\)$",
+                              message)
+            if not choice:
+                return ""
+            known = re.findall(r"'([^']*)'", choice.group(2))
+            words = [choice.group(1)]
+        guesses = [difflib.get_close_matches(w, known, n=1, cutoff=0.6) for w in words]
+        shown = [f"{guess[0]} for {w}" if len(words) > 1 else guess[0]
+                 for w, guess in zip(words, guesses) if guess]
+        return f" (did you mean {', '.join(shown)}?)" if shown else ""
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 run', '3 runs': a count and its noun (given in the singular) as a sentence says it."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def warn(message: str) -> None:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import config  # noqa: E402
 import run_folder as rf  # noqa: E402
-from errors import ArgumentParser, UserError, run_main  # noqa: E402
+from errors import ArgumentParser, UserError, counted, run_main  # noqa: E402
 from experiments.grid import PROFILES  # noqa: E402
 
 # What a downloaded run folder may hold, besides model.pt, that we copy along.
@@ -186,9 +186,9 @@ def print_report(report: Report, folders, dry_run: bool, profile: str = "paper")
     zips = [p for _, folder in folders for p in folder.rglob("*.zip")]
     if zips and not (report.placed or report.identical):
         print(f"found {zips[0]}: extract the zip archives first")
-    counted = "would be copied" if dry_run else "copied"
-    print(f"{len(report.placed)} files {counted}, {len(report.identical)} already in place, "
-          f"{len(report.conflicts)} conflicts, {len(report.invalid)} invalid, "
+    copied = "would be copied" if dry_run else "copied"
+    print(f"{counted(len(report.placed), 'file')} {copied}, {len(report.identical)} already in "
+          f"place, {counted(len(report.conflicts), 'conflict')}, {len(report.invalid)} invalid, "
           f"{len(report.unmatched)} unmatched")
 
 

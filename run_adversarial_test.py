@@ -42,7 +42,8 @@ def build_parser():
 def main(argv) -> int:
     from errors import UserError
     from robustness import adversarial
-    from robustness.per_run_script import output_lock, run_data_set, run_of, trained_model
+    from robustness.per_run_script import output_lock, run_data_set, run_of, \
+        test_set_source, trained_model
     from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
@@ -66,7 +67,8 @@ def main(argv) -> int:
     with output_lock(output):
         adversarial.evaluate_run(wrapped, x, y, eps, settings, output, device, args.bs,
                                  log=lambda line: print(line, flush=True),
-                                 weights=weights_fingerprint(model_folder))
+                                 weights=weights_fingerprint(model_folder),
+                                 data_source=test_set_source(data_set=data_set))
     print(f"-> {output}")
     return 0
 

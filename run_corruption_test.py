@@ -8,14 +8,16 @@ writes B/corruption_predictions/<run>.npz (robustness/corruptions.py describes i
 predicted class of every image of every corruption and severity, with the labels. The
 file grows one corruption at a time, so running the command again after an interruption
 computes only the missing corruptions. CIFAR-10-C is downloaded into
-DATA_FOLDER/CIFAR-10-C/ first if it is missing (2.9 GB).
+DATA_FOLDER/CIFAR-10-C/ first if it is missing (2.9 GB), unless --corruption_folder names
+another folder in its layout (the smoke profile's offline stand-in).
 """
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from errors import run_main  # noqa: E402
+from errors import counted, run_main  # noqa: E402
+from precision import error_text  # noqa: E402
 
 
 def build_parser():
@@ -28,6 +30,9 @@ def build_parser():
                    metavar="NAME", help="only these corruptions (default: every file present)")
     p.add_argument("--subset", type=int, default=None,
                    help="only the first M images of every severity (the smoke profile)")
+    p.add_argument("--corruption_folder", type=Path, default=None,
+                   help="read the corruptions from this folder in CIFAR-10-C's layout "
+                        "(default: DATA_FOLDER/CIFAR-10-C, downloaded when missing)")
     p.add_argument("--replace-larger", dest="replace_larger", action="store_true",
                    help="replace a file made on more images per severity (refused without)")
     return p
@@ -35,7 +40,8 @@ def build_parser():
 
 def main(argv) -> int:
     from datasets.cifar10c import ensure_cifar10c
-    from robustness.corruptions import output_file, predict_corruptions
+    from datasets.identity import describe_corruptions
+    from robustness.corruptions import output_file, predict_corruptions, read_predictions
     from robustness.per_run_script import output_lock, run_data_set, run_of, test_labels, \
         trained_model
     from robustness.provenance import weights_fingerprint
@@ -45,8 +51,9 @@ def main(argv) -> int:
     output = output_file(base_folder, model_folder.name)
     model = trained_model(model_folder, device)
     data_set = run_data_set(model_folder, args.dataset)   # CIFAR-100 runs: CIFAR-100-C
-    folder = ensure_cifar10c(dataset=data_set.name)
-    print(f"{model_folder.name}: {folder.name} from {folder} on {device}", flush=True)
+    folder = args.corruption_folder or ensure_cifar10c(dataset=data_set.name)
+    print(f"{model_folder.name}: {describe_corruptions(folder)['text']} from {folder} on "
+          f"{device}", flush=True)
     # The whole read-modify-write of the file under its lock: a second test of this run
     # (say, other --corruptions) waits, then adds its corruptions to what this one wrote.
     with output_lock(output):
@@ -57,7 +64,9 @@ def main(argv) -> int:
                                      test_labels=test_labels(data_set),
                                      replace_larger=args.replace_larger, data_set=data_set)
     mean = sum(errors.values()) / len(errors)
-    print(f"{len(errors)} corruptions, mean error {mean:.2f} % -> {output}")
+    images = 5 * read_predictions(output, data_set.num_classes)["n"] * len(errors)  # 5 severities
+    print(f"{counted(len(errors), 'corruption')}, mean error {error_text(mean, images)} % "
+          f"-> {output}")
     return 0
 
 

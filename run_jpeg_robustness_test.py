@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from datasets.jpeg import PROTOCOLS  # noqa: E402
 from errors import run_main  # noqa: E402
+from precision import error_text  # noqa: E402
 
 
 def build_parser():
@@ -36,7 +37,8 @@ def main(argv) -> int:
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
     from robustness.jpeg import output_file, predict, record_of
-    from robustness.per_run_script import output_lock, run_data_set, run_of, trained_model
+    from robustness.per_run_script import output_lock, run_data_set, run_of, \
+        test_set_source, trained_model
     from robustness.provenance import write_sidecar
 
     args = build_parser().parse_args(argv)
@@ -56,11 +58,13 @@ def main(argv) -> int:
     with output_lock(output):
         atomic_files.save_npy(output, predictions)
         write_sidecar(output, dict(record_of(model_folder, args.protocol, args.subset),
-                                   n=len(predictions)))
+                                   n=len(predictions),
+                                   data_source=test_set_source(data_set=data_set)))
 
     truth, versions = predictions[:, :1], predictions[:, 1:]
     errors = 100.0 * (versions != truth).mean(axis=0) if len(predictions) else []
-    print("test error (%) of versions 0-9: " + " ".join(f"{e:.1f}" for e in errors), flush=True)
+    print("test error (%) of versions 0-9: "
+          + " ".join(error_text(e, len(predictions)) for e in errors), flush=True)
     print(f"-> {output}")
     return 0
 

@@ -31,7 +31,7 @@ class DataSet:
     mean: tuple          # of the training pixels in [0, 1], per channel (RGB)
     std: tuple
     reader: str          # its module: load(split, data_folder, download_if_missing),
-    #                      ensure(data_folder), test_labels(data_folder)
+    #                      ensure(data_folder), test_labels(data_folder), folder_of(data_folder)
     train_size: int = 50_000
     test_size: int = 10_000
 
@@ -43,6 +43,10 @@ class DataSet:
     def ensure(self, data_folder=None):
         """Download the data set unless it is there; its folder."""
         return importlib.import_module(self.reader).ensure(data_folder)
+
+    def folder(self, data_folder=None):
+        """Its official folder in the data folder (cifar-10-batches-py/, cifar-100-python/)."""
+        return importlib.import_module(self.reader).folder_of(data_folder)
 
     def test_labels(self, data_folder=None):
         """The test set's labels; None when its file is missing (nothing is downloaded)."""

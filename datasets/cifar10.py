@@ -148,7 +148,7 @@ def test_labels(data_folder=None):
 
 
 # The reader's interface of datasets.catalog.
-load, ensure = load_cifar10, ensure_cifar10
+load, ensure, folder_of = load_cifar10, ensure_cifar10, batches_folder
 
 
 def write_batch(path: Path, images, labels: dict) -> None:

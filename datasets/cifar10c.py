@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import config
+from datasets import identity
 from datasets.download import extracted_archive
 from errors import UserError
 
@@ -173,9 +174,10 @@ def download(data_folder=None, url=None, dataset: str = "cifar_10") -> Path:
             url, root, found.archive, found.md5, f"{found.folder} is not in {folder}",
             f"download {found.url} ({found.size}, md5 {found.md5}) and "
             f"extract it in {root} so that {folder} holds labels.npy and the "
-            f"<corruption>.npy files, or set DATA_FOLDER to a folder that has {found.folder}/"
-    ) as extracted:
+            f"<corruption>.npy files, or set DATA_FOLDER to a folder that has {found.folder}/",
+            destination=folder) as extracted:
         os.replace(extracted / found.folder, folder)
+    identity.mark_verified_download(folder, found.archive, found.md5)
     return folder
 
 

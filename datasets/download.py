@@ -4,10 +4,12 @@ torchvision downloads (with a progress bar) and checks the archive's md5; the ar
 extracted into a temporary folder beside its destination, from which the caller renames
 the files into place, so an interrupted download or extraction never leaves a
 half-filled data set under its real name. Any failure becomes one line saying what to
-download by hand and where to put it.
+download by hand and where to put it, and removes what the attempt created (the data
+folder, a partial archive, the data set's folder); what was there before is kept.
 """
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -20,11 +22,16 @@ DOWNLOAD_TIMEOUT_S = 60
 
 
 @contextlib.contextmanager
-def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_hand: str):
+def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_hand: str,
+                      destination):
     """Download `url` to root/filename, extract it into a temporary folder under `root`
-    and yield that folder. A failure, in the download or in the caller's moving of the
-    files, is a UserError: "`what` ... downloading it failed (reason); `by_hand`"."""
+    and yield that folder, from which the caller fills `destination`. A failure, in the
+    download or in the caller's moving of the files, is a UserError: "`what` ...
+    downloading it failed (reason); `by_hand`", after removing whichever of `root`, the
+    archive and `destination` did not exist before."""
     root = Path(root)
+    created = [path for path in (Path(destination), root / filename) if not path.exists()]
+    made_root = not root.exists()
     previous_timeout = socket.getdefaulttimeout()
     try:
         from torchvision.datasets.utils import download_and_extract_archive
@@ -36,12 +43,28 @@ def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_han
             download_and_extract_archive(url, str(root), extract_root=tmp, filename=filename,
                                          md5=md5)
             yield Path(tmp)
-    except Exception as e:  # network and archive errors come in many types
+    except BaseException as e:  # network and archive errors come in many types
+        _remove(created, root if made_root else None)
+        if not isinstance(e, Exception):   # Ctrl-C: cleaned up, and still an interrupt
+            raise
         reason = str(e).splitlines()[0] if str(e) else "no details"
         raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
                         f"{by_hand}") from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
+
+
+def _remove(created, root) -> None:
+    """Remove what a failed download made: its files and folders, and the data folder
+    `root` when it made it (unless something else was put in it meanwhile)."""
+    for path in created:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if root is not None:
+        with contextlib.suppress(OSError):
+            root.rmdir()
 
 
 def download_files(url: str, root, filename: str, md5: str, folder_name: str, what: str,
@@ -50,7 +73,8 @@ def download_files(url: str, root, filename: str, md5: str, folder_name: str, wh
     CIFAR-100's), renaming each extracted file into root/folder_name: an interrupted
     extraction never leaves a truncated file under its name. Returns that folder."""
     folder = Path(root) / folder_name
-    with extracted_archive(url, root, filename, md5, what, by_hand) as extracted:
+    with extracted_archive(url, root, filename, md5, what, by_hand,
+                           destination=folder) as extracted:
         folder.mkdir(exist_ok=True)
         for path in (extracted / folder_name).iterdir():
             os.replace(path, folder / path.name)

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 import run_folder as rf
+from datasets import needs
 from errors import ArgumentParser, UserError
 from experiments import grid
 from experiments.launching import cpu_guard, jobs, runs
@@ -31,9 +32,9 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     a = p.add_argument
     smoke = grid.SMOKE
     a("--profile", choices=grid.PROFILES, default="paper",
-      help=f"paper: the paper's grid under experiments/<exp>/; smoke: one seed, the smallest "
-           f"size, {smoke['epochs']} epochs on {smoke['train_subset']} images, under "
-           "experiments/<exp>/smoke/")
+      help=f"paper (the default): the paper's grid under experiments/<exp>/; smoke: one seed, "
+           f"the smallest size, {smoke['epochs']} epochs on {smoke['train_subset']} images, "
+           "under experiments/<exp>/smoke/")
     a("--base_folder", type=Path, default=None,
       help=f"write under this folder instead of the profile's ({experiment.base_folder()})")
     a("--seeds", type=int, nargs="+", help=f"only these seeds of {list(experiment.seeds)}")
@@ -41,7 +42,7 @@ def build_parser(experiment: grid.Experiment, description: str) -> argparse.Argu
     a("--sizes", type=int, nargs="+", help=f"only these sizes of {list(experiment.sizes)}")
     a("--dry-run", action="store_true",
       help="list the runs and what would happen to each (start, resume, skip); run nothing")
-    a("--launcher", choices=LAUNCHERS, default="local")
+    a("--launcher", choices=LAUNCHERS, default="local", help="default: local")
     a("--debug", action="store_true", help="show full tracebacks")
 
     local = p.add_argument_group("local launcher")
@@ -116,6 +117,8 @@ def train(experiment: grid.Experiment):
               f"{base_folder / rf.EXP_DATA}", flush=True)
         from datasets import catalog
 
+        if args.dry_run:
+            print(needs.data_set_line(experiment.dataset))
         planned = jobs.training_jobs(runs, base_folder / rf.LOGS)
         guarded = paper_on_cpu(args)
         if guarded and not args.dry_run:
@@ -161,6 +164,9 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
             refuse_unused(parser, args, extra, test.evaluated_options)
         base_folder = base_folder_of(experiment, args)
         code = 0
+        if args.run_predictions and args.dry_run:
+            for line in [needs.data_set_line(experiment.dataset), *test.data_needs(args)]:
+                print(line)
         if args.run_predictions:
             code = run_predictions(experiment, test.kind(args), args, extra, base_folder,
                                    prepare=lambda: test.prepare(args))
@@ -220,7 +226,7 @@ def run_predictions(experiment, kind, args, extra, base_folder: Path, prepare=No
     planned = jobs.prediction_jobs(kind, runs, base_folder, base_folder / rf.LOGS)
     if jobs.untrained(planned) and not args.dry_run:
         raise UserError(
-            f"no trained model.pt in any of the {len(runs)} run folders under "
+            f"no trained model.pt in the {counted(len(runs), 'run folder')} under "
             f"{base_folder / rf.EXP_DATA} (e.g. {runs[0].folder / rf.MODEL_FILE}); train "
             f"them first: {grid.command(experiment, 'train', args.profile, base_folder)}")
     if not args.dry_run:

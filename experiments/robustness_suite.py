@@ -9,9 +9,11 @@ declaration for the hints and the report (docs/adding_a_robustness_test.md).
 """
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import config
+from datasets import needs
 from errors import UserError
 from experiments import grid
 from experiments.launching.jobs import PredictionKind
@@ -35,6 +37,8 @@ class RobustnessTest:
     evaluation_options: Callable = field(default=lambda args: {})
     published_by_authors: bool = False   # the authors published files of this test
     evaluated_options: tuple = ()        # its options that its evaluation uses too
+    # (args) -> lines (datasets.needs) on the data it needs besides CIFAR-10, for --dry-run
+    data_needs: Callable = field(default=lambda args: [])
 
     def command(self, experiment, profile: str = "paper", base_folder=None, *options) -> str:
         """The command line of this test's exe script for `experiment` (for hints)."""
@@ -103,7 +107,7 @@ JPEG = RobustnessTest(
                            dataset(args)),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
     evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
-    evaluated_options=("protocol",))
+    evaluated_options=("protocol",), data_needs=lambda args: [needs.jpeg_line(args.protocol, dataset=dataset(args))])
 
 
 # ------------------------------------------------------------------- common corruptions
@@ -118,10 +122,32 @@ def _corruption_options(parser):
 
 
 def _corruption_prepare(args):
-    from datasets.cifar10c import ensure_cifar10c
+    """Once, here: download CIFAR-10-C (2.9 GB) when it is missing, or, for the smoke
+    profile without it, build the offline stand-in (datasets.corruption_stand_in)."""
+    from datasets import cifar10c, corruption_stand_in as stand_in
 
-    # Downloads CIFAR-10-C (CIFAR-100-C; 2.9 GB) once, here, when it is missing.
-    ensure_cifar10c(dataset=dataset(args))
+    if dataset(args) != "cifar_10":   # CIFAR-100-C (about 2.9 GB): no stand-in
+        cifar10c.ensure_cifar10c(dataset=dataset(args))
+    elif stand_in.corruption_data(smoke(args)) == cifar10c.corruption_folder():
+        cifar10c.ensure_cifar10c()
+    else:
+        stand_in.ensure_stand_in(grid.SMOKE_ROBUSTNESS["corruption_subset"])
+
+
+def _corruption_kind(args):
+    from datasets import corruption_stand_in as stand_in
+
+    subset = grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None
+    if dataset(args) != "cifar_10":
+        return corruption(subset, args.corruptions, dataset=dataset(args))
+    folder = stand_in.corruption_data(smoke(args))
+    absent = [name for name in args.corruptions or () if name not in stand_in.CORRUPTIONS]
+    if folder == stand_in.stand_in_folder() and absent:
+        raise UserError(f"--corruptions {' '.join(absent)}: CIFAR-10-C is not in "
+                        f"{config.DATA_FOLDER}, and its offline stand-in has only "
+                        f"{' '.join(stand_in.CORRUPTIONS)}; put CIFAR-10-C there (the paper "
+                        "profile downloads it, 2.9 GB), or choose among those")
+    return corruption(subset, args.corruptions, folder)
 
 
 CORRUPTIONS = RobustnessTest(
@@ -129,11 +155,9 @@ CORRUPTIONS = RobustnessTest(
     script="run_corruption_test.py", output_folder="corruption_predictions",
     files="corruption prediction files", sections=("corruption_results.md",),
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
-    kind=lambda args: corruption(
-        grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None, args.corruptions,
-        dataset(args)),
-    prepare=_corruption_prepare,
-    evaluation="experiments.evaluating.corruptions:evaluate_corruptions")
+    kind=_corruption_kind, prepare=_corruption_prepare,
+    evaluation="experiments.evaluating.corruptions:evaluate_corruptions",
+    data_needs=lambda args: [needs.cifar10c_line(smoke(args), dataset=dataset(args))])
 
 
 # --------------------------------------------------------------------------- AutoAttack
@@ -226,24 +250,29 @@ def jpeg(protocol: str = "paper", subset=None, dataset: str = "cifar_10") -> Pre
                           output=output, options=options, usable=usable)
 
 
-def corruption(subset=None, corruptions=None, dataset: str = "cifar_10") -> PredictionKind:
-    """The common corruptions (CIFAR-10-C; CIFAR-100-C for `dataset` cifar_100):
-    run_corruption_test.py writes B/corruption_predictions/<run>.npz. A file that lacks a
-    corruption asked for (or present in DATA_FOLDER/CIFAR-10-C), or was made on other
-    images, is not usable: the job runs again and computes only what is missing."""
+def corruption(subset=None, corruptions=None, folder=None,
+               dataset: str = "cifar_10") -> PredictionKind:
+    """The common corruptions of `folder` (default DATA_FOLDER/CIFAR-10-C, or its offline
+    stand-in; CIFAR-100-C for `dataset` cifar_100): run_corruption_test.py writes
+    B/corruption_predictions/<run>.npz. A file that lacks a corruption asked for (or present
+    in the folder), or was made on other images, is not usable: the job runs again and
+    computes only what is missing."""
     from datasets import cifar10c
     from robustness import corruptions as predictions_of
+
+    default = cifar10c.corruption_folder(dataset=dataset)
+    folder = Path(folder or default)
 
     def options(run, base_folder):
         argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
                 "--dataset", dataset]
         argv += ["--subset", str(subset)] if subset else []
+        argv += ["--corruption_folder", str(folder)] if folder != default else []
         return argv + (["--corruptions", *corruptions] if corruptions else [])
 
     def usable(path, run_folder):
         from robustness import provenance
 
-        folder = cifar10c.corruption_folder(dataset=dataset)
         found = predictions_of.read_predictions(path,
                                                 cifar10c.corruption_set(dataset).num_classes)
         expected = {"weights": provenance.weights_fingerprint(run_folder)}
@@ -310,6 +339,16 @@ def adversarial(settings, eps_255, dataset: str = "cifar_10") -> PredictionKind:
 
 
 TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL)
+
+
+def report_tests(experiment, base_folder, profile: str) -> tuple:
+    """(title, section files, the command that runs it) of each test of `experiment`:
+    report.md names those without a section (rendering.report.write_report)."""
+    return tuple((test.title, test.sections,
+                  test.prediction_command(experiment, profile, base_folder))
+                 for test in TESTS if experiment.name in test.exe_scripts)
+
+
 # The section files of report.md, in its order: the test errors (experiments.evaluating.
 # test_error), then every test's.
 REPORT_SECTIONS = ("results.md",) + tuple(name for test in TESTS for name in test.sections)

@@ -7,6 +7,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from errors import run_main  # noqa: E402
 from models import PAPER_PARAMETER_COUNTS, SIZE_KEYS, count_parameters, get_model  # noqa: E402
 
 
@@ -49,9 +50,9 @@ def cifar100_table() -> bool:
     return all_match
 
 
-def main() -> int:
+def main(argv=()) -> int:
     return 0 if paper_table() & cifar100_table() else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

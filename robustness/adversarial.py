@@ -34,6 +34,7 @@ import torch
 import atomic_files
 from datasets.loader import MEAN, STD
 from errors import UserError
+from precision import error_text
 
 OUTPUT_FOLDER = "adversarial_predictions"
 NORMS = ("Linf", "L2")
@@ -263,24 +264,27 @@ def write_results(path: Path, flags_by_eps: dict, settings: AttackSettings,
 
 
 def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSettings, output,
-                 device, batch_size: int = 250, log=print, weights=None) -> list:
+                 device, batch_size: int = 250, log=print, weights=None,
+                 data_source=None) -> list:
     """Robust error of `model` on (x, y) at eps 0 and every eps of `eps_255_list` (in
     units of 1/255) into `output`, keeping the eps already there (made by the same
     `weights`, a fingerprint, when given: it goes into the file's record with the
-    fingerprint of the images). Returns its rows."""
+    fingerprint of the images and `data_source`, their data set in words). Returns its
+    rows."""
     from robustness.provenance import array_fingerprint
 
     output = Path(output)
     if len(y) != settings.n_images:
         raise ValueError(f"{len(y)} images given, the settings say {settings.n_images}")
     record = dict(weights=weights, data=array_fingerprint(x.numpy(), y.numpy()),
-                  **asdict(settings)) if weights else None
+                  data_source=data_source, **asdict(settings)) if weights else None
     flags_by_eps = _read_results(output, settings, record)
     state_folder = output.with_suffix(".state")
     if 0.0 not in flags_by_eps:
         flags_by_eps[0.0] = (predictions(model, x, device, batch_size) == y).numpy()
         write_results(output, flags_by_eps, settings, record)
-    log(f"clean error {100 * (1 - flags_by_eps[0.0].mean()):.2f} % on {len(y)} images")
+    log(f"clean error {error_text(100 * (1 - flags_by_eps[0.0].mean()), len(y))} % on "
+        f"{len(y)} images")
     for eps_255 in sorted(float(e) for e in eps_255_list):
         if eps_255 in flags_by_eps or eps_255 <= 0:
             continue
@@ -294,7 +298,7 @@ def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSet
         state_folder.rmdir()
     rows = result_rows(flags_by_eps, settings)
     for row in rows:
-        log(f"eps {row['eps_255']:g}/255: robust error {row['er']:.2f} %")
+        log(f"eps {row['eps_255']:g}/255: robust error {error_text(row['er'], row['n'])} %")
     return rows
 
 

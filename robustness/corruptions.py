@@ -5,7 +5,8 @@ One file per run, B/corruption_predictions/<run name>.npz, holding
   labels       uint8 (5 n,): the true classes, severity 1's block first
   <corruption> uint8 (5 n,): the predicted classes, one array per corruption done
   record       str: JSON of what made it (robustness.provenance): the weights' and
-               labels.npy's fingerprints, n and the subset
+               labels.npy's fingerprints, n, the subset and `data_source`, the folder
+               in words ("CIFAR-10-C (md5-verified download)", the stand-in ...)
 It is rewritten (atomically) after every corruption, so an interrupted job keeps what it
 finished and the next one computes only the missing corruptions. A file that cannot be
 read, or was made on other images (another n or other labels) or by other weights, is
@@ -24,6 +25,7 @@ import atomic_files
 from datasets import cifar10c
 from datasets.loader import Normalize
 from errors import UserError
+from precision import error_text
 
 OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10    # CIFAR-10-C's; read_predictions takes CIFAR-100-C's 100
@@ -116,11 +118,13 @@ def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size
 
 
 def data_record(folder, n: int, subset) -> dict:
-    """The record's data part: labels.npy's fingerprint, images per severity, subset."""
+    """The record's data part: labels.npy's fingerprint, what the folder holds in words
+    (datasets.identity.describe_corruptions), images per severity, subset."""
+    from datasets.identity import describe_corruptions
     from robustness.provenance import file_sha256
 
     return dict(data="sha256:" + file_sha256(Path(folder) / cifar10c.LABELS_FILE), n=n,
-                subset=subset)
+                subset=subset, data_source=describe_corruptions(folder)["text"])
 
 
 def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,
@@ -175,8 +179,8 @@ def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
             images = cifar10c.first_of_each_severity(images, full_n, subset)
         predictions[name] = predict_images(model, images, device, batch_size, data_set)
         write_predictions(output, n, labels, predictions, record)
-        log(f"{name}: error {100.0 * (predictions[name] != labels).mean():.2f} % "
-            f"over {len(labels):,} images")
+        error = 100.0 * (predictions[name] != labels).mean()
+        log(f"{name}: error {error_text(error, len(labels))} % over {len(labels):,} images")
     return {name: 100.0 * float((p != labels).mean()) for name, p in predictions.items()}
 
 

@@ -101,6 +101,16 @@ def test_labels(data_set, data_folder=None):
     return labels
 
 
+def test_set_source(data_folder=None, data_set=None) -> str:
+    """What the CIFAR-10 (`data_set`'s, datasets.catalog) test set of the data folder is,
+    in words (datasets.identity), for the record of a file computed on it."""
+    from datasets import catalog
+    from datasets.identity import describe
+
+    data_set = data_set or catalog.CIFAR_10
+    return describe(data_set.folder(data_folder), data_set.name)["text"]
+
+
 def positive_eps(text: str) -> float:
     """An --eps value: a finite positive number (argparse type; nan and inf are not)."""
     import argparse

@@ -24,24 +24,13 @@ from pathlib import Path
 import numpy as np
 
 import atomic_files
+from datasets.identity import file_digest
 from errors import UserError, warn
 from run_folder import MODEL_FILE
 
-_HASHES = {}   # (path, size, mtime, inode) -> hex digest: a file is read once per version
-
-
 def file_sha256(path) -> str:
-    """The SHA-256 of a file, cached for as long as its size, mtime and inode stay."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
+    """The SHA-256 of a file, read once per file version (datasets.identity.file_digest)."""
+    return file_digest(path, "sha256")
 
 
 def weights_fingerprint(model_folder) -> str:

@@ -173,6 +173,7 @@ def test_evaluation_under_an_ascii_locale_and_a_non_ascii_path(tmp_path, script)
     assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
     report = (base / "report.md").read_text(encoding="utf-8")
     assert not report.isascii()                      # ± and … read and written as UTF-8
+    assert f"--base_folder '{base}'" in report        # the tests not run, in UTF-8 too
 
 
 # ------------------------------------------------------------------ training
@@ -231,3 +232,30 @@ def test_n_images_0_is_refused_not_replaced(tmp_path, capsys):
     assert run_main(exe, ["--base_folder", str(tmp_path), "--run-predictions", "--dry-run",
                           "--n-images", "0"]) == 2
     assert "--n-images must be positive" in one_error_line(capsys)
+
+
+def test_dry_run_says_which_data_is_there_and_what_a_run_would_download(tmp_path, own_data):
+    data = Path(own_data["DATA_FOLDER"])
+    script = "experiments/exp_10/exe_exp10_corruption_tests.py"
+    options = ["--dry-run", "--base_folder", tmp_path, "--run-predictions"]
+    paper = exe(script, *options, env=own_data, check_rc=0).stdout
+    assert (f"data: {data / 'cifar-10-batches-py'}: a CIFAR-format data set that is not the "
+            "official CIFAR-10 (data_batch_1 and 6 more differ)") in paper
+    assert (f"data: CIFAR-10-C is not in {data / 'CIFAR-10-C'}; a run would first download "
+            "https://zenodo.org/records/2535967/files/CIFAR-10-C.tar (2,918,471,680 bytes, "
+            "md5-checked)") in paper
+    smoke = exe(script, *options, "--profile", "smoke", env=own_data, check_rc=0).stdout
+    assert ("the smoke profile uses the stand-in corruptions (7 of 15), not CIFAR-10-C in "
+            f"{data / 'CIFAR-10-C-stand-in'} (not yet built: a run builds it from the test "
+            "set, no download)") in smoke
+    assert not (data / "CIFAR-10-C-stand-in").exists() and not (data / "CIFAR-10-C").exists()
+    jpeg = exe("experiments/exp_10/exe_exp10_jpeg_tests.py", *options, env=own_data,
+               check_rc=0).stdout
+    assert "data: the JPEG test set (paper protocol) is not in" in jpeg
+    empty = dict(own_data, DATA_FOLDER=str(tmp_path / "empty"))
+    train = exe("experiments/exp_10/exe_train_exp_10.py", "--dry-run", "--base_folder", tmp_path,
+                env=empty, check_rc=0).stdout
+    assert (f"data: CIFAR-10 is not in {tmp_path / 'empty' / 'cifar-10-batches-py'}; a run "
+            "would first download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+            "(170,498,071 bytes, md5-checked)") in train
+    assert not (tmp_path / "empty").exists()

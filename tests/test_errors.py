@@ -43,3 +43,74 @@ def test_an_abbreviation_of_both_spellings_is_not_ambiguous():
 def test_an_unknown_option_is_a_user_error_naming_the_help():
     with pytest.raises(UserError, match=r"unrecognized arguments: --nope; see prog --help"):
         parser().parse_args(["--nope"])
+
+
+def test_an_unknown_option_suggests_the_nearest_one():
+    p = parser()
+    p.add_argument("--profile", choices=("paper", "smoke"), default="paper")
+    with pytest.raises(UserError, match=r"--profle smoke \(did you mean --profile\?\); see"):
+        p.parse_args(["--profle", "smoke"])
+    with pytest.raises(UserError, match=r"\(did you mean --profile for --profle, "
+                                        r"--base-folder for --base-foldr\?\)"):
+        p.parse_args(["--profle=smoke", "--base-foldr", "B"])
+    with pytest.raises(UserError, match=r"invalid choice: 'smok' .* \(did you mean smoke\?\)"):
+        p.parse_args(["--profile", "smok"])
+    with pytest.raises(UserError) as far:            # nothing near: no guess
+        p.parse_args(["--zzz"])
+    assert "did you mean" not in str(far.value)
+    with pytest.raises(UserError) as old:             # an old name is never suggested
+        p.parse_args(["--seeed", "1"])
+    assert "--seed?" not in str(old.value)
+
+
+def test_defaults_help_names_every_default_once():
+    from errors import DefaultsHelp
+
+    p = ArgumentParser(prog="prog", formatter_class=DefaultsHelp)
+    p.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--device", default=None, help="cpu or cuda")
+    p.add_argument("--amp", default="off", help="mixed precision (default: off)")
+    p.add_argument("--compile", action="store_true", help="compile")
+    text = " ".join(p.format_help().split())
+    assert "learning rate (default: 0.1)" in text
+    assert "--epochs EPOCHS (default: 200)" in text
+    assert "cpu or cuda --amp" in text                # None: nothing to show
+    assert text.count("default: off") == 1
+    assert "compile (default" not in text
+
+
+def test_run_training_help_shows_the_defaults():
+    from training.options import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    for shown in ("--lr LR initial learning rate (default: 0.1)", "--bs BS batch size "
+                  "(default: 128)", "--epochs EPOCHS (default: 200)", "--seed SEED (default: 0)"):
+        assert shown in text
+
+
+def test_every_exe_script_help_names_the_default_profile():
+    from helpers import REPO_ROOT, run_in_process
+
+    scripts = sorted((REPO_ROOT / "experiments").glob("exp_*/exe_*.py"))
+    assert len(scripts) >= 12           # 5 of exp_10, 2 of exp_10_1, 5 of exp_11_1
+    for script in scripts:
+        done = run_in_process(script, "--help", check_rc=0)
+        text = " ".join(done.stdout.split())
+        assert "--profile {paper,smoke}" in text, script.name
+        assert "paper (the default)" in text or "(default: paper)" in text, script.name
+
+
+def test_every_script_prints_its_errors_with_one_prefix():
+    import subprocess
+
+    from helpers import REPO_ROOT
+
+    scripts = [p for p in REPO_ROOT.rglob("*.py") if not {"tests", ".venv", ".git"} & set(
+        p.relative_to(REPO_ROOT).parts) and 'if __name__ == "__main__":' in p.read_text()]
+    assert len(scripts) >= 20
+    for script in scripts:           # each ends through run_main: "error: <one line>"
+        assert "sys.exit(run_main(" in script.read_text(), script
+    done = subprocess.run(["bash", str(REPO_ROOT / "tools" / "slurm_cluster.sh"), "bogus"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stderr.startswith("error: unknown command 'bogus'")

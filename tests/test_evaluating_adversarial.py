@@ -32,15 +32,18 @@ def test_adversarial_tables_from_hand_made_files(tmp_path):
     assert minnet.er.tolist() == [25.0] * 3
     table = adversarial_eval.comparison_table(runs, GRID)
     row = table[table["eps (/255)"] == 1.0].iloc[0]
-    assert row["Min-Net"] == "25.00 ± 0.00" and row["ResNet"].startswith("58.33 ± ")
-    assert row["difference, 95% CI"].startswith("-33.33 [")
+    # Errors on 4 images move in steps of 25 %: whole percents.
+    assert row["Min-Net"] == "25 ± 0" and row["ResNet"].startswith("58 ± ")
+    assert row["difference, 95% CI"].startswith("-33 [")
     assert adversarial_eval.evaluate_adversarial(GRID, tmp_path) == 0
     text = (tmp_path / adversarial_eval.SECTION_FILE).read_text(encoding="utf-8")
     assert "Adversarial robustness" in text
     assert text.strip() in (tmp_path / "report.md").read_text(encoding="utf-8")
     csv = pd.read_csv(tmp_path / adversarial_eval.CSV_FILE)
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "attack", "norm", "eps", "n",
-                                 "er"]
+                                 "er", "data"]
+    assert set(csv.data) == {"not recorded (a file from before data records)"}
+    assert "Attacked images: not recorded (a file from before data records)." in text
     assert (tmp_path / "images" / "adversarial_Linf_apgd-ce.png").is_file()
 
 

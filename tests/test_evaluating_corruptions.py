@@ -57,7 +57,11 @@ def test_corruption_tables_from_hand_made_files(grid_folder):
     assert "mCE" in text and "missing" not in text
     csv = pd.read_csv(grid_folder / corruption_eval.CSV_FILE)
     assert list(csv.columns) == ["name", "model_type", "N", "seed", "corruption", "severity",
-                                 "n", "er"]
+                                 "n", "er", "data"]
+    # Hand-made files without a record: CIFAR-10-C (nothing else existed), "not recorded".
+    assert set(csv.data) == {"not recorded (a file from before data records)"}
+    assert text.startswith("## Robustness to common corruptions (CIFAR-10-C)\n")
+    assert "Corrupted images: not recorded (a file from before data records)." in text
     assert text.strip() in (grid_folder / "report.md").read_text(encoding="utf-8")
     assert (grid_folder / "images" / "corruption_severity_N3.png").is_file()
     assert (grid_folder / "images" / "corruption_difference.pdf").is_file()

@@ -19,7 +19,7 @@ from robustness import adversarial, corruptions
 GRID = replace(EXP_10, sizes=(3,), seeds=(9, 507))
 N = 4                                    # images per severity
 LABELS = np.tile(np.arange(N, dtype=np.uint8), 5)
-SMOKE_NOTE = "smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's numbers"
+SMOKE_NOTE = "smoke run of 1 epoch on 2,048 images -- a check of the flow, not the paper's numbers"
 HEADED = SMOKE_NOTE[:1].upper() + SMOKE_NOTE[1:] + "."
 SETTINGS = adversarial.AttackSettings(norm="Linf", attacks="apgd-ce", n_images=4)
 
@@ -51,15 +51,18 @@ EVALUATIONS = [(corruption_eval.evaluate_corruptions, corruption_eval),
 
 
 @pytest.mark.parametrize("evaluate, module", EVALUATIONS)
-def test_smoke_outputs_say_what_they_are(tmp_path, evaluate, module):
+def test_smoke_outputs_say_what_they_are(tmp_path, evaluate, module, capsys):
     write_grid(tmp_path)
     assert evaluate(GRID, tmp_path, profile="smoke") == 0
+    plotted = "2 plots" if module is corruption_eval else "1 plot"   # severity N=3, differences
+    assert f" and {plotted} (PNG and PDF)" in capsys.readouterr().out
     section = (tmp_path / module.SECTION_FILE).read_text(encoding="utf-8")
-    # Under the heading, then before every table's caption.
+    # Under the heading, once: not again before every table's caption.
     assert section.splitlines()[2] == f"**{HEADED}**"
+    assert section.count(SMOKE_NOTE[1:]) == 1
     caption = ("Test error (%) per corruption" if module is corruption_eval
                else "Robust error (%) per attack setting")
-    assert f"{HEADED} {caption}" in section
+    assert f"\n{caption}" in section
     report_md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert f"**{HEADED}**" in report_md and section.strip() in report_md
 

@@ -207,9 +207,12 @@ def test_results_txt_has_the_authors_definitions(tmp_path):
     assert (tmp_path / "results.txt").read_text(encoding="utf-8") == (
         "Median last: 8.000\nMean last: 7.667\nStd last: 1.247\n"
         "Min last: 6.000\nMax last: 9.000\nMedian min: 8.000\n")
+    # Our statistics of errors on 1,000 test images: one decimal (results.txt keeps the
+    # authors' three).
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert "| Std of last (ddof=1) | 1.528 |" in md
-    assert "| Median of run minima | 6.000 |" in md
+    assert "| Std of last (ddof=1) | 1.5 |" in md
+    assert "| Median of run minima | 6.0 |" in md
+    assert "Errors to 1 decimal: on 1,000 images one image is 0.1 %. (results.txt keeps" in md
 
 
 def test_results_csv_has_no_float_noise(tmp_path):
@@ -221,7 +224,7 @@ def test_results_csv_has_no_float_noise(tmp_path):
     text = (tmp_path / "results.csv").read_text(encoding="utf-8")
     assert "16.59999" not in text and ",16.6," in text
 
-SMOKE_NOTE = "smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's numbers"
+SMOKE_NOTE = "smoke run of 1 epoch on 2,048 images -- a check of the flow, not the paper's numbers"
 
 
 def test_smoke_outputs_say_what_they_are(tmp_path):
@@ -232,11 +235,56 @@ def test_smoke_outputs_say_what_they_are(tmp_path):
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert SMOKE_NOTE in text or SMOKE_NOTE[:1].upper() + SMOKE_NOTE[1:] in text, name
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert "Smoke run of 1 epoch on 2048 images -- a check of the flow, not the paper's " \
-           "numbers. Test error (%) after the last epoch" in md
+    assert md.count(SMOKE_NOTE[1:]) == 1          # once, under the heading
+    assert md.splitlines()[2] == f"**S{SMOKE_NOTE[1:]}.**"
+    assert "\nTest error (%) after the last epoch" in md
+    # 1,000 test images (the smoke profile's): one decimal, not the paper's three.
+    assert "| 3 | 88.0 | 88.0 |" in md and "88.000" not in md
+    assert "Errors to 1 decimal: on 1,000 images one image is 0.1 %." in md
 
 
 def test_paper_runs_carry_no_smoke_note(tmp_path):
     write_paper_runs(tmp_path, EXP_10, {9: PAPER_EXP_10[9]})
     assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
-    assert "smoke" not in (tmp_path / "report.md").read_text(encoding="utf-8").lower()
+    # (The report's commands name the base folder, whose name has the test's in it.)
+    text = (tmp_path / "report.md").read_text(encoding="utf-8").replace(str(tmp_path), "B")
+    assert "smoke" not in text.lower()
+
+
+# ----------------------------------------------- which data made the numbers (issue 21)
+
+def record_data(base_folder, names, record: dict) -> None:
+    """Give the named runs' opt.json a data record, as our trainer writes it."""
+    for name in names:
+        path = base_folder / "exp_data" / name / "opt.json"
+        path.write_text(json.dumps(dict(json.loads(path.read_text()), data=record)))
+
+
+def test_sections_are_headed_on_cifar10_only_when_every_run_recorded_the_official_files(
+        tmp_path):
+    from datasets.identity import describe
+    from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
+
+    write_paper_runs(tmp_path, EXP_10, {3: PAPER_EXP_10[3]})
+    names = [EXP_10.run_name(m, 3, s) for m in EXP_10.models for s in EXP_10.seeds]
+    write_cifar10_batches(tmp_path / "data", *synthetic_cifar10(20, 10, seed=1))
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    table = dict(name="CIFAR-10", folder=folder.name, md5=describe(folder)["md5"])
+    official = describe(folder, official=table)          # as if these were the official files
+    assert official["text"] == "CIFAR-10 (official files, checksums verified)"
+    record_data(tmp_path, names, official)
+    assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
+    text = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert text.startswith("## Test error on CIFAR-10\n")
+    assert "Trained and tested on: CIFAR-10 (official files, checksums verified)." in text
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert set(results.data) == {"CIFAR-10 (official files, checksums verified)"}
+
+    other = describe(folder)                             # torchvision's sums: not these files
+    record_data(tmp_path, names[:1], other)
+    assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
+    text = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert text.startswith("## Test error\n")
+    assert (f"Trained and tested on: {other['text']} ({names[0]}); CIFAR-10 (official files, "
+            f"checksums verified) ({', '.join(names[1:7])} and 3 more).") in text
+    assert set(pd.read_csv(tmp_path / "results.csv").data) == {other["text"], official["text"]}

@@ -90,7 +90,7 @@ def test_refuses_to_overwrite_a_different_file(downloads):
     # Nothing of that run is touched: not even the missing log.json is put back beside
     # a model.pt that is not the authors'.
     assert snapshot(exps) == before
-    assert "0 files copied, 3 already in place, 1 conflicts" in result.stdout
+    assert "0 files copied, 3 already in place, 1 conflict," in result.stdout
 
 
 def test_the_smoke_profile_places_only_the_smoke_runs_under_smoke(downloads):

@@ -34,9 +34,26 @@ def test_report_keeps_the_other_section(tmp_path):
     assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# exp_10: report")
-    assert report.index("## Test error on CIFAR-10") < report.index("JPEG PART")
+    # The authors' runs recorded no data: not headed "on CIFAR-10", and said so.
+    assert report.index("## Test error\n") < report.index("JPEG PART")
+    assert "Trained and tested on: not recorded (opt.json from before data records" in report
     assert "![test error against parameters](images/error_vs_params.png)" in report
     assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporary files
+    # The tests without a section are named last, each with its command; JPEG's ran.
+    not_run = report[report.index("## Tests not run"):]
+    assert report.index("JPEG PART") < report.index("## Tests not run")
+    for test in (suite.CORRUPTIONS, suite.ADVERSARIAL):
+        line = f"- {test.title}: `{test.prediction_command(EXP_10, 'paper', tmp_path)}`"
+        assert line in not_run.splitlines()
+    assert "JPEG" not in not_run
+
+
+def test_a_report_with_every_test_names_none_as_not_run(tmp_path):
+    write_paper_runs(tmp_path, EXP_10, {9: PAPER_EXP_10[9]})
+    for test in suite.TESTS:
+        (tmp_path / test.sections[0]).write_text(f"## {test.name}\n", encoding="utf-8")
+    assert ev.evaluate_experiment(EXP_10, tmp_path) == 0
+    assert "Tests not run" not in (tmp_path / "report.md").read_text()
 
 
 def test_a_failed_write_leaves_no_mix_of_old_and_new(tmp_path, monkeypatch):

@@ -25,6 +25,10 @@ def test_attacks_with_other_images_or_seed_live_beside_each_other(data, tmp_path
                       "--attack-seed", str(s.seed)) == 0
     for s, output in zip(settings, outputs):
         assert adversarial.read_results(output)["settings"] == s
+    # The record names the attacked images' data set (datasets.identity).
+    assert adversarial.read_results(outputs[0])["record"]["data_source"] == (
+        "a CIFAR-format data set that is not the official CIFAR-10 (data_batch_1 and 6 more "
+        "differ)")
     # The exe scripts' default settings keep the documented folder.
     assert adversarial.output_file(base, "r", AttackSettings()).parent.name == "Linf_standard"
 

@@ -3,6 +3,7 @@
 """
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -34,6 +35,9 @@ def test_cli_end_to_end(folder_c, tmp_path):
     result = corruptions.read_predictions(tmp_path / "exp" / "corruption_predictions"
                                           / "CifarResNet_s1_N1.npz")
     assert result["n"] == 4 and set(result["predictions"]) == {"fog", "gaussian_noise"}
+    # 4 images per severity: 20 per corruption, steps of 5 %: whole percents.
+    assert re.search(r"^fog: error \d+ % over 20 images$", done.stdout, re.M), done.stdout
+    assert re.search(r"^2 corruptions, mean error \d+ % -> ", done.stdout, re.M), done.stdout
     bad = run_in_process("run_corruption_test.py", "--model_folder", run, "--subset", "0",
                          env=env)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
@@ -54,6 +58,9 @@ def test_a_subset_never_replaces_full_corruption_predictions(data, tmp_path, cap
     assert output.read_bytes() == full
     assert corrupt(run, base, "--subset", "3", "--replace-larger") == 0
     assert corruptions.read_predictions(output)["n"] == 3
+    # The record names the folder in words: this one was placed by hand.
+    assert corruptions.read_predictions(output)["record"]["data_source"] == (
+        "CIFAR-10-C placed by hand (not verified: CIFAR-10-C publishes no per-file checksums)")
 
 
 def test_a_truncated_npz_is_recomputed_everywhere(data, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """run_jpeg_robustness_test.py end to end (in this process): a freshly initialised model saved as a run folder
 (opt.json + model.pt), a small JPEG test set, predictions checked against an independent
 computation, and the one-line errors for bad input."""
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches
 from helpers import run_in_process
 import run_folder as rf
 from models import get_model
+from precision import error_digits
 
 SCRIPT = "run_jpeg_robustness_test.py"
 RUN_NAME = "CifarResNet_s1_N1"
@@ -73,6 +75,10 @@ def test_predictions_file_end_to_end(run_folder, data_folder):
     assert result.returncode == 0, result.stderr
     output = base / "jpeg_model_predictions" / f"{RUN_NAME}.npy"
     assert str(output) in result.stdout
+    # Errors on N_TEST images with the decimals they support (precision.error_digits).
+    shown = result.stdout.split("test error (%) of versions 0-9: ")[1].splitlines()[0].split()
+    assert len(shown) == 10 and all(len(e.partition(".")[2]) == error_digits(N_TEST)
+                                    for e in shown), shown
     predictions = np.load(output)
     assert predictions.shape == (N_TEST, 11) and predictions.dtype == np.int64
 
@@ -84,6 +90,10 @@ def test_predictions_file_end_to_end(run_folder, data_folder):
     expected = expected_predictions(run_folder, stacks)
     assert np.array_equal(predictions[:, 1:], expected)
     assert len(np.unique(expected)) > 1, "a test that only sees one class proves little"
+    # The sidecar names the data set the test images came from (datasets.identity).
+    sidecar = json.loads(Path(str(output) + ".json").read_text())
+    assert sidecar["data_source"] == ("a CIFAR-format data set that is not the official "
+                                      "CIFAR-10 (data_batch_1 and 6 more differ)")
     # Without --base_folder, the predictions go next to exp_data/; --subset keeps the first N.
     result = predict("--model_folder", run_folder, "--subset", 5, data_folder=data_folder)
     assert result.returncode == 0, result.stderr

@@ -62,6 +62,9 @@ def test_short_run_learns_and_writes_the_authors_log_schema(finished_run):
     # Ten classes: chance is 90 % error; the synthetic classes are easy to tell apart.
     assert log["val_er"][-1] < 40, log["val_er"]
     assert "epoch   2" in result.stdout and "finished" in result.stdout
+    # 400 training and 200 test images: errors to one decimal (precision.error_digits).
+    assert re.search(r"train er +\d+\.\d%  test er +\d+\.\d%  ", result.stdout), result.stdout
+    assert re.search(r"finished: final test error \d+\.\d% ", result.stdout), result.stdout
 
     opt = json.loads((folder / rf.OPT_FILE).read_text())
     assert opt["model_type"] == "CifarResNet" and opt["fixed_steps"] == [2]
@@ -492,3 +495,40 @@ def test_a_run_diverging_before_its_first_checkpoint_says_how_to_start_again(cif
     # Its advice works at the first try.
     again = train("--lr", "0.01", "--do_overwrite")
     assert again.returncode == 0, again.stderr
+
+
+# ---------------------------------------- what data a run was trained on (issue 21)
+
+def test_opt_json_records_the_data_folder_and_its_checksums(finished_run, cifar_folder):
+    import hashlib
+
+    folder, _ = finished_run
+    data = json.loads((folder / rf.OPT_FILE).read_text())["data"]
+    batches = cifar_folder / "cifar-10-batches-py"
+    assert data["folder"] == str(batches) and data["dataset"] == "cifar_10"
+    assert data["official"] is False and len(data["differs"]) == 7
+    assert data["text"] == ("a CIFAR-format data set that is not the official CIFAR-10 "
+                            "(data_batch_1 and 6 more differ)")
+    assert data["md5"]["test_batch"] == hashlib.md5((batches / "test_batch").read_bytes()).hexdigest()
+
+
+def test_a_run_is_resumed_on_its_data_only_and_old_runs_without_a_record_resume(
+        finished_run, tmp_path, own_data):
+    reference, _ = finished_run
+    folder = unfinished_copy(reference, tmp_path / "run", "cpu")
+    batches = Path(own_data["DATA_FOLDER"]) / "cifar-10-batches-py"
+    (batches / "batches.meta").write_bytes((batches / "batches.meta").read_bytes() + b" ")
+    before = snapshot(folder)
+    result = train(folder, "--resume", env=own_data, check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--resume refused" in result.stderr and "was trained on a CIFAR-format" in result.stderr
+    assert "set DATA_FOLDER back" in result.stderr
+    assert snapshot(folder) == before
+    # A run recorded before data records (the authors', ours from before) resumes, and
+    # gets its record.
+    opt = json.loads((folder / rf.OPT_FILE).read_text())
+    del opt["data"]
+    (folder / rf.OPT_FILE).write_text(json.dumps(opt))
+    result = train(folder, "--resume", env=own_data)
+    assert "resuming at epoch" in result.stdout
+    assert json.loads((folder / rf.OPT_FILE).read_text())["data"]["folder"] == str(batches)

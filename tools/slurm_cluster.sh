@@ -21,7 +21,8 @@ LOGS=/var/log/slurm
 RUN=/run/slurm-one-node
 NODE=$(hostname -s)
 
-die() { echo "slurm_cluster.sh: $*" >&2; exit 1; }
+# The project's one error prefix (errors.run_main prints "error: ..." too).
+die() { echo "error: tools/slurm_cluster.sh: $*" >&2; exit 1; }
 
 need_root() {
     [ "$(id -u)" = 0 ] || die "run this as root (the daemons and apt-get need it)"
@@ -196,5 +197,5 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+    *) echo "error: unknown command '${1:-}'; usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac

@@ -13,7 +13,7 @@ import torch
 
 import config
 from datasets import catalog
-from errors import ArgumentParser, UserError
+from errors import ArgumentParser, DefaultsHelp, UserError
 from training.devices import device_type
 
 OPTIMIZERS = ("SGD",)
@@ -25,16 +25,18 @@ AMP_MODES = ("off", "bf16", "fp16")
 # moved or be named by another path; a requeued job may land on another GPU, though not
 # on another kind of device: see training.run_plan). cudnn_benchmark only picks kernels,
 # and opt.json files written before it existed lack it. num_threads: a resumed run uses
-# the count it recorded, whatever this launch asks for (training.run_plan).
+# the count it recorded, whatever this launch asks for (training.run_plan). data: the
+# data folder's record (datasets.identity.describe), compared by its checksums alone
+# (training.run_plan), and absent from runs recorded before it.
 NOT_CONFIGURATION = ("resume", "do_overwrite", "debug", "folder", "device", "print_freq",
                      "nw", "comment", "torch_version", "start_time", "resumed_at",
-                     "git_commit", "cudnn_benchmark", "num_threads")
+                     "git_commit", "cudnn_benchmark", "num_threads", "data")
 OPT_KW_KEYS = ("nesterov", "dampening")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
-        prog="python run_training.py",
+        prog="python run_training.py", formatter_class=DefaultsHelp,
         description="Train one model on CIFAR-10 (or CIFAR-100) into one run folder (opt.json, "
                     "log.json, model_specs.json, model.pt and a resume checkpoint).")
     a = p.add_argument
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--wd", type=float, default=1e-4, help="weight decay")
     a("--mom", type=float, default=0.9, help="momentum")
     a("--bs", type=int, default=128, help="batch size")
-    a("--opt", default="SGD", help="optimizer (SGD)")
+    a("--opt", default="SGD", help="optimizer")
     a("--opt_kw", default=None, help='extra optimizer options, e.g. "nesterov: True;"')
     a("--epochs", type=int, default=200)
     a("--fixed_steps", type=int, nargs="*", default=[],

@@ -29,6 +29,12 @@ def _check_same_run(opt: dict, old_opt: dict, folder: Path) -> None:
         raise UserError(f"--resume refused: {folder} was started on {old_type}, not "
                         f"{device_type(opt['device'])}; resume it with --device {old_type}, "
                         "or start over with --do_overwrite")
+    old_data, new_data = old_opt.get("data"), opt.get("data")
+    if isinstance(old_data, dict) and new_data and old_data.get("md5") != new_data["md5"]:
+        raise UserError(f"--resume refused: {folder} was trained on {old_data.get('text')} "
+                        f"({old_data.get('folder')}), but the data folder now holds "
+                        f"{new_data['text']} ({new_data['folder']}); set DATA_FOLDER back, "
+                        "or start over with --do_overwrite")
     old, new = configuration(old_opt), configuration(opt)
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff:

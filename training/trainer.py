@@ -24,8 +24,10 @@ import torch
 import atomic_files
 import run_folder as rf
 from datasets import catalog
+from datasets.identity import describe
 from datasets.loader import EvalBatches, TrainBatches
-from errors import UserError
+from errors import UserError, counted
+from precision import error_text
 from models import build_model_from_opt, count_parameters
 from training.devices import synchronize
 from training.epoch import TrainingDiverged, autocast_context, evaluate, train_epoch
@@ -185,13 +187,16 @@ def diverged_advice(folder: Path, opt: dict) -> str:
         return f"the run stopped before its first epoch ended, so there is no checkpoint: {again}"
     epoch = len(rf.read_checkpoint(folder).get("log", {}).get("val_er", []))
     amp = ", or with --amp off" if opt.get("amp", "off") != "off" else ""
-    return (f"the run stopped and its last good checkpoint is kept (after {epoch} epochs); "
+    return ("the run stopped and its last good checkpoint is kept (after "
+            f"{counted(epoch, 'epoch')}); "
             f"a resume with these options would diverge again: {again}{amp}")
 
 
 def report_epoch(train: dict, val: dict) -> None:
+    train_er = error_text(train["er"], train["num_samples"])
+    test_er = error_text(val["val_er"], val["val_num_samples"])
     print(f"epoch {train['epoch']:3d}  lr {train['lr']:.4g}  loss {train['loss']:.4f}  "
-          f"train er {train['er']:5.2f}%  test er {val['val_er']:5.2f}%  "
+          f"train er {train_er:>5}%  test er {test_er:>5}%  "
           f"({train['sec']:.1f}s + {val['sec']:.1f}s)", flush=True)
 
 
@@ -205,15 +210,20 @@ def train(opt: dict) -> int:
     folder = Path(opt["folder"])
     rf.refuse_if_busy(folder)
     if plan_run(opt).action == FINISHED:
-        print(f"{folder}: already finished ({opt['epochs']} epochs); nothing to do")
+        print(f"{folder}: already finished ({counted(opt['epochs'], 'epoch')}); nothing to do")
         return 0
     torch.manual_seed(opt["seed"])
     model = build_model_from_opt(opt)
     data = load_data(opt)
+    # What it trains and tests on, recorded in opt.json: the folder and its checksums. A
+    # resume on other data is refused here, before the folder is locked (or touched).
+    opt = dict(opt, data=describe(catalog.data_set(opt["dataset"]).folder(), opt["dataset"]))
+    plan_run(opt)
     with folder_locked(folder):
         plan = plan_run(opt)  # again: the folder may have changed before we held it
         if plan.action == FINISHED:
-            print(f"{folder}: already finished ({opt['epochs']} epochs); nothing to do")
+            print(f"{folder}: already finished ({counted(opt['epochs'], 'epoch')}); "
+                  "nothing to do")
             return 0
         return run_epochs(recorded_options(opt, plan), plan, model, data)
 
@@ -249,6 +259,8 @@ def run_epochs(opt: dict, plan, model, data) -> int:
         report_epoch(train_entries, val_entries)
 
     rf.save_model(folder, plain_state_dict(session.model))
-    print(f"finished: final test error {session.log['val_er'][-1]:.2f}% -> "
+    images = (session.log.get("val_num_samples") or [10_000])[-1]   # CIFAR-10's test set
+    last = error_text(session.log["val_er"][-1], images)
+    print(f"finished: final test error {last}% -> "
           f"{folder / rf.MODEL_FILE}")
     return 0

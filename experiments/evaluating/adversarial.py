@@ -5,7 +5,8 @@ Writes under the base folder B, as one set (rendering.report.publish):
 
   adversarial_results.csv  one row per run x attack setting x eps: name, model_type,
                            N or L, seed, attack, norm, eps (in 1/255), n, er (robust
-                           error in %; eps 0 is the clean error on the same images)
+                           error in %; eps 0 is the clean error on the same images),
+                           data (the attacked images' data set in words)
   adversarial_results.md   per setting, size and eps: Min-Net and baseline mean ± std over
                            seeds and the difference with a 95 % Welch interval; the plots
                            (report.md's section)
@@ -18,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments import robustness_suite as suite
+from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
@@ -25,22 +27,25 @@ from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import report, tables
 from experiments.rendering.tables import interval_text
+from experiments.evaluating.run_table import FULL_TEST_SET
+from precision import digits_note, error_digits
 from robustness.adversarial import OUTPUT_FOLDER, read_results
 
 CSV_FILE = "adversarial_results.csv"
 SECTION_FILE = suite.ADVERSARIAL.sections[0]    # adversarial_results.md
 PLOTS = f"{report.IMAGES}/adversarial_"
 OWNED = (CSV_FILE, f"{PLOTS}*.png", f"{PLOTS}*.pdf")
-DIGITS = 2
-COLUMNS = ["name", "model_type", "size", "seed", "attack", "norm", "eps", "n", "er"]
+COLUMNS = ["name", "model_type", "size", "seed", "attack", "norm", "eps", "n", "er", "data"]
 
 
 def result_rows(path: Path) -> list:
-    """The rows (attack, norm, eps, n, er) of one result file; a UserError if unusable."""
+    """The rows (attack, norm, eps, n, er, data) of one result file; a UserError if
+    unusable."""
     result = read_results(path)
     settings = result["settings"]
+    source = (result["record"] or {}).get("data_source") or NOT_RECORDED_FILE
     return [dict(attack=settings.attacks, norm=settings.norm, eps=r["eps_255"], n=r["n"],
-                 er=r["er"], attack_seed=settings.seed) for r in result["rows"]]
+                 er=r["er"], data=source, attack_seed=settings.seed) for r in result["rows"]]
 
 
 def collect_adversarial(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
@@ -65,12 +70,14 @@ def comparison_table(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame
     for (attack, norm, size, eps), group in runs.groupby(["attack", "norm", "size", "eps"]):
         row = {"attack": attack, "norm": norm, experiment.size_label: size, "eps (/255)": eps}
         values = [group.loc[group.model_type == m, "er"] for m in models]
+        digits = error_digits(int(group.n.max()))     # one_setting: one n per attack
         for model, v in zip(models, values):
             row[experiment.display_name(model)] = (
-                report.mean_std(v.mean(), v.std() if len(v) > 1 else None, DIGITS)
+                report.mean_std(v.mean(), v.std() if len(v) > 1 else None, digits)
                 if len(v) else "–")
         if pair:
-            row[f"difference, {CONFIDENCE:.0%} CI"] = interval_text(welch_interval(*values))
+            row[f"difference, {CONFIDENCE:.0%} CI"] = interval_text(welch_interval(*values),
+                                                                    digits)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -87,7 +94,8 @@ def plot_curves(runs: pd.DataFrame, experiment: Experiment, attack: str, norm: s
         ax.plot(curve.index, curve.values, marker="o", ms=3, ls=styles.get(size, "-"),
                 color=report.MODEL_COLOURS.get(model_type),
                 label=f"{experiment.display_name(model_type)} "
-                      f"{experiment.size_label}={size} ({group.seed.nunique()} seeds)")
+                      f"{experiment.size_label}={size} "
+                      f"({report.counted(group.seed.nunique(), 'seed')})")
     ax.set_xscale("symlog", linthresh=0.25)
     ax.set_xlabel(f"eps ({norm}, units of 1/255; 0 = clean)")
     ax.set_ylabel("robust error (%)")
@@ -106,11 +114,14 @@ def section_text(found: ResultFiles, experiment: Experiment, pngs: list, note: s
     lines = [f"{report.counted(runs.name.nunique(), 'run')} attacked on the first "
              f"{counts} test images{per}. Robust error in % (eps 0: the clean error on "
              "the same images), mean ± std over seeds; the difference is Min-Net − "
-             "baseline with a Welch interval."]
+             "baseline with a Welch interval.",
+              data_line("Attacked images", dict(zip(runs.name, runs.data)))]
+    lines += [digits_note(n, error_digits(n)) for n in sorted(runs.n.unique())
+              if n < FULL_TEST_SET]
     lines += left_out_lines(found, fix_command)
     return ("## Adversarial robustness (AutoAttack)\n\n" + report.banner(note)
             + "\n".join(lines) + "\n\n"
-            + report.with_note("Robust error (%) per attack setting, size and eps:", note)
+            + "Robust error (%) per attack setting, size and eps:"
             + "\n\n" + report.markdown_table(comparison_table(runs, experiment))
             + "\n" + "\n".join(report.image_link(png, "robust error against eps")
                                for png in pngs)
@@ -129,7 +140,7 @@ def adversarial_outputs(found: ResultFiles, experiment: Experiment, base_folder:
             for attack, norm in settings]
     files.text = section_text(found, experiment, pngs, note, fix_command)
     files.shown = [f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} and "
-                   f"{len(pngs)} plots (PNG and PDF)"]
+                   f"{report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
 
 

@@ -5,7 +5,8 @@ experiment's grid.
 Writes under the base folder B, as one set (rendering.report.publish):
 
   corruption_results.csv  one row per run x corruption x severity: name, model_type,
-                          N or L, seed, corruption, severity, n, er (test error in %)
+                          N or L, seed, corruption, severity, n, er (test error in %),
+                          data (the corrupted images' folder in words)
   corruption_results.md   per model and size the error per corruption (mean over
                           severities and seeds), the mean corruption error over the 15
                           benchmark corruptions (only when all 15 are there), the Min-Net
@@ -24,13 +25,16 @@ import pandas as pd
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     corruption_set, missing_benchmark_corruptions
 from experiments import robustness_suite as suite
+from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line, is_stand_in
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
 from experiments.evaluating.seed_statistics import min_net_and_baseline
 from experiments.grid import Experiment
-from experiments.rendering import report, tables
+from experiments.rendering import plots, report, tables
 from experiments.rendering.tables import interval_text
+from experiments.evaluating.run_table import FULL_TEST_SET
+from precision import digits_note, error_digits
 from robustness.corruptions import OUTPUT_FOLDER, errors_by_severity, output_file, \
     read_predictions
 
@@ -38,7 +42,6 @@ CSV_FILE = "corruption_results.csv"
 SECTION_FILE = suite.CORRUPTIONS.sections[0]     # corruption_results.md
 PLOTS = f"{report.IMAGES}/corruption_"
 OWNED = (CSV_FILE, f"{PLOTS}severity_*", f"{PLOTS}difference.*")
-DIGITS = 2
 MEAN_COLUMN = "mCE"     # the mean corruption error over the 15 benchmark corruptions
 RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 
@@ -46,17 +49,21 @@ RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 # --------------------------------------------------------------------------- the files
 
 def corruption_rows(path: Path, num_classes: int = 10) -> list:
-    return errors_by_severity(read_predictions(path, num_classes))
+    """A file's rows, each with the data it was computed on, in words (its record's)."""
+    found = read_predictions(path, num_classes)
+    source = (found["record"] or {}).get("data_source") or NOT_RECORDED_FILE
+    return [dict(row, data=source) for row in errors_by_severity(found)]
 
 
 def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
-    """Rows (name, model_type, size, seed, corruption, severity, n, er) of the finished
-    runs' usable prediction files, and the runs left out."""
+    """Rows (name, model_type, size, seed, corruption, severity, n, er, data) of the
+    finished runs' usable prediction files, and the runs left out."""
     classes = corruption_set(experiment.dataset).num_classes
     found = collect_results(experiment, Path(base_folder),
                             lambda name: [output_file(base_folder, name)],
                             lambda path: corruption_rows(path, classes),
-                            RUN_COLUMNS + ["corruption", "severity", "n", "er"], fix_command)
+                            RUN_COLUMNS + ["corruption", "severity", "n", "er", "data"],
+                            fix_command)
     return one_setting(found, ["n"])     # the same images per severity for every run
 
 
@@ -114,21 +121,21 @@ def differences(runs: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table_markdown(table: pd.DataFrame, experiment: Experiment) -> str:
+def table_markdown(table: pd.DataFrame, experiment: Experiment, digits: int) -> str:
     cells = pd.DataFrame({"Model": [experiment.display_name(m) for m in table.model_type],
                           experiment.size_label: table["size"].astype(str)})
     for column in table.columns:
         if column not in ("model_type", "size", "seeds"):
-            cells[column] = [report.number(v, DIGITS) for v in table[column]]
+            cells[column] = [report.number(v, digits) for v in table[column]]
     cells["seeds"] = table["seeds"].astype(int).astype(str)
     return report.markdown_table(cells)
 
 
-def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
+def differences_markdown(diffs: pd.DataFrame, experiment: Experiment, digits: int) -> str:
     label = experiment.size_label
     cells = pd.DataFrame({label: diffs["size"].astype(str), "corruption": diffs.corruption,
                           f"Min-Net − baseline, {CONFIDENCE:.0%} CI": [
-                              interval_text(r) for r in diffs.to_dict("records")]})
+                              interval_text(r, digits) for r in diffs.to_dict("records")]})
     return report.markdown_table(cells)
 
 
@@ -136,26 +143,23 @@ def differences_markdown(diffs: pd.DataFrame, experiment: Experiment) -> str:
 
 def plot_severity(runs: pd.DataFrame, experiment: Experiment, size: int, note: str = ""):
     """Error against severity for one size, mean over the corruptions every run has:
-    mean over seeds with the min-max band."""
+    mean over seeds with the min-max band (plots.mean_and_band)."""
     fig, axes = report.new_figure(note=note)
     ax = axes[0]
     names = corruptions_in(runs)
     chosen = runs[(runs["size"] == size) & runs.corruption.isin(names)]
     per_seed = chosen.groupby(["model_type", "seed", "severity"]).er.mean().unstack("severity")
+    banded = False
     for model_type in experiment.models:
-        if model_type not in per_seed.index.get_level_values(0):
-            continue
-        values = per_seed.loc[model_type]
-        colour = report.MODEL_COLOURS.get(model_type)
-        ax.plot(SEVERITIES, values.mean().values, marker="o", ms=3, color=colour,
-                label=f"{experiment.display_name(model_type)} (mean of {len(values)})")
-        ax.fill_between(SEVERITIES, values.min().values, values.max().values, color=colour,
-                        alpha=0.2, lw=0)
+        if model_type in per_seed.index.get_level_values(0):
+            banded |= plots.mean_and_band(ax, SEVERITIES, per_seed.loc[model_type],
+                                          report.MODEL_COLOURS.get(model_type),
+                                          experiment.display_name(model_type))
     ax.set_xticks(SEVERITIES)
     ax.set_xlabel("severity")
-    ax.set_ylabel(f"test error (%), mean over {len(names)} corruptions")
-    ax.set_title(f"{experiment.name}, {experiment.size_label}={size}: band = min–max over "
-                 "seeds", fontsize=9)
+    ax.set_ylabel(f"test error (%), mean over {report.counted(len(names), 'corruption')}")
+    ax.set_title(f"{experiment.name}, {experiment.size_label}={size}: "
+                 f"{plots.band_words(banded)}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -200,33 +204,43 @@ def corruption_figures(files: report.Outputs, runs: pd.DataFrame, diffs: pd.Data
 
 # --------------------------------------------------------------------------- the section
 
+def data_title(runs: pd.DataFrame, experiment: Experiment) -> str:
+    """CIFAR-10-C (exp_12: CIFAR-100-C), unless a file was computed on the offline stand-in."""
+    stand_in = [text for text in runs.data.unique() if is_stand_in(text)]
+    return stand_in[0] if stand_in else corruption_set(experiment.dataset).folder
+
+
+
 def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs: list,
                  note: str, fix_command: str) -> str:
     """corruption_results.md: the summary, both tables, the plots."""
     runs = found.table
     names = corruptions_in(runs)
     absent = missing_benchmark_corruptions(names)
-    counts = sorted(runs.n.unique())
+    images = int(runs.n.max())          # one_setting: the same for every run
+    digits = error_digits(images)
     lines = [f"{report.counted(runs.name.nunique(), 'run')}, "
-             f"{report.counted(len(names), 'corruption')}, {counts[-1]:,} images per "
+             f"{report.counted(len(names), 'corruption')}, {images:,} images per "
              "severity; errors in %, means over the five severities and the seeds."]
+    if images < FULL_TEST_SET:
+        lines.append(digits_note(images, digits))
     if absent:
         lines.append(f"No mean corruption error: the benchmark corruptions "
                      f"{', '.join(absent)} are missing.")
     else:
         lines.append(f"{MEAN_COLUMN}: the mean over the 15 benchmark corruptions and five "
                      "severities.")
+    lines.append(data_line("Corrupted images", dict(zip(runs.name, runs.data))))
     lines += left_out_lines(found, fix_command)
-    text = (f"## Robustness to common corruptions ({corruption_set(experiment.dataset).folder})"
-            "\n\n" + report.banner(note)
+    text = (f"## Robustness to common corruptions ({data_title(runs, experiment)})\n\n"
+            + report.banner(note)
             + "\n".join(lines) + "\n\n"
-            + report.with_note("Test error (%) per corruption, mean over the severities and "
-                               "the seeds:", note) + "\n\n" + table_markdown(table, experiment))
+            + "Test error (%) per corruption, mean over the severities and the seeds:\n\n"
+            + table_markdown(table, experiment, digits))
     if not diffs.empty:
-        text += ("\n" + report.with_note(
-                     "Min-Net − baseline error (points; below 0 the Min-Net is better), "
-                     f"{CONFIDENCE:.0%} Welch interval over seeds:", note) + "\n\n"
-                 + differences_markdown(diffs, experiment))
+        text += ("\nMin-Net − baseline error (points; below 0 the Min-Net is better), "
+                 f"{CONFIDENCE:.0%} Welch interval over seeds:\n\n"
+                 + differences_markdown(diffs, experiment, digits))
     text += "\n" + "\n".join(report.image_link(png, "corruption plot") for png in pngs)
     return text + f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
 
@@ -238,11 +252,14 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     table, diffs = error_table(runs, experiment), differences(runs, experiment)
     files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
     files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
-    pngs = corruption_figures(files, runs, diffs, experiment, note)
+    title = data_title(runs, experiment)
+    # The plots say it too when the images are the stand-in's.
+    plot_note = "; ".join(filter(None, [note, title if is_stand_in(title) else ""]))
+    pngs = corruption_figures(files, runs, diffs, experiment, plot_note)
     files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
-    files.shown = [table_markdown(table, experiment),
+    files.shown = [f"on {title}:", table_markdown(table, experiment, error_digits(int(runs.n.max()))),
                    f"wrote {base_folder / CSV_FILE}, {SECTION_FILE}, {report.REPORT_FILE} "
-                   f"and {len(pngs)} plots (PNG and PDF)"]
+                   f"and {report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
 
 

@@ -26,11 +26,14 @@ import pandas as pd
 import run_folder as rf
 from datasets.jpeg import QUALITIES
 from errors import UserError
+from precision import error_text
 from experiments import robustness_suite as suite
+from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line
 from experiments.evaluating.result_files import evaluate_files
-from experiments.evaluating.run_table import refuse_other_data, warn
+from experiments.evaluating.run_table import refuse_other_data, test_images, warn
 from experiments.rendering import plots, report, tables
 from robustness.jpeg import BadPredictions, load_predictions, output_file
+from robustness.provenance import read_sidecar
 
 
 # Test error and POCP per JPEG quality from the prediction files of a grid's runs.
@@ -41,7 +44,6 @@ from robustness.jpeg import BadPredictions, load_predictions, output_file
 # of test images whose predicted class at a level differs from the prediction on the
 # uncompressed image, right or wrong. Nothing here writes a file.
 
-FULL_TEST_SET = 10_000                            # CIFAR-10's test images
 # Largest difference (points of error) between a prediction file's error on the
 # uncompressed images and its run's last val_er before the file is taken to be another
 # model's. The same weights on the same images agree up to a few near-ties (the numerics
@@ -80,23 +82,6 @@ def jpeg_metrics(array: np.ndarray) -> dict:
     return dict(n=n, errors=errors, pocp=pocp)
 
 
-def _validated_count(log: dict, opt) -> int:
-    """How many test images the log's val_er counts: its last `val_num_samples`;
-    failing that, opt.json's `test_subset` when below the full test set (the authors'
-    opt.json has none), else 10,000; None when neither file says."""
-    counts = log.get("val_num_samples")
-    count = counts[-1] if isinstance(counts, list) and counts else None
-    if isinstance(count, (int, float)) and not isinstance(count, bool) \
-            and math.isfinite(count) and count > 0:
-        return int(count)
-    if opt is None:
-        return None
-    subset = opt.get("test_subset")
-    if isinstance(subset, int) and not isinstance(subset, bool) and 0 < subset < FULL_TEST_SET:
-        return subset
-    return FULL_TEST_SET
-
-
 @dataclass
 class RunRecord:
     """What a run folder says about the run a prediction file belongs to."""
@@ -117,7 +102,7 @@ def run_record(folder: Path) -> RunRecord:
         opt = rf.read_opt(folder)
     except UserError:
         opt = None
-    record = RunRecord(validated_on=_validated_count(log, opt))
+    record = RunRecord(validated_on=test_images(log, opt))
     val_er = log.get("val_er")
     try:
         record.last_val_er = float(val_er[-1])
@@ -157,6 +142,15 @@ def metrics_row(experiment, point, name: str, metrics: dict, record: RunRecord) 
     return row
 
 
+def test_images_of(path: Path) -> str:
+    """The data set a prediction file's images came from, in words: its sidecar's."""
+    try:
+        sidecar = read_sidecar(path) or {}
+    except UserError:
+        sidecar = {}
+    return sidecar.get("data_source") or NOT_RECORDED_FILE
+
+
 def collect_jpeg(experiment, base_folder: Path, protocol: str = "paper",
                  fix_command: str = "") -> JpegRuns:
     """One row per usable prediction file of the grid. An unusable file is skipped and an
@@ -186,11 +180,13 @@ def collect_jpeg(experiment, base_folder: Path, protocol: str = "paper",
                  f"has finished, delete the file and recompute it with {fix_command}")
             found.unfinished.append(f"{name} ({record.unfinished})")
             continue
-        row = metrics_row(experiment, point, name, metrics, record)
+        row = dict(metrics_row(experiment, point, name, metrics, record),
+                   data=test_images_of(path))
         if disagrees_with_log(row["er_orig"], record, metrics["n"]):
-            warn(f"{path}: its error on the uncompressed images, {row['er_orig']:.2f} %, "
-                 f"differs from its run's last test error in log.json, "
-                 f"{record.last_val_er:.2f} %, by more than {LOG_TOLERANCE} points: the "
+            warn(f"{path}: its error on the uncompressed images, "
+                 f"{error_text(row['er_orig'], metrics['n'])} %, differs from its run's last "
+                 f"test error in log.json, {error_text(record.last_val_er, metrics['n'])} %, "
+                 f"by more than {LOG_TOLERANCE} points: the "
                  "predictions are probably from another model (e.g. a run retrained after "
                  f"they were made); delete the file and rerun {fix_command} (used as it is "
                  "for now)")
@@ -233,7 +229,8 @@ def summary_note(found: JpegRuns, means) -> str:
     note = (f"{report.counted(len(runs), 'prediction file')}, " + (
         f"{counts[0]:,} test images each" if len(counts) == 1 else
         f"{counts[0]:,} to {counts[-1]:,} test images (the files do not match!)")
-        + "; the tables show means over the seeds counted in their last column.")
+        + "; the tables show means over the seeds counted in their last column. "
+        + data_line("Test images", dict(zip(runs.name, runs.data))))
     if found.unfinished:
         note += (" Left out, their runs are unfinished (as in the other tables): "
                  f"{report.listed(found.unfinished)}.")
@@ -263,15 +260,12 @@ def jpeg_section(found: JpegRuns, means, tabled: dict, names: dict, pngs: dict,
 
     return (heading + "\n\n" + report.banner(note)
             + intro + "\n\n"
-            + report.with_note("Test error (%) on the original test set (100%: the last "
-                               "epoch's test error in log.json) and at JPEG quality 90 … 10 "
-                               f"([LaTeX]({names['er']})):", note)
-            + "\n\n" + markdown(tabled["er"])
-            + "\n" + report.with_note("Changed predictions, POCP (%): the share of test "
-                                      "images whose prediction at the quality differs from "
-                                      f"the prediction on the original ([LaTeX]({names['nc']})):",
-                                      note)
-            + "\n\n" + markdown(tabled["nc"]) + "\n"
+            + "Test error (%) on the original test set (100%: the last epoch's test error in "
+              f"log.json) and at JPEG quality 90 … 10 ([LaTeX]({names['er']})):\n\n"
+            + markdown(tabled["er"])
+            + "\nChanged predictions, POCP (%): the share of test images whose prediction at "
+              "the quality differs from the prediction on the original "
+              f"([LaTeX]({names['nc']})):\n\n" + markdown(tabled["nc"]) + "\n"
             + "".join(report.image_link(png, f"error and POCP against quality, {label}") + "\n"
                       for label, png in pngs.items() if label != "scatter")
             + report.image_link(pngs["scatter"], "POCP against error")
@@ -290,7 +284,8 @@ def jpeg_figures(files: report.Outputs, found: JpegRuns, means, experiment, name
             for size in experiment.sizes if (runs["size"] == size).any()}
     pngs["scatter"] = files.add_figure(
         f"{names['plots']}pocp_vs_error",
-        plots.pocp_vs_error(means, experiment, columns["er"][1:], columns["pocp"], note))
+        plots.pocp_vs_error(means, experiment, QUALITIES, columns["er"][1:], columns["pocp"],
+                            note))
     return pngs
 
 
@@ -309,7 +304,7 @@ def jpeg_outputs(found: JpegRuns, experiment, base_folder: Path, protocol: str,
     files.shown = [report.markdown_table(tabled["er"]),
                    f"wrote {base_folder / names['er']}, {Path(names['nc']).name}, "
                    f"{base_folder / names['csv']}, {names['section']}, {report.REPORT_FILE} "
-                   f"and {len(pngs)} plots (PNG and PDF)"]
+                   f"and {report.counted(len(pngs), 'plot')} (PNG and PDF)"]
     return files
 
 

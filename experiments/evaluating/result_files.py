@@ -13,7 +13,7 @@ from experiments import grid
 from experiments.evaluating.run_table import refuse_other_data, run_scope, warn
 from experiments.grid import Experiment
 from experiments.rendering import report
-from experiments.robustness_suite import REPORT_SECTIONS
+from experiments.robustness_suite import REPORT_SECTIONS, report_tests
 from run_folder import EXP_DATA
 
 @dataclass
@@ -124,4 +124,5 @@ def evaluate_files(test, experiment: Experiment, base_folder, profile, collect, 
                         f"{folder}: compute them with {fix}{authors}")
     note = report.smoke_note(run_scope(experiment, base_folder, found.table.name.unique()))
     return report.publish(build(found, experiment, base_folder, note, fix), base_folder,
-                          experiment.name, REPORT_SECTIONS)
+                          experiment.name, REPORT_SECTIONS,
+                          report_tests(experiment, base_folder, profile))

@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from errors import UserError, warn
+from experiments.evaluating.data_sources import training_data
 from run_folder import EXP_DATA
 import run_folder as rf
 
 FULL_TRAIN_SET = 50_000                            # CIFAR-10's (CIFAR-100's) training images
+FULL_TEST_SET = 10_000                             # CIFAR-10's (CIFAR-100's) test images
 
 
 @dataclass
@@ -147,6 +149,7 @@ def collect_runs(experiment, base_folder: Path) -> Runs:
             runs.unfinished.append(f"{name} ({progress.done}/{progress.asked} epochs)")
             continue
         row = run_row(experiment, model_type, size, seed, folder, log, val_er)
+        row["data"] = training_data(opt)
         if math.isnan(row["last_train_er"]):
             runs.no_train_er.append(name)
         rows.append(row)
@@ -157,6 +160,29 @@ def collect_runs(experiment, base_folder: Path) -> Runs:
         runs.foreign = sorted(p.name for p in exp_data.iterdir()
                               if p.is_dir() and p.name not in names)
     return runs
+
+
+def test_images(log: dict, opt) -> int:
+    """How many test images the log's val_er counts: its last `val_num_samples`;
+    failing that, opt.json's `test_subset` when below the full test set (the authors'
+    opt.json has none), else 10,000; None when neither file says."""
+    counts = log.get("val_num_samples")
+    count = counts[-1] if isinstance(counts, list) and counts else None
+    if isinstance(count, (int, float)) and not isinstance(count, bool) \
+            and math.isfinite(count) and count > 0:
+        return int(count)
+    if opt is None:
+        return None
+    subset = opt.get("test_subset")
+    if isinstance(subset, int) and not isinstance(subset, bool) and 0 < subset < FULL_TEST_SET:
+        return subset
+    return FULL_TEST_SET
+
+
+def fewest_test_images(runs: Runs) -> int:
+    """The fewest test images any finished run's errors count (the tables' precision)."""
+    counts = [test_images(runs.logs[name], runs.opts.get(name)) for name in runs.table.name]
+    return min((c for c in counts if c), default=FULL_TEST_SET)
 
 
 def grid_size(experiment) -> int:

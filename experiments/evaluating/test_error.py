@@ -24,12 +24,14 @@ import pandas as pd
 
 from errors import UserError
 from experiments import grid
-from experiments.evaluating import seed_statistics as stats
-from experiments.evaluating.run_table import Runs, collect_runs, grid_size, numbers, run_scope
+from experiments.evaluating import data_sources, seed_statistics as stats
+from experiments.evaluating.run_table import FULL_TEST_SET, Runs, collect_runs, \
+    fewest_test_images, grid_size, numbers, run_scope
 from experiments.evaluating.seed_statistics import STD_DDOF, min_net_and_baseline
 from experiments.grid import Experiment
 from experiments.rendering import plots, report, tables
-from experiments.robustness_suite import REPORT_SECTIONS
+from experiments.robustness_suite import REPORT_SECTIONS, report_tests
+from precision import digits_note, error_text
 from run_folder import EXP_DATA
 
 
@@ -52,12 +54,14 @@ def no_runs_message(experiment: Experiment, base_folder: Path, profile: str) -> 
 
 
 def _start(experiment: Experiment, base_folder: Path, profile) -> tuple:
-    """(the runs, the smoke note of their outputs); a UserError when none finished."""
+    """(the runs, the smoke note of their outputs, the robustness tests report.md names
+    when they were not run); a UserError when none finished."""
     profile = profile or grid.infer_profile(experiment, base_folder)
     runs = collect_runs(experiment, base_folder)
     if runs.table.empty:
         raise UserError(no_runs_message(experiment, base_folder, profile))
-    return runs, report.smoke_note(run_scope(experiment, base_folder, runs.table.name))
+    return (runs, report.smoke_note(run_scope(experiment, base_folder, runs.table.name)),
+            report_tests(experiment, base_folder, profile))
 
 
 def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str = None) -> int:
@@ -65,7 +69,7 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
     report.md. `profile` (default: inferred from the folder) is named in the hints.
     Returns 0; a UserError when no run has finished."""
     base_folder = Path(base_folder)
-    runs, note = _start(experiment, base_folder, profile)
+    runs, note, tests = _start(experiment, base_folder, profile)
     grouped = stats.summarize(runs.table)
     differences = stats.min_net_differences(runs.table, experiment)
 
@@ -75,12 +79,13 @@ def evaluate_experiment(experiment: Experiment, base_folder: Path, profile: str 
         grouped, experiment, [c for c in grouped.columns if c.startswith(stats.METRICS)]))
     png = files.add_figure(f"{report.IMAGES}/error_vs_params",
                            plots.error_vs_params(runs.table, grouped, experiment, note))
-    files.text = experiment_section(runs, grouped, differences, experiment, png, note)
-    files.shown = [report.markdown_table(tables.paper_table(grouped, experiment)),
+    digits = tables.paper_digits(fewest_test_images(runs))
+    files.text = experiment_section(runs, grouped, differences, experiment, png, note, digits)
+    files.shown = [report.markdown_table(tables.paper_table(grouped, experiment, digits)),
                    f"wrote {base_folder / 'results.csv'}, grouped_results.csv, {SECTION_FILE}, "
                    f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_vs_params"
                    ".png/.pdf"]
-    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS, tests)
 
 
 def _curves(runs: Runs, key: str) -> list:
@@ -111,7 +116,7 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     results.txt (the authors' statistics and labels), results.md, the error curves and
     report.md. Returns 0; a UserError when no run has finished."""
     base_folder = Path(base_folder)
-    runs, note = _start(experiment, base_folder, profile)
+    runs, note, tests = _start(experiment, base_folder, profile)
     val_er = stats.stacked_curves(_curves(runs, "val_er"))
     results_txt = tables.results_txt(stats.authors_variance_summary(val_er), len(runs.table))
 
@@ -126,7 +131,7 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
     files.shown = [results_txt.rstrip("\n"),
                    f"wrote {base_folder / 'results.txt'}, results.csv, {SECTION_FILE}, "
                    f"{report.REPORT_FILE} and {base_folder / report.IMAGES}/error_curves.png/.pdf"]
-    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS)
+    return report.publish(files, base_folder, experiment.name, REPORT_SECTIONS, tests)
 
 
 # ------------------------------------------------------------ the markdown of results.md
@@ -134,10 +139,21 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
 # error per model and size) and for exp_10_1 (test error over seeds). Each function turns
 # computed tables into text; none touches the disk.
 
+def heading(what: str, runs: Runs, dataset: str = "cifar_10") -> str:
+    """'## <what> on CIFAR-10' (CIFAR-100 for exp_12) only when every run recorded the
+    official files."""
+    from datasets import catalog
+
+    official = data_sources.all_official(runs.opts.values(), dataset)
+    return f"## {what}{' on ' + catalog.data_set(dataset).title if official else ''}"
+
+
 def runs_note(runs: Runs, experiment) -> str:
-    """One paragraph saying which runs of the grid the numbers are made of."""
+    """One paragraph saying which runs of the grid the numbers are made of, and on what
+    data they were trained and tested."""
     note = (f"{len(runs.table)} of the grid's {report.counted(grid_size(experiment), 'run')} "
-            "finished and are evaluated.")
+            "finished and are evaluated. " + data_sources.data_line(
+                "Trained and tested on", dict(zip(runs.table.name, runs.table.data))))
     for names, what in ((runs.unfinished, "Unfinished, left out"),
                         (runs.skipped, "Unreadable, left out"), (runs.missing, "Not started"),
                         (runs.foreign, "Not runs of this grid, ignored")):
@@ -146,7 +162,16 @@ def runs_note(runs: Runs, experiment) -> str:
     return note + "\n"
 
 
-def differences_text(differences: pd.DataFrame, experiment) -> str:
+def precision_text(runs: Runs, authors: str = "") -> str:
+    """A paragraph saying to how many decimals the tables show errors counted on fewer
+    than the full test set ('' on the full test set: the authors' format)."""
+    images = fewest_test_images(runs)
+    if images >= FULL_TEST_SET:
+        return ""
+    return f"{digits_note(images, tables.paper_digits(images))}{authors}\n\n"
+
+
+def differences_text(differences: pd.DataFrame, experiment, digits: int) -> str:
     minimal, baseline = (experiment.display_name(m) for m in min_net_and_baseline(experiment))
     names = f"{minimal} − {baseline}"
     return (f"\n### {minimal} against {baseline}\n\n"
@@ -154,25 +179,24 @@ def differences_text(differences: pd.DataFrame, experiment) -> str:
             f"{minimal} has the lower error. The interval is Welch's t-interval over seeds "
             "(unequal variances, df below); with a handful of seeds it is wide, and one "
             "that contains 0 means these seeds cannot tell the two models apart.\n\n"
-            + report.markdown_table(tables.differences_table(differences, experiment, names)))
+            + report.markdown_table(tables.differences_table(differences, experiment, names,
+                                                             digits)))
 
 
 def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
-                       note: str) -> str:
-    """results.md of exp_10 and exp_11_1."""
-    from datasets import catalog
-
-    text = (f"## Test error on {catalog.data_set(experiment.dataset).title}\n\n"
+                       note: str, digits: int) -> str:
+    """results.md of exp_10 and exp_11_1; errors to `digits` (tables.paper_digits)."""
+    text = (heading("Test error", runs, experiment.dataset) + "\n\n"
             + report.banner(note)
-            + runs_note(runs, experiment) + "\n"
-            + report.with_note("Test error (%) after the last epoch, mean ± std over seeds "
-                               f"(std with ddof={STD_DDOF}), as in the paper:", note)
-            + "\n\n" + report.markdown_table(tables.paper_table(grouped, experiment))
+            + runs_note(runs, experiment) + "\n" + precision_text(runs)
+            + "Test error (%) after the last epoch, mean ± std over seeds "
+              f"(std with ddof={STD_DDOF}), as in the paper:\n\n"
+            + report.markdown_table(tables.paper_table(grouped, experiment, digits))
             + "\nPer model and size, the minimum over epochs (`min_val_er`) and the last "
             "epoch's test error (`last_val_er`):\n\n"
-            + report.markdown_table(tables.grouped_table(grouped, experiment)))
+            + report.markdown_table(tables.grouped_table(grouped, experiment, digits)))
     if not differences.empty:
-        text += differences_text(differences, experiment)
+        text += differences_text(differences, experiment, digits)
     return (text + "\n" + report.image_link(png, "test error against parameters")
             + "\nPer run: [results.csv](results.csv); per model and size: "
             "[grouped_results.csv](grouped_results.csv).\n")
@@ -181,24 +205,25 @@ def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
 def seed_variance_section(runs: Runs, experiment, results_txt: str, ours: dict, reference,
                           png: str, note: str) -> str:
     """results.md of exp_10_1."""
-    table = runs.table
+    table, images = runs.table, fewest_test_images(runs)
     models = ", ".join(f"{experiment.display_name(m)} ({m}) {experiment.size_label}={s}"
                        for m, s in table[["model_type", "size"]].drop_duplicates().values)
     per_run = pd.DataFrame({"seed": table.seed,
-                            "last_val_er": table.last_val_er.map(lambda v: f"{v:.2f}"),
-                            "min_val_er": table.min_val_er.map(lambda v: f"{v:.2f}")})
-    return (f"## Test error over seeds: {models}\n\n"
+                            "last_val_er": [error_text(v, images) for v in table.last_val_er],
+                            "min_val_er": [error_text(v, images) for v in table.min_val_er]})
+    return (heading("Test error over seeds", runs) + f": {models}\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n"
-            + report.with_note(
-                f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "
-                "authors computed it ([results.txt](results.txt)) from the runs' test-error "
-                "curves stacked as runs x epochs: `Std last` is numpy's std with ddof=0, "
-                "`Median min` the minimum over epochs of the per-epoch median:", note)
+            + f"Last test error (%) over {report.counted(len(table), 'seed')}, as the "
+              "authors computed it ([results.txt](results.txt)) from the runs' test-error "
+              "curves stacked as runs x epochs: `Std last` is numpy's std with ddof=0, "
+              "`Median min` the minimum over epochs of the per-epoch median:"
             + "\n\n```\n" + results_txt + "```\n\n"
             + f"Our statistics of the same runs (std with ddof={STD_DDOF}; a run's minimum "
               "is its own minimum over epochs):\n\n"
-            + report.markdown_table(tables.statistics_table(ours)) + "\n"
+            + precision_text(runs, " (results.txt keeps the authors' three decimals.)")
+            + report.markdown_table(tables.statistics_table(ours, tables.paper_digits(images)))
+            + "\n"
             + (f"Reference: {reference[1]}.\n\n" if reference else "")
             + (f"The training-error curves leave out {', '.join(runs.no_train_er)}: no "
                "usable `er` in log.json (see the warnings).\n\n" if runs.no_train_er else "")

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import config
 import run_folder as rf
-from errors import UserError
+from errors import UserError, counted
 
 RUN_TRAINING = config.REPO_ROOT / "run_training.py"
 
@@ -75,7 +75,7 @@ def _progress(run_folder: Path) -> str:
     progress = rf.progress(run_folder)
     if progress.done is None or progress.asked is None:
         return "started"
-    return f"{progress.done} of {progress.asked} epochs done"
+    return f"{progress.done} of {counted(progress.asked, 'epoch')} done"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def error_vs_params(table: pd.DataFrame, grouped: pd.DataFrame, experiment, note
                             textcoords="offset points", xytext=(4, 4), color=colour)
         ax.set_xlabel("parameters (thousands)")
         ax.set_ylabel(f"{title} (%)")
-        ax.set_title(f"{experiment.name}: {title}, mean ± std over seeds", fontsize=9)
+        spread = "mean ± std over seeds" if (grouped.runs > 1).any() else "one seed per model"
+        ax.set_title(f"{experiment.name}: {title}, {spread}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
@@ -65,7 +66,7 @@ def error_curves(train_curves: list, test_curves: list, extremes: dict, referenc
               (axes[1], 1, test_curves, "test error", 0),
               (axes[2], 1, test_curves, "test error, last quarter", 3 / 4)]
     for ax, which, curves, what, first in panels:
-        left_out = (f" ({len(curves)} of {len(test_curves)} runs)"
+        left_out = (f" ({len(curves)} of {report.counted(len(test_curves), 'run')})"
                     if len(curves) < len(test_curves) else "")
         ax.set_title(f"{title}: {what}{left_out}", fontsize=9)
         if not curves:
@@ -109,51 +110,74 @@ def extreme_labels(low_seed, high_seed) -> tuple:
             f"max run (seed {high_seed}): highest {rule}")
 
 
+def mean_and_band(ax, x, values: pd.DataFrame, colour, name: str) -> bool:
+    """One model's line: the mean over its seeds (the rows of `values`) with the min–max
+    band over them, or its one seed's line without a band. Returns whether a band was
+    drawn."""
+    seeds = len(values)
+    label = f"{name} (one seed)" if seeds == 1 else f"{name} (mean of {seeds})"
+    ax.plot(x, values.mean().values, marker="o", ms=3, color=colour, label=label)
+    if seeds > 1:
+        ax.fill_between(x, values.min().values, values.max().values, color=colour,
+                        alpha=0.2, lw=0)
+    return seeds > 1
+
+
+def band_words(banded: bool) -> str:
+    """What a plot of mean_and_band lines shows, for its title."""
+    return "band = min–max over seeds" if banded else "one seed per model"
+
+
 def jpeg_size(runs: pd.DataFrame, experiment, size: int, qualities, columns: dict,
               note: str = ""):
-    """Error and POCP against JPEG quality for one size: mean over seeds, min–max band.
-    `columns`: {'er': error columns of versions 0–9, 'pocp': POCP columns of levels 1–9}."""
+    """Error and POCP against JPEG quality for one size: mean over seeds, min–max band
+    (mean_and_band). `columns`: {'er': error columns of versions 0–9, 'pocp': POCP
+    columns of levels 1–9}."""
     fig, axes = report.new_figure(ncols=2, note=note)
     label = f"{experiment.size_label}={size}"
     panels = [(axes[0], columns["er"], (100,) + tuple(qualities), "test error (%)"),
               (axes[1], columns["pocp"], tuple(qualities), "changed predictions, POCP (%)")]
     for ax, cols, x, ylabel in panels:
+        banded = False
         for model_type in experiment.models:
             values = runs.loc[(runs.model_type == model_type) & (runs["size"] == size), cols]
-            if values.empty:
-                continue
-            colour = report.MODEL_COLOURS.get(model_type)
-            name = experiment.display_name(model_type)
-            ax.plot(x, values.mean().values, marker="o", ms=3, color=colour,
-                    label=f"{name} (mean of {len(values)})")
-            ax.fill_between(x, values.min().values, values.max().values,
-                            color=colour, alpha=0.2, lw=0)
+            if not values.empty:
+                banded |= mean_and_band(ax, x, values, report.MODEL_COLOURS.get(model_type),
+                                        experiment.display_name(model_type))
         ax.set_xlim(102, 8)   # falling quality from left to right
         ax.set_xticks((100,) + tuple(qualities))
         ax.set_xlabel("JPEG quality (100 = original)")
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{experiment.name}, {label}: band = min–max over seeds", fontsize=9)
+        ax.set_title(f"{experiment.name}, {label}: {band_words(banded)}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
 
 
-def pocp_vs_error(means: pd.DataFrame, experiment, error_columns, pocp_columns,
+def pocp_vs_error(means: pd.DataFrame, experiment, qualities, error_columns, pocp_columns,
                   note: str = ""):
-    """POCP against test error at the nine quality levels (means over seeds), one line
-    per model and size from quality 90 (lower left) to 10 (upper right)."""
+    """POCP against test error at the quality levels `qualities` (means over seeds), one
+    line per model and size from quality 90 (lower left) to 10 (upper right); the points
+    of each model's first line are labelled with their quality."""
     fig, axes = report.new_figure(width=6.0, height=4.5, note=note)
     ax = axes[0]
     markers = dict(zip(experiment.sizes, "osD^vP*X"))
+    labelled = set()
     for _, row in means.iterrows():
-        ax.plot([row[c] for c in error_columns], [row[c] for c in pocp_columns],
-                marker=markers.get(row["size"], "o"), ms=4, lw=0.8,
-                color=report.MODEL_COLOURS.get(row.model_type),
+        x, y = [row[c] for c in error_columns], [row[c] for c in pocp_columns]
+        colour = report.MODEL_COLOURS.get(row.model_type)
+        ax.plot(x, y, marker=markers.get(row["size"], "o"), ms=4, lw=0.8, color=colour,
                 label=f"{experiment.display_name(row.model_type)} "
                       f"{experiment.size_label}={row['size']}")
+        if row.model_type not in labelled:   # one labelled line per model is readable
+            labelled.add(row.model_type)
+            for quality, point in zip(qualities, zip(x, y)):
+                ax.annotate(str(quality), point, fontsize=6, color=colour,
+                            textcoords="offset points", xytext=(3, -8))
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("changed predictions, POCP (%)")
-    ax.set_title(f"{experiment.name}: POCP against error, JPEG quality 90 … 10", fontsize=9)
+    ax.set_title(f"{experiment.name}: POCP against error, JPEG quality "
+                 f"{qualities[0]} … {qualities[-1]} (labelled)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncols=2)
     return fig

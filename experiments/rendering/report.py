@@ -10,6 +10,7 @@ links in the sections are relative to B, where report.md lives too.
 import contextlib
 import io
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 # words (counted) and start a second sooner without it.
 
 import atomic_files
+from errors import counted  # noqa: F401  (report.counted: the evaluations' one way to count)
 
 IMAGES = "images"                                   # B/images: plots and LaTeX tables
 REPORT_FILE = "report.md"
@@ -35,19 +37,21 @@ def number(value, digits: int) -> str:
     """A fixed-point number, or an en dash for a missing value (NaN)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.{digits}f}"
+    return fixed(value, digits)
+
+
+def fixed(value: float, digits: int, sign: bool = False) -> str:
+    """`value` to `digits` decimals ('+' in front with `sign`); a value that rounds to
+    zero is shown as 0, never as -0."""
+    value = 0.0 if round(value, digits) == 0 else value
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 def mean_std(mean, std, digits: int = 3) -> str:
     """'8.048 ± 0.216'; just the mean when there is no spread to show (one run)."""
     if std is None or (isinstance(std, float) and math.isnan(std)):
         return number(mean, digits)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def counted(n: int, noun: str) -> str:
-    """'1 run', '3 runs'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{fixed(mean, digits)} ± {fixed(std, digits)}"
 
 
 def listed(names, shown: int = 6) -> str:
@@ -74,14 +78,9 @@ def smoke_note(scope: dict) -> str:
         return ""
     epochs = "/".join(map(str, scope["epochs"])) or "?"
     unit = "epoch" if scope["epochs"] == [1] else "epochs"
-    images = "/".join(map(str, scope["images"]))
+    images = "/".join(f"{n:,}" for n in scope["images"])
     return (f"smoke run of {epochs} {unit} on {images} images -- a check of the flow, "
             "not the paper's numbers")
-
-
-def with_note(text: str, note: str) -> str:
-    """`text` headed by the smoke note (unchanged without one)."""
-    return f"{note[:1].upper()}{note[1:]}. {text}" if note else text
 
 
 def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8, note: str = ""):
@@ -123,13 +122,31 @@ def show(text: str) -> None:
 
 
 def banner(note: str) -> str:
-    """The smoke note in bold as a section's first paragraph ('' without one)."""
-    return f"**{with_note('', note).strip()}**\n\n" if note else ""
+    """The smoke note in bold as a section's first paragraph ('' without one): once per
+    section, above its tables (each plot's title and LaTeX table's comment carry it too,
+    since they are read on their own)."""
+    return f"**{note[:1].upper()}{note[1:]}.**\n\n" if note else ""
 
 
-def write_report(base_folder: Path, experiment_name: str, sections, note: str = "") -> Path:
+def not_run_text(base_folder: Path, tests) -> str:
+    """The closing section naming each test (title, its section files, its command) that
+    has no section file in B; '' when every test has one."""
+    # A command names B as the file system spells it: under an ASCII locale a non-ASCII
+    # path holds escaped bytes, which are its UTF-8 spelling again here.
+    lines = [f"- {title}: `{os.fsencode(command).decode('utf-8', 'replace')}`"
+             for title, sections, command in tests
+             if not any((base_folder / name).is_file() for name in sections)]
+    if not lines:
+        return ""
+    return ("\n## Tests not run\n\nNo result files of these tests in this folder; each "
+            "command runs one (and writes its section here):\n\n" + "\n".join(lines) + "\n")
+
+
+def write_report(base_folder: Path, experiment_name: str, sections, note: str = "",
+                 tests=()) -> Path:
     """Rebuild B/report.md from those of the section files `sections` (in their order)
-    that exist, headed by `note`."""
+    that exist, headed by `note`, and name the `tests` (title, section files, command)
+    that were not run."""
     base_folder = Path(base_folder)
     found = [base_folder / name for name in sections if (base_folder / name).is_file()]
     parts = [f"# {experiment_name}: report\n\n", banner(note)]
@@ -137,6 +154,7 @@ def write_report(base_folder: Path, experiment_name: str, sections, note: str = 
                  "this folder; each is rewritten by its evaluation script, and this file "
                  "with it.\n")
     parts += ["\n" + p.read_text(encoding="utf-8").strip() + "\n" for p in found]
+    parts.append(not_run_text(base_folder, tests))
     path = base_folder / REPORT_FILE
     atomic_files.write_text(path, "".join(parts))
     return path
@@ -199,9 +217,11 @@ class DiskFullDuringPublish(atomic_files.DiskFull):
                                "from them")
 
 
-def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections) -> int:
+def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections,
+            tests=()) -> int:
     """Replace the evaluation's previous files by `outputs` (above), rebuild report.md
-    from `sections` and print `outputs.shown`; returns 0, the evaluation's exit code.
+    from `sections` (naming the `tests` not run: write_report) and print
+    `outputs.shown`; returns 0, the evaluation's exit code.
     Holds the base folder's evaluation lock throughout; a folder it may not write in is
     one line naming it."""
     base_folder = Path(base_folder)
@@ -209,7 +229,7 @@ def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections)
     # while it replaces its files and rebuilds report.md; a second one waits, saying so.
     with atomic_files.locked_folder(base_folder, f"the evaluation files of {base_folder}"):
         try:
-            _replace(outputs, base_folder, experiment_name, sections)
+            _replace(outputs, base_folder, experiment_name, sections, tests)
         except OSError as error:
             if error.errno not in atomic_files.NOT_WRITABLE:
                 raise
@@ -219,7 +239,8 @@ def publish(outputs: Outputs, base_folder: Path, experiment_name: str, sections)
     return 0
 
 
-def _replace(outputs: Outputs, base_folder: Path, experiment_name: str, sections) -> None:
+def _replace(outputs: Outputs, base_folder: Path, experiment_name: str, sections,
+             tests) -> None:
     (base_folder / REPORT_FILE).unlink(missing_ok=True)
     remove_owned(base_folder, (REPORT_FILE,))     # a killed rebuild's temporary file
     remove_owned(base_folder, outputs.owned + (outputs.section,))
@@ -230,12 +251,12 @@ def _replace(outputs: Outputs, base_folder: Path, experiment_name: str, sections
     except BaseException as error:
         remove_owned(base_folder, tuple(outputs.files) + (outputs.section,))
         with contextlib.suppress(Exception):  # the failure itself is what the user sees
-            write_report(base_folder, experiment_name, sections)
+            write_report(base_folder, experiment_name, sections, tests=tests)
         if isinstance(error, atomic_files.DiskFull):
             raise DiskFullDuringPublish(error.path, outputs.section) from None
         raise
     try:
-        write_report(base_folder, experiment_name, sections, outputs.note)
+        write_report(base_folder, experiment_name, sections, outputs.note, tests)
     except atomic_files.DiskFull as error:
         raise atomic_files.DiskFull(error.path, f"the evaluation's files are written, but "
                                     f"{REPORT_FILE} is missing until it is rebuilt") from None

@@ -11,7 +11,9 @@ import pandas as pd
 
 from experiments.rendering import report
 from experiments.grid import DENSENET_GROWTH_RATE
+from experiments.evaluating.run_table import FULL_TEST_SET
 from experiments.evaluating.seed_statistics import CONFIDENCE, METRICS, round_half_even
+from precision import error_digits
 
 DIGITS = 3                 # docs/reference.md §6 prints exp_10's errors with three decimals
 JPEG_DIGITS = 1            # the paper's JPEG tables: one decimal
@@ -41,6 +43,13 @@ def csv_text(table: pd.DataFrame, experiment, percent_columns=()) -> str:
     return out.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)
 
 
+def paper_digits(images: int) -> int:
+    """The decimals of the test-error tables in the paper's layout (results.md): the
+    authors' DIGITS on their 10,000 test images, as they printed them, and on fewer
+    images only as many as those images support (precision.error_digits)."""
+    return DIGITS if images >= FULL_TEST_SET else error_digits(images, most=DIGITS)
+
+
 def authors_number(value, digits: int) -> str:
     """A number as the authors' files print it: rounded half to even, then fixed-point."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -50,10 +59,10 @@ def authors_number(value, digits: int) -> str:
 
 # --------------------------------------------------------------------------- exp_10, exp_11_1
 
-def paper_table(grouped: pd.DataFrame, experiment) -> pd.DataFrame:
+def paper_table(grouped: pd.DataFrame, experiment, digits: int = DIGITS) -> pd.DataFrame:
     """The paper's layout (docs/reference.md §6): one row per size, one column per
-    model, last_val_er mean ± std."""
-    cells = grouped.assign(cell=[report.mean_std(m, s, DIGITS) for m, s in
+    model, last_val_er mean ± std (to `digits`: paper_digits)."""
+    cells = grouped.assign(cell=[report.mean_std(m, s, digits) for m, s in
                                  zip(grouped.last_val_er_mean, grouped.last_val_er_std)])
     table = cells.pivot(index="size", columns="model_type", values="cell")
     table = table[[m for m in experiment.models if m in table.columns]].fillna("–")
@@ -61,40 +70,51 @@ def paper_table(grouped: pd.DataFrame, experiment) -> pd.DataFrame:
     return table.reset_index().rename(columns={"size": experiment.size_label})
 
 
-def grouped_table(grouped: pd.DataFrame, experiment) -> pd.DataFrame:
+def grouped_table(grouped: pd.DataFrame, experiment, digits: int = DIGITS) -> pd.DataFrame:
     """Per model and size: runs, parameters, mean ± std, min, max, median of METRICS."""
     out = pd.DataFrame({
         "Model": grouped.model, "model_type": grouped.model_type,
         experiment.size_label: grouped["size"], "runs": grouped.runs,
         "params": ["–" if math.isnan(p) else f"{p:,.0f}" for p in grouped.num_params]})
     for metric in METRICS:
-        out[f"{metric} mean ± std"] = [report.mean_std(m, s, DIGITS) for m, s in
+        out[f"{metric} mean ± std"] = [report.mean_std(m, s, digits) for m, s in
                                        zip(grouped[f"{metric}_mean"], grouped[f"{metric}_std"])]
         for stat in ("min", "max", "median"):
-            out[f"{metric} {stat}"] = [report.number(v, DIGITS)
+            out[f"{metric} {stat}"] = [report.number(v, digits)
                                        for v in grouped[f"{metric}_{stat}"]]
     return out
 
 
-def differences_table(differences: pd.DataFrame, experiment, names: str) -> pd.DataFrame:
+def differences_table(differences: pd.DataFrame, experiment, names: str,
+                      digits: int = DIGITS) -> pd.DataFrame:
     """Per size: Min-Net − baseline last test error, its Welch interval and df."""
     return pd.DataFrame({
         experiment.size_label: differences["size"],
         "runs (Min / base)": [f"{a} / {b}" for a, b in zip(differences.n_a, differences.n_b)],
-        f"{names} (points of error)": [report.number(d, DIGITS) for d in differences.difference],
+        f"{names} (points of error)": [report.number(d, digits) for d in differences.difference],
         f"{CONFIDENCE:.0%} CI (Welch)": [
-            "–" if math.isnan(lo) else f"[{lo:.{DIGITS}f}, {hi:.{DIGITS}f}]"
-            for lo, hi in zip(differences.ci_low, differences.ci_high)],
+            f"– ({no_interval_reason(row)})" if math.isnan(row["ci_low"])
+            else f"[{report.fixed(row['ci_low'], digits)}, {report.fixed(row['ci_high'], digits)}]"
+            for row in differences.to_dict("records")],
         "df": [report.number(d, 1) for d in differences.df]})
 
 
+def no_interval_reason(row: dict) -> str:
+    """Why a Welch interval (seed_statistics.welch_interval's row) is empty: it needs
+    two seeds of each model."""
+    fewest = min(row["n_a"], row["n_b"])
+    return "one seed" if fewest == 1 else "no seeds" if fewest == 0 else "no interval"
+
+
 def interval_text(row: dict, digits: int = 2) -> str:
-    """'-1.23 [-2.00, -0.46]', or just the difference when there is no interval."""
+    """'-1.23 [-2.00, -0.46]', or the difference and why there is no interval."""
     if math.isnan(row["difference"]):
         return "–"
+    difference = report.fixed(row["difference"], digits, sign=True)
     if math.isnan(row["ci_low"]):
-        return f"{row['difference']:+.{digits}f} (no CI: fewer than 2 seeds)"
-    return f"{row['difference']:+.{digits}f} [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
+        return f"{difference} (no interval: {no_interval_reason(row)})"
+    low, high = (report.fixed(row[k], digits, sign=True) for k in ("ci_low", "ci_high"))
+    return f"{difference} [{low}, {high}]"
 
 
 # --------------------------------------------------------------------------- exp_10_1
@@ -110,10 +130,10 @@ def results_txt(summary: dict, runs: int) -> str:
     return "".join(f"{label}: {value(v)}\n" for label, v in summary.items())
 
 
-def statistics_table(summary: dict) -> pd.DataFrame:
-    """Our own statistics of exp_10_1 (results.md), three decimals."""
+def statistics_table(summary: dict, digits: int = DIGITS) -> pd.DataFrame:
+    """Our own statistics of exp_10_1 (results.md), to `digits` (paper_digits)."""
     return pd.DataFrame({"statistic": list(summary),
-                         "value": [report.number(v, DIGITS) for v in summary.values()]})
+                         "value": [report.number(v, digits) for v in summary.values()]})
 
 
 # --------------------------------------------------------------------------- JPEG
