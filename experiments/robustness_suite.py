@@ -32,6 +32,7 @@ class RobustnessTest:
     add_options: Callable   # (parser) -> None: the test's own options
     kind: Callable          # (args) -> jobs.PredictionKind: the per-run job
     prepare: Callable       # (args) -> None: once, before the jobs (data, downloads)
+    # (args has `dataset`, the experiment's data set: cli sets it)
     evaluation: str         # "module:function" of its evaluation (below)
     # (args) -> the evaluation's options besides the experiment, B and the profile
     evaluation_options: Callable = field(default=lambda args: {})
@@ -63,14 +64,9 @@ def smoke(args) -> bool:
     return args.profile == "smoke"
 
 
-def dataset(args) -> str:
-    """The data set of the experiment whose exe script parsed `args` (cli sets it)."""
-    return getattr(args, "dataset", "cifar_10")
-
-
 def exe_scripts(name: str) -> dict:
-    """The exe scripts of a test in exp_10 and exp_11_1 (the JPEG ones keep the authors'
-    names, and the others follow them), and in exp_12 (CIFAR-100)."""
+    """The exe scripts of a test in exp_10, exp_11_1 (the JPEG ones keep the authors' names,
+    the others follow them) and exp_12."""
     return {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
             "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py",
             "exp_12": f"experiments/exp_12/exe_exp_12_{name}_tests.py"}
@@ -92,10 +88,10 @@ def _jpeg_prepare(args):
     import config
     from datasets import jpeg
 
-    if not all(path.is_file() for path in jpeg.stack_paths(None, args.protocol, dataset(args))):
+    if not all(path.is_file() for path in jpeg.stack_paths(None, args.protocol, args.dataset)):
         print(f"creating the JPEG test set ({args.protocol} protocol) in "
               f"{config.DATA_FOLDER}", flush=True)
-        jpeg.create_jpeg_test_set(protocol=args.protocol, dataset=dataset(args))
+        jpeg.create_jpeg_test_set(protocol=args.protocol, dataset=args.dataset)
 
 
 JPEG = RobustnessTest(
@@ -104,10 +100,11 @@ JPEG = RobustnessTest(
     sections=("jpeg_results.md", "jpeg_results_rgb.md"), exe_scripts=exe_scripts("jpeg"),
     add_options=_jpeg_options,
     kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None,
-                           dataset(args)),
+                           args.dataset),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
     evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
-    evaluated_options=("protocol",), data_needs=lambda args: [needs.jpeg_line(args.protocol, dataset=dataset(args))])
+    evaluated_options=("protocol",),
+    data_needs=lambda args: [needs.jpeg_line(args.protocol, dataset=args.dataset)])
 
 
 # ------------------------------------------------------------------- common corruptions
@@ -116,20 +113,19 @@ def _corruption_options(parser):
     from datasets.cifar10c import CORRUPTIONS
 
     parser.add_argument("--corruptions", nargs="+", choices=CORRUPTIONS, default=None,
-                        metavar="NAME", help="predict only these corruptions (default: "
-                                             "every file in DATA_FOLDER/CIFAR-10-C, "
-                                             "CIFAR-100-C for exp_12)")
+                        metavar="NAME", help="predict only these corruptions (default: every "
+                                             "file in DATA_FOLDER/CIFAR-10-C; exp_12: -100-C)")
 
 
 def _corruption_prepare(args):
-    """Once, here: download CIFAR-10-C (2.9 GB) when it is missing, or, for the smoke
-    profile without it, build the offline stand-in (datasets.corruption_stand_in)."""
+    """Once, here: download CIFAR-10-C (CIFAR-100-C; 2.9 GB) when it is missing, or, for
+    the smoke profile without CIFAR-10-C, build its offline stand-in (datasets.
+    corruption_stand_in; CIFAR-100-C has none)."""
     from datasets import cifar10c, corruption_stand_in as stand_in
 
-    if dataset(args) != "cifar_10":   # CIFAR-100-C (about 2.9 GB): no stand-in
-        cifar10c.ensure_cifar10c(dataset=dataset(args))
-    elif stand_in.corruption_data(smoke(args)) == cifar10c.corruption_folder():
-        cifar10c.ensure_cifar10c()
+    if args.dataset != "cifar_10" or stand_in.corruption_data(smoke(args)) == \
+            cifar10c.corruption_folder():
+        cifar10c.ensure_cifar10c(dataset=args.dataset)
     else:
         stand_in.ensure_stand_in(grid.SMOKE_ROBUSTNESS["corruption_subset"])
 
@@ -138,8 +134,8 @@ def _corruption_kind(args):
     from datasets import corruption_stand_in as stand_in
 
     subset = grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None
-    if dataset(args) != "cifar_10":
-        return corruption(subset, args.corruptions, dataset=dataset(args))
+    if args.dataset != "cifar_10":
+        return corruption(subset, args.corruptions, dataset=args.dataset)
     folder = stand_in.corruption_data(smoke(args))
     absent = [name for name in args.corruptions or () if name not in stand_in.CORRUPTIONS]
     if folder == stand_in.stand_in_folder() and absent:
@@ -157,7 +153,7 @@ CORRUPTIONS = RobustnessTest(
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
     kind=_corruption_kind, prepare=_corruption_prepare,
     evaluation="experiments.evaluating.corruptions:evaluate_corruptions",
-    data_needs=lambda args: [needs.cifar10c_line(smoke(args), dataset=dataset(args))])
+    data_needs=lambda args: [needs.cifar10c_line(smoke(args), dataset=args.dataset)])
 
 
 # --------------------------------------------------------------------------- AutoAttack
@@ -195,13 +191,13 @@ def _adversarial_kind(args):
                   else args.n_images),
         seed=args.attack_seed)
     eps = args.eps or smoke_.get("adversarial_eps") or DEFAULT_EPS_255[args.norm]
-    return adversarial(settings, tuple(eps), dataset(args))
+    return adversarial(settings, tuple(eps), args.dataset)
 
 
 def _adversarial_prepare(args):
     from datasets import catalog
 
-    catalog.data_set(dataset(args)).ensure()
+    catalog.data_set(args.dataset).ensure()
 
 
 ADVERSARIAL = RobustnessTest(
@@ -252,15 +248,15 @@ def jpeg(protocol: str = "paper", subset=None, dataset: str = "cifar_10") -> Pre
 
 def corruption(subset=None, corruptions=None, folder=None,
                dataset: str = "cifar_10") -> PredictionKind:
-    """The common corruptions of `folder` (default DATA_FOLDER/CIFAR-10-C, or its offline
-    stand-in; CIFAR-100-C for `dataset` cifar_100): run_corruption_test.py writes
-    B/corruption_predictions/<run>.npz. A file that lacks a corruption asked for (or present
-    in the folder), or was made on other images, is not usable: the job runs again and
-    computes only what is missing."""
+    """The common corruptions of `folder` (default DATA_FOLDER/CIFAR-10-C, or its stand-in;
+    CIFAR-100-C for `dataset` cifar_100): run_corruption_test.py writes B/corruption_
+    predictions/<run>.npz. A file that lacks a corruption asked for (or in the folder), or
+    was made on other images, is not usable: the job computes only what is missing."""
     from datasets import cifar10c
     from robustness import corruptions as predictions_of
 
-    default = cifar10c.corruption_folder(dataset=dataset)
+    default, classes = cifar10c.corruption_folder(dataset=dataset), \
+        cifar10c.corruption_set(dataset).num_classes
     folder = Path(folder or default)
 
     def options(run, base_folder):
@@ -273,8 +269,7 @@ def corruption(subset=None, corruptions=None, folder=None,
     def usable(path, run_folder):
         from robustness import provenance
 
-        found = predictions_of.read_predictions(path,
-                                                cifar10c.corruption_set(dataset).num_classes)
+        found = predictions_of.read_predictions(path, classes)
         expected = {"weights": provenance.weights_fingerprint(run_folder)}
         if (folder / cifar10c.LABELS_FILE).is_file():
             expected["data"] = "sha256:" + provenance.file_sha256(folder / cifar10c.LABELS_FILE)

@@ -86,8 +86,8 @@ def test_exp_12_is_exp_10s_grid_and_recipe_on_cifar_100(tmp_path):
     for test in suite.TESTS:
         assert set(test.exe_scripts) == {"exp_10", "exp_11_1", "exp_12"}, test.name
     # The per-run jobs say which data their runs must have been trained on.
-    kind = suite.corruption(100, None, "cifar_100")
-    assert kind.options(run, tmp_path)[4:6] == ["--dataset", "cifar_100"]
+    kind = suite.corruption(100, None, dataset="cifar_100")
+    assert kind.options(run, tmp_path)[4:] == ["--dataset", "cifar_100", "--subset", "100"]
 
 
 def test_corruption_test_of_a_cifar_100_run_reads_cifar_100_c(data_100, tmp_path, capsys):
@@ -181,7 +181,8 @@ def test_jpeg_test_and_autoattack_of_a_cifar_100_run_use_its_test_set(data_100, 
 
 def test_evaluations_refuse_runs_of_the_other_data_set(tmp_path, capsys):
     name = grid.EXP_12.run_name("CifarMinFP-LS", 3, 9)    # exp_10 has the same name
-    write_run(tmp_path / rf.EXP_DATA / name, dataset="cifar_100")
+    official = dict(dataset="cifar_100", official=True, text="CIFAR-100 (official files)")
+    write_run(tmp_path / rf.EXP_DATA / name, dataset="cifar_100", data=official)
     with pytest.raises(UserError) as error:
         evaluate_experiment(grid.EXP_10, tmp_path, profile="smoke")
     assert str(error.value) == (
