@@ -56,30 +56,31 @@ class CorruptionSet:
     url_env: str
 
 
-# Keyed by opt.json's `dataset` (datasets.catalog). CIFAR-100-C: Zenodo record 3555552
-# (the authors' upload), the md5 that record publishes.
-CORRUPTION_SETS = {
-    "cifar_10": CorruptionSet(FOLDER, 10, ARCHIVE_URL, ARCHIVE_NAME, ARCHIVE_MD5,
-                              f"{ARCHIVE_BYTES:,} bytes", URL_ENV),
-    "cifar_100": CorruptionSet("CIFAR-100-C", 100,
-                               "https://zenodo.org/records/3555552/files/CIFAR-100-C.tar",
-                               "CIFAR-100-C.tar", "11f0ed0f1191edbf9fa23466ae6021d3",
-                               "about 2.9 GB", "CIFAR100C_URL"),
-}
+# CIFAR-100-C: Zenodo record 3555552 (the authors' upload), the md5 that record publishes.
+CIFAR100C = CorruptionSet("CIFAR-100-C", 100,
+                          "https://zenodo.org/records/3555552/files/CIFAR-100-C.tar",
+                          "CIFAR-100-C.tar", "11f0ed0f1191edbf9fa23466ae6021d3", "about 2.9 GB",
+                          "CIFAR100C_URL")
+DATASETS = ("cifar_10", "cifar_100")   # opt.json's `dataset` (datasets.catalog) with a set
 
 
 def corruption_set(dataset: str = "cifar_10") -> CorruptionSet:
-    if dataset not in CORRUPTION_SETS:
-        raise UserError(f"no common-corruption set of {dataset}; there are those of "
-                        f"{', '.join(CORRUPTION_SETS)}")
-    return CORRUPTION_SETS[dataset]
+    """The corruption set of a data set; CIFAR-10-C's from the constants above, read when
+    asked (a mirror or a test may replace them)."""
+    if dataset == "cifar_10":
+        return CorruptionSet(FOLDER, 10, ARCHIVE_URL, ARCHIVE_NAME, ARCHIVE_MD5,
+                             f"{ARCHIVE_BYTES:,} bytes", URL_ENV)
+    if dataset == "cifar_100":
+        return CIFAR100C
+    raise UserError(f"no common-corruption set of {dataset}; there are those of "
+                    f"{', '.join(DATASETS)}")
 
 
 def set_of_folder(folder) -> CorruptionSet:
     """The corruption set a folder holds, by its official name (CIFAR-100-C/); CIFAR-10-C's
     for any other name."""
-    return next((c for c in CORRUPTION_SETS.values() if c.folder == Path(folder).name),
-                CORRUPTION_SETS["cifar_10"])
+    return next((c for c in map(corruption_set, DATASETS) if c.folder == Path(folder).name),
+                corruption_set("cifar_10"))
 
 
 def corruption_folder(data_folder=None, dataset: str = "cifar_10") -> Path:
