@@ -103,6 +103,8 @@ def test_corruption_test_of_a_cifar_100_run_reads_cifar_100_c(data_100, tmp_path
     assert np.array_equal(found["predictions"]["fog"], expected)   # CIFAR-100's normalisation
     assert np.array_equal(found["labels"], np.load(data_100 / "CIFAR-100-C" / "labels.npy"))
     assert expected.max() >= 10   # 100 outputs, not 10
+    assert found["record"]["data_source"] == ("CIFAR-100-C placed by hand (not verified: "
+                                              "CIFAR-100-C publishes no per-file checksums)")
     with pytest.raises(UserError, match="classes 0-9"):
         corruptions.read_predictions(corruptions.output_file(base, run.name))
     # Told that the run must be a CIFAR-10 one (exp_10's launcher would), it is refused.
@@ -253,7 +255,10 @@ def test_smoke_flow_of_exp_12_learns_and_tests_on_cifar_100(tmp_path):
     assert sorted(results["name"]) == sorted(names)
     assert results.set_index("name")["num_params"].to_dict() == {   # python -m models's
         names[0]: 222_932, names[1]: 276_148}
-    assert "## Test error on CIFAR-100" in (base / "report.md").read_text(encoding="utf-8")
+    report = (base / "report.md").read_text(encoding="utf-8")
+    # Generated data: not headed "on CIFAR-100" (the official files), and named as such.
+    assert "## Test error\n" in report and "Trained and tested on: a CIFAR-format data set " \
+        "that is not the official CIFAR-100 (train and 2 more differ)." in report
 
     smoke_script("exp_12/exe_exp_12_corruption_tests.py", base, "--run-predictions",
                  "--jobs-per-gpu", "2", env=env)
