@@ -1,4 +1,5 @@
-"""Downloading a data set's archive: one way for CIFAR-10 and CIFAR-10-C.
+"""Downloading a data set: one way for CIFAR-10 and CIFAR-10-C (archives) and CIFAR-10.1
+(two .npy files).
 
 torchvision downloads (with a progress bar) and checks the archive's md5; the archive is
 extracted into a temporary folder beside its destination, from which the caller renames
@@ -22,6 +23,27 @@ DOWNLOAD_TIMEOUT_S = 60
 
 
 @contextlib.contextmanager
+def _in_one_line(what: str, by_hand: str, created, root):
+    """Any failure inside (network, archive, the caller's checks) becomes the UserError
+    "`what` and downloading it failed (reason); `by_hand`", after removing `created` and
+    the data folder `root` (None: it was there before); reads time out."""
+    previous_timeout = socket.getdefaulttimeout()
+    try:
+        if previous_timeout is None:
+            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+        yield
+    except BaseException as e:  # network and archive errors come in many types
+        _remove(created, root)
+        if not isinstance(e, Exception):   # Ctrl-C: cleaned up, and still an interrupt
+            raise
+        reason = str(e).splitlines()[0] if str(e) else "no details"
+        raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
+                        f"{by_hand}") from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+
+
+@contextlib.contextmanager
 def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_hand: str,
                       destination):
     """Download `url` to root/filename, extract it into a temporary folder under `root`
@@ -31,27 +53,34 @@ def extracted_archive(url: str, root, filename: str, md5: str, what: str, by_han
     archive and `destination` did not exist before."""
     root = Path(root)
     created = [path for path in (Path(destination), root / filename) if not path.exists()]
-    made_root = not root.exists()
-    previous_timeout = socket.getdefaulttimeout()
-    try:
+    with _in_one_line(what, by_hand, created, None if root.exists() else root):
         from torchvision.datasets.utils import download_and_extract_archive
 
         root.mkdir(parents=True, exist_ok=True)
-        if previous_timeout is None:
-            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         with tempfile.TemporaryDirectory(prefix=f".{filename}.extract.", dir=root) as tmp:
             download_and_extract_archive(url, str(root), extract_root=tmp, filename=filename,
                                          md5=md5)
             yield Path(tmp)
-    except BaseException as e:  # network and archive errors come in many types
-        _remove(created, root if made_root else None)
-        if not isinstance(e, Exception):   # Ctrl-C: cleaned up, and still an interrupt
-            raise
-        reason = str(e).splitlines()[0] if str(e) else "no details"
-        raise UserError(f"{what} and downloading it failed ({type(e).__name__}: {reason}); "
-                        f"{by_hand}") from None
-    finally:
-        socket.setdefaulttimeout(previous_timeout)
+
+
+@contextlib.contextmanager
+def downloaded_file(url: str, path, md5: str, what: str, by_hand: str):
+    """Download `url` (md5-checked) to a temporary file beside `path` and yield it; the
+    caller checks it and renames it into place. A failure is one line, as above, after
+    removing the folder of `path` and the data folder above it if this attempt made them."""
+    path = Path(path)
+    created = [] if path.parent.exists() else [path.parent]
+    root = None if path.parent.parent.exists() else path.parent.parent
+    with _in_one_line(what, by_hand, created, root):
+        from torchvision.datasets.utils import download_url
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.download.",
+                                         dir=path.parent) as tmp:
+            download_url(url, tmp, filename=path.name, md5=md5)
+            if not (Path(tmp) / path.name).is_file():   # torchvision may return quietly
+                raise OSError("no file arrived")
+            yield Path(tmp) / path.name
 
 
 def _remove(created, root) -> None:

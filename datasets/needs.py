@@ -60,3 +60,19 @@ def jpeg_line(protocol: str, data_folder=None, dataset: str = "cifar_10") -> str
     return (f"data: the JPEG test set ({protocol} protocol) is not in "
             f"{Path(data_folder or config.DATA_FOLDER)}; a run would first create it from "
             "the test set (no download)")
+
+
+def cifar101_line(data_folder=None) -> str:
+    """The CIFAR-10.1 test's data: its two files, checked against their published md5."""
+    from datasets import cifar101
+
+    folder = cifar101.cifar101_folder(data_folder)
+    files = (cifar101.DATA_FILE, cifar101.LABELS_FILE)
+    if all((folder / name).is_file() for name in files):
+        differs = [name for name in files
+                   if identity.file_digest(folder / name, "md5") != cifar101.MD5[name]]
+        what = (f"not the published CIFAR-10.1 v6 ({differs[0]} differs)" if differs
+                else "CIFAR-10.1 v6 (md5 as published)")
+        return f"data: {folder}: {what}"
+    return (f"data: CIFAR-10.1 is not in {folder}; a run would first download its two files "
+            f"from {cifar101.BASE_URL} ({sum(cifar101.BYTES.values()):,} bytes)")

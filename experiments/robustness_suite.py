@@ -5,18 +5,19 @@ declaration for the hints and the report (docs/adding_a_robustness_test.md).
 
 - JPEG compression, the paper's test (docs/reference.md §5);
 - common corruptions, CIFAR-10-C (Hendrycks & Dietterich, ICLR 2019);
-- adversarial attacks, AutoAttack (Croce & Hein, ICML 2020).
+- adversarial attacks, AutoAttack (Croce & Hein, ICML 2020);
+- a new test set, CIFAR-10.1 (Recht et al. 2018), beside CIFAR-10's own.
 """
 import importlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from typing import Callable
 
 import config
 from datasets import needs
 from errors import UserError
 from experiments import grid
-from experiments.launching.jobs import PredictionKind
+from experiments.launching import prediction_kinds as kinds
 from robustness import jpeg as predictions
 
 
@@ -64,12 +65,14 @@ def smoke(args) -> bool:
     return args.profile == "smoke"
 
 
-def exe_scripts(name: str) -> dict:
+def exe_scripts(name: str, cifar_100: bool = True) -> dict:
     """The exe scripts of a test in exp_10, exp_11_1 (the JPEG ones keep the authors' names,
-    the others follow them) and exp_12."""
-    return {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
-            "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py",
-            "exp_12": f"experiments/exp_12/exe_exp_12_{name}_tests.py"}
+    the others follow them) and, unless not `cifar_100`, exp_12."""
+    scripts = {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
+               "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py"}
+    if cifar_100:
+        scripts["exp_12"] = f"experiments/exp_12/exe_exp_12_{name}_tests.py"
+    return scripts
 
 
 # ------------------------------------------------------------------------------ JPEG
@@ -209,131 +212,35 @@ ADVERSARIAL = RobustnessTest(
     evaluation="experiments.evaluating.adversarial:evaluate_adversarial")
 
 
-# --------------------------------------------------------- the per-run job of each test
-# What the launcher needs to plan a test's per-run jobs (jobs.PredictionKind): the script,
-# a run's output file, the script's options, and whether an existing file can be used.
+# ------------------------------------------------------------------------- CIFAR-10.1
 
-def jpeg(protocol: str = "paper", subset=None, dataset: str = "cifar_10") -> PredictionKind:
-    """The JPEG test (docs/reference.md §5): run_jpeg_robustness_test.py writes
-    B/jpeg_model_predictions/<run>.npy (the rgb protocol's folder is another), on the
-    stacks of `dataset`'s test set."""
-    from datasets import catalog
+def _cifar101_prepare(args):
+    from datasets.cifar10 import ensure_cifar10
+    from datasets.cifar101 import ensure_cifar101
 
-    def output(base_folder, run_name):
-        return predictions.output_file(base_folder, run_name, protocol)
-
-    def options(run, base_folder):
-        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
-                "--protocol", protocol, "--dataset", dataset]
-        return argv + (["--subset", str(subset)] if subset else [])
-
-    def usable(path, run_folder):
-        from robustness import provenance
-
-        predictions.load_predictions(path, catalog.data_set(dataset).num_classes)
-        record = provenance.read_sidecar(path)
-        if record is not None:   # none: the authors' file, or one of ours from before
-            # The subset is recorded but not compared: `-- --subset M` on the exe script
-            # overrides the profile's, and the planner cannot see it.
-            expected = predictions.record_of(run_folder, protocol, subset)
-            why = provenance.mismatch(record, dict(weights=expected["weights"],
-                                                   protocol=protocol))
-            if why:
-                raise UserError(why)
-
-    return PredictionKind(label=predictions.OUTPUT_FOLDERS[protocol],
-                          script=config.REPO_ROOT / JPEG.script,
-                          output=output, options=options, usable=usable)
+    ensure_cifar10()
+    ensure_cifar101()   # downloads its two files (6 MB) once, here, when they are missing
 
 
-def corruption(subset=None, corruptions=None, folder=None,
-               dataset: str = "cifar_10") -> PredictionKind:
-    """The common corruptions of `folder` (default DATA_FOLDER/CIFAR-10-C, or its stand-in;
-    CIFAR-100-C for `dataset` cifar_100): run_corruption_test.py writes B/corruption_
-    predictions/<run>.npz. A file that lacks a corruption asked for (or in the folder), or
-    was made on other images, is not usable: the job computes only what is missing."""
-    from datasets import cifar10c
-    from robustness import corruptions as predictions_of
-
-    default, classes = cifar10c.corruption_folder(dataset=dataset), \
-        cifar10c.corruption_set(dataset).num_classes
-    folder = Path(folder or default)
-
-    def options(run, base_folder):
-        argv = ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
-                "--dataset", dataset]
-        argv += ["--subset", str(subset)] if subset else []
-        argv += ["--corruption_folder", str(folder)] if folder != default else []
-        return argv + (["--corruptions", *corruptions] if corruptions else [])
-
-    def usable(path, run_folder):
-        from robustness import provenance
-
-        found = predictions_of.read_predictions(path, classes)
-        expected = {"weights": provenance.weights_fingerprint(run_folder)}
-        if (folder / cifar10c.LABELS_FILE).is_file():
-            expected["data"] = "sha256:" + provenance.file_sha256(folder / cifar10c.LABELS_FILE)
-        why = provenance.mismatch(found["record"], expected)
-        if why:
-            raise UserError(why)
-        wanted = corruptions or cifar10c.present_corruptions(folder)
-        missing = [name for name in wanted if name not in found["predictions"]]
-        if missing:
-            raise UserError(f"lacks {', '.join(missing)}")
-        if (folder / cifar10c.LABELS_FILE).is_file():
-            _, n = cifar10c.load_labels(folder)
-            wanted_n = min(n, subset or n)
-            if found["n"] > wanted_n:
-                raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{wanted_n}: its job refuses to replace it by fewer "
-                                "unless given -- --replace-larger")
-            if found["n"] != wanted_n:
-                raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{wanted_n}")
-
-    return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
-                          script=config.REPO_ROOT / CORRUPTIONS.script,
-                          output=lambda base_folder, run_name:
-                              predictions_of.output_file(base_folder, run_name),
-                          options=options, usable=usable)
+CIFAR101 = RobustnessTest(
+    name="cifar101", title="CIFAR-10.1 test (a new test set)", script="run_cifar101_test.py",
+    output_folder="cifar101_predictions", files="CIFAR-10.1 prediction files",
+    # Not exp_12's: CIFAR-10.1 is a new test set of CIFAR-10's classes.
+    sections=("cifar101_results.md",), exe_scripts=exe_scripts("cifar101", cifar_100=False),
+    add_options=lambda parser: None,
+    kind=lambda args: cifar101(grid.SMOKE["test_subset"] if smoke(args) else None),
+    prepare=_cifar101_prepare, evaluation="experiments.evaluating.cifar101:evaluate_cifar101",
+    data_needs=lambda args: [needs.cifar101_line()])
 
 
-def adversarial(settings, eps_255, dataset: str = "cifar_10") -> PredictionKind:
-    """AutoAttack (robustness.adversarial.AttackSettings: norm, attacks, images, seed) at
-    the radii `eps_255` (units of 1/255) on `dataset`'s test images: run_adversarial_test.py writes
-    B/adversarial_predictions/<settings.tag>/<run>.json. A file lacking a radius is run
-    again (the script keeps the radii it has)."""
-    from robustness import adversarial as attack
-
-    def options(run, base_folder):
-        return ["--model_folder", str(run.folder), "--base_folder", str(base_folder),
-                "--dataset", dataset, "--norm", settings.norm, "--attacks", settings.attacks,
-                "--n-images", str(settings.n_images), "--attack-seed", str(settings.seed),
-                "--eps", *(f"{e:g}" for e in eps_255)]
-
-    def usable(path, run_folder):
-        from robustness import provenance
-
-        found = attack.read_results(path)
-        if found["settings"] != settings:
-            raise UserError("was made with other attack settings")
-        why = provenance.mismatch(found["record"],
-                                  {"weights": provenance.weights_fingerprint(run_folder)})
-        if why:
-            raise UserError(why)
-        done = {row["eps_255"] for row in found["rows"]}
-        missing = [f"{e:g}" for e in eps_255 if float(e) not in done]
-        if missing:
-            raise UserError(f"lacks eps {' '.join(missing)}/255")
-
-    return PredictionKind(label=f"{attack.OUTPUT_FOLDER}_{settings.tag}",
-                          script=config.REPO_ROOT / ADVERSARIAL.script,
-                          output=lambda base_folder, run_name:
-                              attack.output_file(base_folder, run_name, settings),
-                          options=options, usable=usable)
+# The per-run job of each test (experiments.launching.prediction_kinds), with its script.
+jpeg = partial(kinds.jpeg, JPEG.script)
+corruption = partial(kinds.corruption, CORRUPTIONS.script)
+adversarial = partial(kinds.adversarial, ADVERSARIAL.script)
+cifar101 = partial(kinds.cifar101, CIFAR101.script)
 
 
-TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL)
+TESTS = (JPEG, CORRUPTIONS, ADVERSARIAL, CIFAR101)
 
 
 def report_tests(experiment, base_folder, profile: str) -> tuple:

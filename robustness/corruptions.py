@@ -4,11 +4,15 @@ One file per run, B/corruption_predictions/<run name>.npz, holding
   n            int64 scalar: images per severity (10,000, or the subset's m)
   labels       uint8 (5 n,): the true classes, severity 1's block first
   <corruption> uint8 (5 n,): the predicted classes, one array per corruption done
+  <corruption>_confidence  float32 (5 n,): the softmax probability of each predicted
+               class (the top-1 confidence, for the calibration tables); absent in files
+               written before it was kept, which are still read
   record       str: JSON of what made it (robustness.provenance): the weights' and
                labels.npy's fingerprints, n, the subset and `data_source`, the folder
                in words ("CIFAR-10-C (md5-verified download)", the stand-in ...)
 It is rewritten (atomically) after every corruption, so an interrupted job keeps what it
-finished and the next one computes only the missing corruptions. A file that cannot be
+finished and the next one computes only the missing corruptions (and those without
+confidences). A file that cannot be
 read, or was made on other images (another n or other labels) or by other weights, is
 computed afresh; one made on more images per severity is never replaced by fewer
 without --replace-larger.
@@ -30,6 +34,7 @@ from precision import error_text
 OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10    # CIFAR-10-C's; read_predictions takes CIFAR-100-C's 100
 N_KEY, LABELS_KEY, RECORD_KEY = "n", "labels", "record"
+CONFIDENCE_SUFFIX = "_confidence"
 
 
 def output_file(base_folder, run_name: str) -> Path:
@@ -41,8 +46,9 @@ class BadCorruptionPredictions(UserError):
 
 
 def read_predictions(path, num_classes: int = NUM_CLASSES) -> dict:
-    """{'n': int, 'labels': uint8 (5 n,), 'predictions': {corruption: uint8 (5 n,)}} of
-    a prediction file of `num_classes` classes, checked; BadCorruptionPredictions if it
+    """{'n': int, 'labels': uint8 (5 n,), 'predictions': {corruption: uint8 (5 n,)},
+    'confidences': {corruption: float32 (5 n,)} (those recorded), 'record'} of a
+    prediction file of `num_classes` classes, checked; BadCorruptionPredictions if it
     cannot be used."""
     path = Path(path)
     try:
@@ -57,7 +63,7 @@ def read_predictions(path, num_classes: int = NUM_CLASSES) -> dict:
         raise BadCorruptionPredictions(f"{path} lacks '{N_KEY}' or '{LABELS_KEY}'")
     n, labels = int(arrays.pop(N_KEY)), arrays.pop(LABELS_KEY)
     record = _record_of(path, arrays.pop(RECORD_KEY, None))
-    predictions = {}
+    predictions, confidences = {}, {}
     for name in cifar10c.CORRUPTIONS:
         if name not in arrays:
             continue
@@ -68,10 +74,23 @@ def read_predictions(path, num_classes: int = NUM_CLASSES) -> dict:
                                            f"expected uint8 ({5 * n},) of classes "
                                            f"0-{num_classes - 1}")
         predictions[name] = array
+        if name + CONFIDENCE_SUFFIX in arrays:
+            confidences[name] = checked_confidence(arrays.pop(name + CONFIDENCE_SUFFIX),
+                                                   5 * n, f"{path}: '{name}{CONFIDENCE_SUFFIX}'")
     if n < 1 or labels.shape != (5 * n,) or labels.dtype != np.uint8 or arrays:
         raise BadCorruptionPredictions(f"{path} is not a corruption prediction file (n={n}, "
                                        f"labels {labels.shape}, unknown keys {sorted(arrays)})")
-    return dict(n=n, labels=labels, predictions=predictions, record=record)
+    return dict(n=n, labels=labels, predictions=predictions, confidences=confidences,
+                record=record)
+
+
+def checked_confidence(array, length: int, what: str) -> np.ndarray:
+    """`array` if it is float32 (length,) of probabilities; BadCorruptionPredictions if not."""
+    if array.shape != (length,) or array.dtype != np.float32 \
+            or not (np.isfinite(array).all() and 0 <= array.min(initial=0) <= array.max(initial=0) <= 1):
+        raise BadCorruptionPredictions(f"{what} is {array.dtype} {array.shape}, expected float32 "
+                                       f"({length},) of probabilities 0-1")
+    return array
 
 
 def _record_of(path, array):
@@ -87,18 +106,32 @@ def _record_of(path, array):
     return record
 
 
-def write_predictions(path, n: int, labels, predictions: dict, record=None) -> None:
+def write_predictions(path, n: int, labels, predictions: dict, record=None,
+                      confidences=None) -> None:
+    """Write a prediction file; `confidences` ({corruption: (5 n,)}) may hold some or none
+    of the corruptions."""
     arrays = {N_KEY: np.int64(n), LABELS_KEY: np.asarray(labels, dtype=np.uint8)}
     if record is not None:
         arrays[RECORD_KEY] = np.array(json.dumps(record, sort_keys=True))
     arrays.update({name: np.asarray(p, dtype=np.uint8) for name, p in predictions.items()})
+    arrays.update({name + CONFIDENCE_SUFFIX: np.asarray(c, dtype=np.float32)
+                   for name, c in (confidences or {}).items()})
     with atomic_files.atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
 
 
 def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size: int,
                    data_set=None) -> np.ndarray:
-    """Predicted classes, uint8 (len(images),), of a trained model on uint8 NHWC images.
+    """Predicted classes, uint8 (len(images),), of a trained model on uint8 NHWC images."""
+    return predict_with_confidence(model, images_uint8_nhwc, device, batch_size,
+                                   data_set=data_set)[0]
+
+
+def predict_with_confidence(model: torch.nn.Module, images_uint8_nhwc, device,
+                            batch_size: int, num_classes=None, data_set=None) -> tuple:
+    """(predicted classes uint8, their softmax probabilities float32 (the top-1
+    confidence, for calibration)), each (len(images),), of a trained model on uint8
+    NHWC images; a UserError if the model has not `num_classes` outputs (when given).
 
     The images cross to the device once; each batch is normalised there (as in training,
     with the mean and std of `data_set`, a datasets.catalog.DataSet; default CIFAR-10's)
@@ -110,11 +143,18 @@ def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size
         Normalize(device, data_set.mean, data_set.std)
     model.eval()
     out = torch.empty(len(images), dtype=torch.uint8, device=device)
+    confidence = torch.empty(len(images), dtype=torch.float32, device=device)
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             x = normalize(images[start:start + batch_size], channels_last=True)
-            out[start:start + batch_size] = model(x).argmax(1).to(torch.uint8)
-    return out.cpu().numpy()
+            logits = model(x).float()
+            if num_classes is not None and logits.shape[1] != num_classes:
+                raise UserError(f"the model has {logits.shape[1]} outputs, not the "
+                                f"{num_classes} classes of the data it is tested on")
+            top = torch.softmax(logits, 1).max(1)
+            out[start:start + batch_size] = top.indices.to(torch.uint8)
+            confidence[start:start + batch_size] = top.values
+    return out.cpu().numpy(), confidence.cpu().numpy()
 
 
 def data_record(folder, n: int, subset) -> dict:
@@ -128,16 +168,16 @@ def data_record(folder, n: int, subset) -> dict:
 
 
 def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,
-                     replace_larger: bool = False, num_classes: int = NUM_CLASSES) -> dict:
-    """The corruptions already predicted in `path` on these very images (by the
-    weights of `record`, when given), or {}. A file on more images per severity is a
-    UserError unless `replace_larger`."""
+                     replace_larger: bool = False, num_classes: int = NUM_CLASSES) -> tuple:
+    """(predictions, confidences) of the corruptions already predicted in `path` on these
+    very images (by the weights of `record`, when given), or ({}, {}). A file on more
+    images per severity is a UserError unless `replace_larger`."""
     from robustness.provenance import reusable
 
     existing = reusable(path, lambda p: read_predictions(p, num_classes),
                         BadCorruptionPredictions, record, keys=("weights",))
     if existing is None:
-        return {}
+        return {}, {}
     if existing["n"] > n and not replace_larger:
         raise UserError(f"{path} holds predictions on {existing['n']} images per severity; "
                         f"{n} would replace them: pass --replace-larger to do so, or write "
@@ -145,8 +185,8 @@ def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,
     if existing["n"] != n or not np.array_equal(existing["labels"], labels):
         print(f"warning: {path} was made on other images (n={existing['n']}, not {n}); "
               "computing it again", file=sys.stderr, flush=True)
-        return {}
-    return existing["predictions"]
+        return {}, {}
+    return dict(existing["predictions"]), dict(existing["confidences"])
 
 
 def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
@@ -170,15 +210,17 @@ def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
         raise UserError(f"no corruption files in {folder}; {cifar10c.redownload_hint(folder)}")
     record = dict(weights=weights, **data_record(folder, n, subset)) if weights else None
     classes = NUM_CLASSES if data_set is None else data_set.num_classes
-    predictions = _usable_existing(output, n, labels, record, replace_larger, classes)
+    predictions, confidences = _usable_existing(output, n, labels, record, replace_larger,
+                                                classes)
     for name in names:
-        if name in predictions:
+        if name in confidences:     # one predicted before confidences were kept: again
             continue
         images = cifar10c.open_corruption(folder, name, full_n)
         if subset is not None:
             images = cifar10c.first_of_each_severity(images, full_n, subset)
-        predictions[name] = predict_images(model, images, device, batch_size, data_set)
-        write_predictions(output, n, labels, predictions, record)
+        predictions[name], confidences[name] = predict_with_confidence(
+            model, images, device, batch_size, data_set=data_set)
+        write_predictions(output, n, labels, predictions, record, confidences)
         error = 100.0 * (predictions[name] != labels).mean()
         log(f"{name}: error {error_text(error, len(labels))} % over {len(labels):,} images")
     return {name: 100.0 * float((p != labels).mean()) for name, p in predictions.items()}

@@ -1,6 +1,6 @@
 """What every per-run prediction script shares: run_jpeg_robustness_test.py,
-run_corruption_test.py and run_adversarial_test.py take one trained run folder and write
-one output file under the experiment folder B."""
+run_corruption_test.py, run_adversarial_test.py and run_cifar101_test.py take one trained
+run folder and write one output file under the experiment folder B."""
 from pathlib import Path
 
 import sys

@@ -139,3 +139,18 @@ def data(tmp_path, monkeypatch):
     monkeypatch.setenv("DATA_FOLDER", str(folder))
     return folder
 
+
+
+N_CIFAR101 = 30                              # CIFAR-10.1 images of the `data101` fixture
+
+
+@pytest.fixture
+def data101(data) -> Path:
+    """`data` (CIFAR-10 with 40 test images, CIFAR-10-C) plus CIFAR-10.1 in its official
+    format: 30 new images of the same classes, ordered by class as the official files."""
+    from datasets import cifar101
+
+    _, _, images, labels = synthetic_cifar10(n_train=0, n_test=N_CIFAR101, seed=11)
+    order = np.argsort(labels, kind="stable")
+    cifar101.write_cifar101(data, images[order], labels[order])
+    return data

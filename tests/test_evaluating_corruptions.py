@@ -1,6 +1,7 @@
 """experiments/evaluating/corruptions.py: the corruption tables from hand-made prediction files.
 """
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -112,3 +113,46 @@ def test_the_corruption_evaluation_leaves_out_runs_on_other_image_counts(tmp_pat
     assert f"other settings than most runs (their numbers are not comparable): {minnet} (n 3)" \
         in section
     assert minnet in capsys.readouterr().err
+
+
+# ------------------------------------------------- calibration under corruption (issue 22)
+
+def test_calibration_per_severity_with_old_files_named_not_recorded(grid_folder):
+    """Confidence 0.9 everywhere, so the ECE is |accuracy - 0.9|: Min-Net 15 points,
+    ResNet 40 (seed 723: 65). One old file keeps no confidences: named, left out of the
+    calibration tables, and the command that computes it again is given."""
+    old = GRID.run_name("CifarPyrResNet", 3, 9)
+    for model_type, size, seed in GRID.points():
+        name = GRID.run_name(model_type, size, seed)
+        path = corruptions.output_file(grid_folder, name)
+        kept = corruptions.read_predictions(path)
+        confidences = {} if name == old else {c: np.full(5 * N, 0.9, np.float32)
+                                              for c in kept["predictions"]}
+        corruptions.write_predictions(path, N, LABELS, kept["predictions"],
+                                      confidences=confidences)
+    runs = corruption_eval.collect_corruptions(GRID, grid_folder).table
+    assert runs.loc[runs.name == old, "ece"].isna().all()
+    minnet = runs[runs.model_type == "CifarMinFP-LS"]
+    assert minnet.ece.to_numpy() == pytest.approx(15.0, abs=1e-4)
+    assert corruption_eval.evaluate_corruptions(GRID, grid_folder) == 0
+    text = (grid_folder / corruption_eval.SECTION_FILE).read_text(encoding="utf-8")
+    calibration_part = text[text.index("### Calibration"):]
+    assert f"Calibration not recorded for {old}" in calibration_part
+    assert "exe_exp10_corruption_tests.py" in calibration_part
+    # 4 images per severity: whole percents (precision.error_digits).
+    assert "| Model | N | 1 | 2 | 3 | 4 | 5 | all | seeds |" in calibration_part
+    assert "| Min-Net | 3 | 15 | 15 | 15 | 15 | 15 | 15 | 3 |" in calibration_part
+    # ResNet: seeds 507 and 723 only, (40 + 65) / 2 = 52.5 at every severity.
+    assert "| ResNet | 3 | 52 | 52 | 52 | 52 | 52 | 52 | 2 |" in calibration_part
+    assert "| 3 | all | -38 [" in calibration_part
+    assert "| Model | N | gaussian_noise | shot_noise |" in calibration_part   # benchmark order
+    csv = pd.read_csv(grid_folder / corruption_eval.CSV_FILE)
+    assert list(csv.columns)[-3:] == ["er", "data", "ece"] and csv.loc[csv.name == old, "ece"].isna().all()
+
+
+def test_without_any_confidences_the_calibration_says_not_recorded(grid_folder):
+    assert corruption_eval.evaluate_corruptions(GRID, grid_folder) == 0
+    text = (grid_folder / corruption_eval.SECTION_FILE).read_text(encoding="utf-8")
+    assert "Calibration not recorded (6 runs): their files were written before" in text
+    assert "ECE" not in text.split("### Calibration")[1].split("\n", 2)[2]
+    assert "ece" not in pd.read_csv(grid_folder / corruption_eval.CSV_FILE).columns

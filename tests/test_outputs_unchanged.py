@@ -1,8 +1,8 @@
 """Every file the evaluations write, pinned byte for byte.
 
 The inputs are made here from a fixed seed in the formats of the run folder and of the
-three tests' per-run files (the authors' log.json and JPEG .npy, our corruption .npz and
-adversarial .json): a paper-sized folder of each experiment (with one unfinished run and
+four tests' per-run files (the authors' log.json and JPEG .npy, our corruption .npz
+(as written before confidences were kept), adversarial .json and CIFAR-10.1 .npz): a paper-sized folder of each experiment (with one unfinished run and
 one missing run) and a smoke-sized one (8 epochs on 5,000 images, so that the smoke note
 is written too). Each experiment's exe_ evaluation scripts run on them in this process,
 and the SHA-256 of every file they write is compared with
@@ -42,6 +42,7 @@ BENCHMARK = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "g
              "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
              "elastic_transform", "pixelate", "jpeg_compression")
 JPEG_IMAGES, CORRUPTION_IMAGES, ATTACK_IMAGES = 200, 20, 32
+CIFAR101_IMAGES = {"cifar101": 40, "cifar10": 60}
 
 # (experiment, exe script, arguments) of every evaluation, in the order they run.
 EVALUATIONS = (
@@ -50,11 +51,13 @@ EVALUATIONS = (
     ("exp_10", "exe_exp10_jpeg_tests.py", ("--protocol", "rgb")),
     ("exp_10", "exe_exp10_corruption_tests.py", ()),
     ("exp_10", "exe_exp10_adversarial_tests.py", ()),
+    ("exp_10", "exe_exp10_cifar101_tests.py", ()),
     ("exp_10_1", "exe_eval_exp_10_1.py", ()),
     ("exp_11_1", "exe_eval_exp_11_1.py", ()),
     ("exp_11_1", "exe_exp_11_1_jpeg_tests.py", ()),
     ("exp_11_1", "exe_exp_11_1_corruption_tests.py", ()),
     ("exp_11_1", "exe_exp_11_1_adversarial_tests.py", ()),
+    ("exp_11_1", "exe_exp_11_1_cifar101_tests.py", ()),
 )
 
 
@@ -146,6 +149,20 @@ def write_attack(path: Path, rng, attacks: str, eps_255) -> None:
         package="pyautoattack 0.2.0", results=rows), indent=1), encoding="utf-8")
 
 
+def write_cifar101(path: Path, rng) -> None:
+    """Both test sets, the new one harder, with confidences that rise with correctness."""
+    arrays = {}
+    for i, (name, n) in enumerate(CIFAR101_IMAGES.items()):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        wrong = rng.random(n) < 0.15 - 0.05 * i
+        arrays[f"{name}_labels"] = labels
+        arrays[f"{name}_predicted"] = np.where(wrong, (labels + 1) % 10, labels).astype(np.uint8)
+        arrays[f"{name}_confidence"] = np.where(wrong, rng.uniform(0.3, 1, n),
+                                                rng.uniform(0.6, 1, n)).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
 def write_inputs(base: Path, experiment: str, smoke: bool, seed: int) -> None:
     """Run folders and per-run files of one experiment's folder."""
     grid = GRIDS[experiment]
@@ -169,6 +186,9 @@ def write_inputs(base: Path, experiment: str, smoke: bool, seed: int) -> None:
         write_corruptions(base / "corruption_predictions" / f"{name}.npz", rng, names)
         write_attack(base / "adversarial_predictions" / f"Linf_{attacks}" / f"{name}.json",
                      rng, attacks, eps)
+        # A generator of its own: the other inputs stay as they were before this test.
+        write_cifar101(base / "cifar101_predictions" / f"{name}.npz",
+                       np.random.default_rng([seed, i]))
 
 
 def run_exe(experiment: str, script: str, argv) -> None:
@@ -185,7 +205,8 @@ def run_exe(experiment: str, script: str, argv) -> None:
 
 def is_input(relative: Path) -> bool:
     return relative.parts[0] in ("exp_data", "jpeg_model_predictions", "corruption_predictions",
-                                 "jpeg_model_predictions_rgb", "adversarial_predictions")
+                                 "jpeg_model_predictions_rgb", "adversarial_predictions",
+                                 "cifar101_predictions")
 
 
 def digests(base: Path) -> dict:

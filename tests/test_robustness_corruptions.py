@@ -3,6 +3,7 @@ redo, the same numbers as a plain loop).
 """
 
 import numpy as np
+import pytest
 import torch
 
 from datasets import cifar10c
@@ -44,7 +45,8 @@ def test_an_interrupted_job_resumes_with_the_missing_corruptions(folder_c, c_dat
     assert list(done["predictions"]) == ["fog"]
     # Marks the finished corruption: if it were computed again, the mark would be lost.
     marked = dict(done["predictions"], fog=np.zeros(5 * N, np.uint8))
-    corruptions.write_predictions(output, N, done["labels"], marked)
+    corruptions.write_predictions(output, N, done["labels"], marked,
+                                  confidences=done["confidences"])
     computed = []
     corruptions.predict_corruptions(model, folder_c, output, "cpu", log=computed.append)
     final = corruptions.read_predictions(output)
@@ -67,3 +69,49 @@ def test_an_unusable_file_is_computed_again(folder_c, c_data, tmp_path, capsys):
     small = corruptions.read_predictions(output)
     assert small["n"] == 5 and small["predictions"]["fog"].shape == (25,)
     assert "other images" in capsys.readouterr().err
+
+
+# ------------------------------------------------- confidences, for calibration (issue 22)
+
+def test_the_file_keeps_each_images_softmax_confidence(folder_c, c_data, tmp_path):
+    model = NearestClassMean(*c_data[:2]).eval()
+    output = tmp_path / "run.npz"
+    corruptions.predict_corruptions(model, folder_c, output, "cpu", batch_size=50,
+                                    log=lambda line: None)
+    found = corruptions.read_predictions(output)
+    images = np.array(cifar10c.open_corruption(folder_c, "fog", N))
+    with torch.no_grad():
+        probabilities = torch.softmax(model(Normalize("cpu")(torch.from_numpy(images), False)), 1)
+    assert found["confidences"]["fog"].dtype == np.float32
+    np.testing.assert_allclose(found["confidences"]["fog"], probabilities.max(1).values.numpy(),
+                               rtol=1e-5)
+    assert found["predictions"]["fog"].tolist() == probabilities.argmax(1).tolist()
+
+
+def test_corruptions_without_confidences_are_read_and_predicted_again(folder_c, c_data,
+                                                                      tmp_path):
+    """A file from before confidences were kept: it reads (no confidences), and the next
+    job computes again the corruptions asked for, keeping the others as they were."""
+    model = NearestClassMean(*c_data[:2]).eval()
+    output = tmp_path / "run.npz"
+    corruptions.predict_corruptions(model, folder_c, output, "cpu", log=lambda line: None)
+    done = corruptions.read_predictions(output)
+    old = dict(done["predictions"], gaussian_noise=np.zeros(5 * N, np.uint8))
+    corruptions.write_predictions(output, N, done["labels"], old)
+    assert corruptions.read_predictions(output)["confidences"] == {}
+    computed = []
+    corruptions.predict_corruptions(model, folder_c, output, "cpu", corruptions=["fog"],
+                                    log=computed.append)
+    final = corruptions.read_predictions(output)
+    assert len(computed) == 1 and computed[0].startswith("fog")
+    assert set(final["confidences"]) == {"fog"}
+    assert not final["predictions"]["gaussian_noise"].any()     # kept, not recomputed
+
+
+def test_a_confidence_outside_0_1_is_a_bad_file(tmp_path):
+    labels = np.zeros(10, np.uint8)
+    output = tmp_path / "run.npz"
+    corruptions.write_predictions(output, 2, labels, {"fog": labels},
+                                  confidences={"fog": np.full(10, 1.5)})
+    with pytest.raises(corruptions.BadCorruptionPredictions, match="fog_confidence"):
+        corruptions.read_predictions(output)

@@ -5,7 +5,7 @@ import importlib
 from experiments import grid
 from experiments import robustness_suite as suite
 from experiments.evaluating import jpeg as jpeg_evaluation
-from robustness import adversarial, corruptions, jpeg
+from robustness import adversarial, cifar101, corruptions, jpeg
 
 REPO_ROOT = grid.config.REPO_ROOT
 
@@ -23,6 +23,7 @@ def test_the_declared_folders_are_those_the_per_run_modules_write():
     assert suite.JPEG.output_folder == jpeg.OUTPUT_FOLDERS["paper"]
     assert suite.CORRUPTIONS.output_folder == corruptions.OUTPUT_FOLDER
     assert suite.ADVERSARIAL.output_folder == adversarial.OUTPUT_FOLDER
+    assert suite.CIFAR101.output_folder == cifar101.OUTPUT_FOLDER
     names = {protocol: jpeg_evaluation.output_names(protocol)["section"]
              for protocol in ("paper", "rgb")}
     assert suite.JPEG.sections == (names["paper"], names["rgb"])
@@ -30,7 +31,8 @@ def test_the_declared_folders_are_those_the_per_run_modules_write():
 
 def test_report_sections_follow_the_declarations():
     assert suite.REPORT_SECTIONS == ("results.md", "jpeg_results.md", "jpeg_results_rgb.md",
-                                     "corruption_results.md", "adversarial_results.md")
+                                     "corruption_results.md", "adversarial_results.md",
+                                     "cifar101_results.md")
 
 
 def test_hints_name_the_tests_own_exe_script_and_the_folder_in_question(tmp_path):

@@ -3,7 +3,8 @@
 The smoke flow of every experiment: train (--profile smoke: one seed, the smallest size of
 each model, a few epochs; each model must beat chance clearly), evaluate, and for exp_10 and
 exp_11_1 compute the JPEG predictions and their tables (for exp_10 also the common
-corruptions and AutoAttack), on data sets in CIFAR-10's and CIFAR-10-C's formats, with
+corruptions, AutoAttack and CIFAR-10.1), on data sets in CIFAR-10's, CIFAR-10-C's and
+CIFAR-10.1's formats, with
 every output under a temporary --base_folder. Then the launcher's failure, skip and resume
 paths with the real run_training.py, the Slurm launcher through submitit's local
 executor, and the JPEG test's skip and failure paths.
@@ -45,6 +46,7 @@ TWO_AT_A_TIME = ["--jobs-per-gpu", "2"]
 @pytest.fixture(scope="module")
 def smoke_env(tmp_path_factory):
     """Own data: the JPEG scripts add the compressed test set to it."""
+    from datasets.cifar101 import write_cifar101
     from datasets.cifar10c import write_cifar10c
 
     data = tmp_path_factory.mktemp("smoke_data")
@@ -56,6 +58,10 @@ def smoke_env(tmp_path_factory):
     write_cifar10c(data, {"gaussian_noise": np.concatenate(noisy),
                           "brightness": np.concatenate([np.clip(images + 10 * s, 0, 255)
                                                         for s in range(1, 6)])}, labels)
+    # A "new test set" of the same classes, drawn afresh, ordered by class as the official.
+    _, _, new_images, new_labels = synthetic_cifar10(n_train=0, n_test=60, seed=8)
+    order = np.argsort(new_labels, kind="stable")
+    write_cifar101(data, new_images[order], new_labels[order])
     env = dict(os.environ, DATA_FOLDER=str(data), MPLBACKEND="Agg")
     env.pop("PYTHONPATH", None)  # the scripts must find the repository by themselves
     return env
@@ -130,7 +136,8 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
 
 
 def robustness_flow(experiment, runs, base_folder, env):
-    """The common corruptions and AutoAttack of the smoke runs, then their tables."""
+    """The common corruptions, AutoAttack and CIFAR-10.1 of the smoke runs, then their
+    tables."""
     run_script("exp_10/exe_exp10_corruption_tests.py", base_folder, "--run-predictions",
                *TWO_AT_A_TIME, env=env)
     table = pd.read_csv(base_folder / "corruption_results.csv")
@@ -144,6 +151,10 @@ def robustness_flow(experiment, runs, base_folder, env):
     # Two of the 15 benchmark corruptions: no mean corruption error, the others named.
     assert "No mean corruption error" in section and "jpeg_compression" in section
     assert "gaussian_noise" in (base_folder / "report.md").read_text(encoding="utf-8")
+    # The files keep each image's confidence: the calibration tables are there.
+    assert "ECE (%, 15 bins) per severity" in section and "not recorded" not in section
+    assert table["ece"].between(0, 100).all()
+    cifar101_flow(runs, base_folder, env)
 
     # Fewer images than the smoke profile's 32: the flow is the same, and CI is faster.
     attack = ["--n-images", "8", "--eps", "2", "8"]
@@ -160,6 +171,25 @@ def robustness_flow(experiment, runs, base_folder, env):
     again = run_script("exp_10/exe_exp10_adversarial_tests.py", base_folder,
                        "--run-predictions", "--dry-run", *attack, env=env)
     assert again.stdout.count("predictions exist") == len(runs), again.stdout
+
+
+def cifar101_flow(runs, base_folder, env):
+    """CIFAR-10.1 beside the CIFAR-10 test set: the CIFAR-10 error of the file is the
+    run's own last test error (the same weights on the same images), and the models that
+    learned the classes recognise them in the new images too."""
+    result = run_script("exp_10/exe_exp10_cifar101_tests.py", base_folder, "--run-predictions",
+                        *TWO_AT_A_TIME, env=env)
+    assert "2 predictions: 2 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
+    table = pd.read_csv(base_folder / "cifar101_results.csv").set_index("name")
+    for run in runs:
+        log = json.loads((base_folder / rf.EXP_DATA / run / "log.json").read_text())
+        assert table.loc[run, ["cifar10_n", "cifar101_n"]].tolist() == [N_TEST, 60]
+        assert table.loc[run, "cifar10_er"] == pytest.approx(log["val_er"][-1], abs=1e-3)
+        assert table.loc[run, "cifar101_er"] < 50
+    assert table[["cifar10_ece", "cifar101_ece"]].stack().between(0, 100).all()
+    report = (base_folder / "report.md").read_text(encoding="utf-8")
+    assert "## A new test set (CIFAR-10.1)" in report
+    assert_a_drawn_png(base_folder / "images" / "cifar101_reliability_CifarMinFP-LS.png")
 
 
 def test_smoke_flow_seed_variance(tmp_path, smoke_env):

@@ -6,12 +6,15 @@ Writes under the base folder B, as one set (rendering.report.publish):
 
   corruption_results.csv  one row per run x corruption x severity: name, model_type,
                           N or L, seed, corruption, severity, n, er (test error in %),
-                          data (the corrupted images' folder in words)
+                          data (the corrupted images' folder in words), ece
+                          (expected calibration error in %; the column is left out
+                          when no file kept confidences)
   corruption_results.md   per model and size the error per corruption (mean over
                           severities and seeds), the mean corruption error over the 15
                           benchmark corruptions (only when all 15 are there), the Min-Net
-                          - baseline differences with 95 % Welch intervals, the plots
-                          (report.md's section)
+                          - baseline differences with 95 % Welch intervals, the plots,
+                          the calibration (experiments.evaluating.calibration) (report.md's
+                          section)
   images/corruption_severity_<N|L><size>.{png,pdf}, images/corruption_difference.{png,pdf}
 
 Only finished runs count: the files of an unfinished run are left out and named, as in
@@ -26,6 +29,7 @@ from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
     corruption_set, missing_benchmark_corruptions
 from experiments import robustness_suite as suite
 from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line, is_stand_in
+from experiments.evaluating import calibration
 from experiments.evaluating.result_files import ResultFiles, collect_results, evaluate_files
 from experiments.evaluating.result_files import left_out_lines, one_setting
 from experiments.evaluating.seed_statistics import CONFIDENCE, welch_interval
@@ -49,10 +53,13 @@ RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 # --------------------------------------------------------------------------- the files
 
 def corruption_rows(path: Path, num_classes: int = 10) -> list:
-    """A file's rows, each with the data it was computed on, in words (its record's)."""
+    """A file's rows, each with the data it was computed on, in words (its record's),
+    and the expected calibration error of each corruption and severity."""
     found = read_predictions(path, num_classes)
     source = (found["record"] or {}).get("data_source") or NOT_RECORDED_FILE
-    return [dict(row, data=source) for row in errors_by_severity(found)]
+    return [dict(row, data=source,
+                 ece=calibration.corruption_ece(found, row["corruption"], row["severity"]))
+            for row in errors_by_severity(found)]
 
 
 def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
@@ -62,7 +69,7 @@ def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = 
     found = collect_results(experiment, Path(base_folder),
                             lambda name: [output_file(base_folder, name)],
                             lambda path: corruption_rows(path, classes),
-                            RUN_COLUMNS + ["corruption", "severity", "n", "er", "data"],
+                            RUN_COLUMNS + ["corruption", "severity", "n", "er", "data", "ece"],
                             fix_command)
     return one_setting(found, ["n"])     # the same images per severity for every run
 
@@ -242,7 +249,9 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
                  f"{CONFIDENCE:.0%} Welch interval over seeds:\n\n"
                  + differences_markdown(diffs, experiment, digits))
     text += "\n" + "\n".join(report.image_link(png, "corruption plot") for png in pngs)
-    return text + f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
+    text += f"\nPer run and severity: [{CSV_FILE}]({CSV_FILE}).\n"
+    return text + "\n" + calibration.corruption_calibration_text(runs, experiment, fix_command,
+                                                                 digits)
 
 
 def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: Path,
@@ -251,7 +260,8 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     runs = found.table
     table, diffs = error_table(runs, experiment), differences(runs, experiment)
     files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
-    files.add_text(CSV_FILE, tables.csv_text(runs, experiment, ["er"]))
+    recorded = runs if runs.ece.notna().any() else runs.drop(columns="ece")
+    files.add_text(CSV_FILE, tables.csv_text(recorded, experiment, ["er", "ece"]))
     title = data_title(runs, experiment)
     # The plots say it too when the images are the stand-in's.
     plot_note = "; ".join(filter(None, [note, title if is_stand_in(title) else ""]))
