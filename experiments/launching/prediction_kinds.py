@@ -84,21 +84,24 @@ def corruption(script: str, subset=None, corruptions=None, folder=None,
         if unconfident:   # a file from before confidences were kept (calibration)
             raise UserError(f"lacks the confidences of {', '.join(unconfident)}")
         if (folder / cifar10c.LABELS_FILE).is_file():
-            _, n = cifar10c.load_labels(folder)
-            wanted_n = min(n, subset or n)
-            if found["n"] > wanted_n:
-                raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{wanted_n}: its job refuses to replace it by fewer "
-                                "unless given -- --replace-larger")
-            if found["n"] != wanted_n:
-                raise UserError(f"was made on {found['n']} images per severity, not "
-                                f"{wanted_n}")
+            _check_images_per_severity(found["n"], cifar10c.load_labels(folder)[1], subset)
 
     return PredictionKind(label=predictions_of.OUTPUT_FOLDER,
                           script=config.REPO_ROOT / script,
                           output=lambda base_folder, run_name:
                               predictions_of.output_file(base_folder, run_name),
                           options=options, usable=usable)
+
+
+def _check_images_per_severity(made_on: int, n: int, subset) -> None:
+    """A UserError when a corruption file was made on other than the wanted images per
+    severity (the first `subset` of the folder's n)."""
+    wanted_n = min(n, subset or n)
+    if made_on > wanted_n:
+        raise UserError(f"was made on {made_on} images per severity, not {wanted_n}: its job "
+                        "refuses to replace it by fewer unless given -- --replace-larger")
+    if made_on != wanted_n:
+        raise UserError(f"was made on {made_on} images per severity, not {wanted_n}")
 
 
 def adversarial(script: str, settings, eps_255, dataset: str = "cifar_10") -> PredictionKind:
