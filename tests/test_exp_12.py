@@ -165,6 +165,13 @@ def test_jpeg_test_and_autoattack_of_a_cifar_100_run_use_its_test_set(data_100, 
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "was trained on CIFAR-100" in refused.stderr
     assert not (tmp_path / "elsewhere").exists()
+    # CIFAR-10.1 is a test set of CIFAR-10's classes: a CIFAR-100 run is refused in one line.
+    from datasets.cifar101 import write_cifar101
+
+    write_cifar101(data_100, *synthetic_cifar10(0, 20, seed=1)[2:])
+    refused = run_in_process("run_cifar101_test.py", "--model_folder", run, "--device", "cpu")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "the CIFAR-10.1 test exists for CIFAR-10 runs only" in refused.stderr
 
     # A network that always answers the class of CIFAR-100's first test image (its last
     # layer: weights 0, one bias): its clean error tells which test set was attacked.
