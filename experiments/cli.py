@@ -11,13 +11,12 @@ from pathlib import Path
 
 import run_folder as rf
 from datasets import needs
-from errors import ArgumentParser, UserError
+from errors import ArgumentParser, UserError, counted
 from experiments import grid
 from experiments.launching import cpu_guard, jobs, runs
 from experiments import robustness_suite as suite
 from experiments.launching.launch import launch
 from experiments.launching.slurm import SLURM_MAX_TIMEOUTS
-from experiments.rendering.report import counted
 
 LAUNCHERS = ("local", "slurm")
 

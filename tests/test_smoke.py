@@ -5,9 +5,9 @@ each model, a few epochs; each model must beat chance clearly), evaluate, and fo
 exp_11_1 compute the JPEG predictions and their tables (for exp_10 also the common
 corruptions, AutoAttack and CIFAR-10.1), on data sets in CIFAR-10's, CIFAR-10-C's and
 CIFAR-10.1's formats, with
-every output under a temporary --base_folder. Then the launcher's failure, skip and resume
-paths with the real run_training.py, the Slurm launcher through submitit's local
-executor, and the JPEG test's skip and failure paths.
+every output under a temporary --base_folder; exp_10's flow ends with the JPEG test's skip
+and failure paths. Then the launcher's failure, skip and resume paths with the real
+run_training.py, and the Slurm launcher through submitit's local executor.
 """
 import json
 import os
@@ -20,7 +20,7 @@ import pytest
 
 from datasets.cifar10 import load_cifar10, synthetic_cifar10, write_cifar10_batches
 from experiments import grid
-from helpers import assert_a_drawn_png, run_script as run_exe, write_run
+from helpers import assert_a_drawn_png, run_script as run_exe
 import run_folder as rf
 from robustness import jpeg as predictions
 
@@ -133,6 +133,35 @@ def test_smoke_flow_train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke
         assert_a_drawn_png(tmp_path / "images" / png)
     if experiment is grid.EXP_10:
         robustness_flow(experiment, runs, tmp_path, smoke_env)
+        jpeg_skip_and_failure(jpeg_script, runs, tmp_path, smoke_env)
+
+
+def jpeg_skip_and_failure(jpeg_script, runs, base_folder, env):
+    """The JPEG test launched again skips the existing files and builds no test set; then
+    its failure path (below)."""
+    result = run_script(jpeg_script, base_folder, "--run-predictions", env=env)
+    assert "2 predictions: 0 done, 0 resumed, 2 skipped, 0 failed" in result.stdout
+    # The JPEG test set was created once, in the data folder, by the first launch.
+    assert (Path(env["DATA_FOLDER"]) / "test_cifar10_jpeg_noise_image_stacks.npy").is_file()
+    assert "creating the JPEG test set" not in result.stdout
+    assert np.load(predictions.output_file(base_folder, runs[0])).dtype == np.int64
+
+    # Both files removed, one run's model.pt damaged, and the subset set after `--` (the
+    # profile's --subset 1000 comes first: argparse keeps the last): the other run's file
+    # is computed on 50 images, the damaged run's job fails and is named, the evaluation
+    # still runs, and the exit status says that something failed.
+    for run in runs:
+        predictions.output_file(base_folder, run).unlink()
+    (base_folder / rf.EXP_DATA / runs[0] / rf.MODEL_FILE).write_bytes(b"not a checkpoint")
+    (base_folder / "report.md").unlink()
+    result = run_exe(f"experiments/{jpeg_script}", "--profile", "smoke", "--base_folder",
+                     base_folder, "--run-predictions", "--", "--subset", "50", env=env,
+                     check_rc=1, timeout=900)
+    assert "2 predictions: 1 done, 0 resumed, 0 skipped, 1 failed" in result.stdout
+    assert f"failed: {runs[0]}: exit 2: error: " in result.stdout
+    assert (base_folder / "report.md").is_file()
+    assert not predictions.output_file(base_folder, runs[0]).exists()
+    assert np.load(predictions.output_file(base_folder, runs[1])).shape == (50, 11)
 
 
 def robustness_flow(experiment, runs, base_folder, env):
@@ -258,44 +287,3 @@ def test_slurm_launcher_end_to_end_through_submitit_local(tmp_path, own_data):
     assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
     assert rf.run_state(tmp_path / "exp_data" / "CifarPyrResNet_s9_N3") == rf.FINISHED
     assert list((tmp_path / "logs" / "submitit").iterdir())   # submitit's own files
-
-
-def test_jpeg_tests_end_to_end(tmp_path, own_data):
-    """Train one run of exp_10's smoke grid, then --run-predictions: predictions for the
-    finished run (the other has no model.pt yet), the JPEG test set created once, the
-    evaluation run; a second call skips the existing predictions file."""
-    import numpy as np
-
-    run_exe("experiments/exp_10/exe_train_exp_10.py", "--profile", "smoke", "--base_folder",
-        tmp_path, "--models", "CifarPyrResNet", *TINY, env=own_data, check_rc=0)
-    script = "experiments/exp_10/exe_exp10_jpeg_tests.py"
-    # The smoke profile's --subset 1000, then ours: argparse keeps the last.
-    options = ["--profile", "smoke", "--base_folder", tmp_path, "--run-predictions",
-               "--", "--subset", "100"]
-    result = run_exe(script, *options, env=own_data)
-    assert "2 predictions: 1 done, 0 resumed, 1 skipped, 0 failed" in result.stdout, \
-        result.stdout + result.stderr
-    predictions = np.load(tmp_path / "jpeg_model_predictions" / "CifarPyrResNet_s9_N3.npy")
-    assert predictions.shape == (100, 11) and predictions.dtype == np.int64
-    assert not (tmp_path / "jpeg_model_predictions" / "CifarMinFP-LS_s9_N3.npy").exists()
-    assert "creating the JPEG test set" in result.stdout
-    assert (Path(own_data["DATA_FOLDER"]) / "test_cifar10_jpeg_noise_image_stacks.npy").is_file()
-    # What follows the predictions is evaluate_jpeg's: its files and its exit status.
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "report.md").is_file()
-
-    result = run_exe(script, *options, env=own_data, check_rc=0)
-    assert "2 predictions: 0 done, 0 resumed, 2 skipped, 0 failed" in result.stdout
-    assert "creating the JPEG test set" not in result.stdout
-
-    # A run whose model.pt is damaged: its prediction job fails and is named, the evaluation
-    # of the other still runs, and the exit status says something failed.
-    broken = tmp_path / "exp_data" / "CifarMinFP-LS_s9_N3"
-    write_run(broken, 1, 1)    # finished, as far as its log goes
-    (broken / "model.pt").write_bytes(b"not a checkpoint")
-    (tmp_path / "report.md").unlink()
-    result = run_exe(script, *options, env=own_data, check_rc=1)
-    assert "2 predictions: 0 done, 0 resumed, 1 skipped, 1 failed" in result.stdout
-    assert "failed: CifarMinFP-LS_s9_N3: exit 2: error: " in result.stdout
-    assert (tmp_path / "report.md").is_file()
-    assert not (tmp_path / "jpeg_model_predictions" / "CifarMinFP-LS_s9_N3.npy").exists()

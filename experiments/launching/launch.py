@@ -15,12 +15,11 @@ import shutil
 import signal
 from pathlib import Path
 
-from errors import UserError
+from errors import UserError, counted
 from experiments.launching.jobs import (BUSY, CANCELLED, DONE, FAILED, RESUME, SKIP, SKIPPED,
                                         START, SUBMITTED)
 from experiments.launching.local_pool import local_slots, run_local
 from experiments.launching.slurm import check_options, run_slurm
-from experiments.rendering.report import counted
 
 
 def where(args) -> str:

@@ -15,9 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# matplotlib is imported where it is used: the launchers import this module for its
-# words (counted) and start a second sooner without it.
-
+# matplotlib is imported where a figure is drawn: the per-run scripts import this module
+# for its text cells and start a second sooner without it.
 import atomic_files
 from errors import counted  # noqa: F401  (report.counted: the evaluations' one way to count)
 
