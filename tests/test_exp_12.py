@@ -20,7 +20,7 @@ from experiments import grid
 from experiments import robustness_suite as suite
 from experiments.evaluating.corruptions import evaluate_corruptions
 from experiments.evaluating.test_error import evaluate_experiment
-from experiments.launching import jobs, runs
+from experiments.launching import runs
 from helpers import run_in_process, train_in_process, write_run
 from robustness import corruptions
 from robustness_runs import TINY, attack, corrupt, one_error_line, trained_run
@@ -282,29 +282,11 @@ def test_smoke_flow_of_exp_12_learns_and_tests_on_cifar_100(tmp_path):
     report = (base / "report.md").read_text(encoding="utf-8")
     assert "## Robustness to common corruptions (CIFAR-100-C)" in report
 
-    attack_options = ["--n-images", "8", "--eps", "2", "8"]
-    smoke_script("exp_12/exe_exp_12_adversarial_tests.py", base, "--run-predictions",
-                 "--jobs-per-gpu", "2", *attack_options, env=env)
-    table = pd.read_csv(base / "adversarial_results.csv")
-    assert sorted(table["eps"].unique()) == [0, 2, 8] and set(table["n"]) == {8}
-    clean = table[table.eps == 0].set_index("name")["er"]
-    assert (clean < 100).all(), clean          # the runs' own test images, CIFAR-100's
-
-    # The paper's JPEG test on CIFAR-100's test images (stacks of their own).
-    smoke_script("exp_12/exe_exp_12_jpeg_tests.py", base, "--run-predictions",
-                 "--jobs-per-gpu", "2", env=env)
-    assert (data / "test_cifar100_jpeg_noise_image_stacks.npy").is_file()
-    assert not (data / "test_cifar10_jpeg_noise_image_stacks.npy").exists()
-    from robustness import jpeg as jpeg_predictions
-
-    for name in names:
-        array = jpeg_predictions.load_predictions(jpeg_predictions.output_file(base, name), 100)
-        assert array.shape == (SMOKE_TEST, 11) and np.array_equal(array[:, 0], test_y)
-    assert "## Robustness to JPEG compression" in (base / "report.md").read_text()
-
-    # exp_10's scripts (CIFAR-10) refuse these runs in one line, naming exp_12.
-    for script in ("exp_10/exe_eval_exp_10.py", "exp_10/exe_exp10_corruption_tests.py",
-                   "exp_10/exe_exp10_jpeg_tests.py"):
+    # AutoAttack and the JPEG test of a CIFAR-100 run, and the refusals of the other data
+    # set's scripts, run in this process above
+    # (test_jpeg_test_and_autoattack_of_a_cifar_100_run_use_its_test_set); here exp_10's
+    # evaluation refuses these runs in one line, naming exp_12, as a subprocess.
+    for script in ("exp_10/exe_eval_exp_10.py",):
         refused = smoke_script(script, base, env=env, rc=2)
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
         assert "was trained on CIFAR-100" in refused.stderr and "exp_12" in refused.stderr
