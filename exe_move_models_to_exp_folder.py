@@ -64,13 +64,14 @@ class Report:
 
 def known_runs(experiments_folder: Path, profile: str = "paper") -> dict:
     """Run name -> (run folder, predictions file) for every run of the profile's grids
-    (run names are unique across the experiments)."""
+    of the paper (run names are unique across them; exp_12, on CIFAR-100, repeats
+    exp_10's names, and the authors published no run of it)."""
     from experiments import grid
     from experiments.launching import runs
     from robustness.jpeg import output_file
 
     known = {}
-    for experiment in grid.EXPERIMENTS.values():
+    for experiment in grid.PAPER_EXPERIMENTS.values():
         base_folder = experiments_folder / experiment.name
         if profile == "smoke":
             base_folder = base_folder / experiment.base_folder("smoke").name

@@ -6,8 +6,9 @@
 
 writes B/adversarial_predictions/<norm>_<attacks>[_n<N>_seed<S>]/<run>.json
 (robustness/adversarial.py describes it): per eps (in units of 1/255; 0 = the clean images) the robust error on the
-first --n-images CIFAR-10 test images. Running the command again after an interruption
-continues where it stopped; eps already in the file are not attacked again.
+first --n-images test images of the run's data set (CIFAR-10 or CIFAR-100). Running the
+command again after an interruption continues where it stopped; eps already in the file
+are not attacked again.
 """
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def build_parser():
 def main(argv) -> int:
     from errors import UserError
     from robustness import adversarial
-    from robustness.per_run_script import output_lock, run_of, test_set_source, trained_model
+    from robustness.per_run_script import output_lock, run_data_set, run_of, \
+        test_set_source, trained_model
     from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
@@ -51,8 +53,9 @@ def main(argv) -> int:
                                           args.attack_seed)
     output = adversarial.output_file(base_folder, model_folder.name, settings)
     model = trained_model(model_folder, device)
-    wrapped = adversarial.NormalizedModel(model)
-    x, y = adversarial.test_subset(args.n_images)
+    data_set = run_data_set(model_folder, args.dataset)   # its test images are attacked
+    wrapped = adversarial.NormalizedModel(model, data_set.mean, data_set.std)
+    x, y = adversarial.test_subset(args.n_images, data_set=data_set)
     if len(y) < args.n_images:
         raise UserError(f"the test set has only {len(y)} images; use --n-images {len(y)} or "
                         "fewer")
@@ -65,7 +68,7 @@ def main(argv) -> int:
         adversarial.evaluate_run(wrapped, x, y, eps, settings, output, device, args.bs,
                                  log=lambda line: print(line, flush=True),
                                  weights=weights_fingerprint(model_folder),
-                                 data_source=test_set_source())
+                                 data_source=test_set_source(data_set=data_set))
     print(f"-> {output}")
     return 0
 

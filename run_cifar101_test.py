@@ -34,7 +34,7 @@ def main(argv) -> int:
     from datasets.cifar10 import load_cifar10
     from datasets.cifar101 import ensure_cifar101
     from robustness.cifar101 import output_file, predict_cifar101
-    from robustness.per_run_script import output_lock, run_of, trained_model
+    from robustness.per_run_script import output_lock, run_data_set, run_of, trained_model
     from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
@@ -43,6 +43,8 @@ def main(argv) -> int:
     folder = ensure_cifar101()
     test_images, test_labels = load_cifar10("test")
     model = trained_model(model_folder, device)
+    run_data_set(model_folder, "cifar_10", "CIFAR-10.1 test")   # a CIFAR-100 run: refused
+    run_data_set(model_folder, args.dataset)
     print(f"{model_folder.name}: CIFAR-10.1 from {folder} and the CIFAR-10 test set on "
           f"{device}", flush=True)
     # The whole read-modify-write of the file under its lock: a second test of this run

@@ -1,4 +1,5 @@
-"""Predict the classes of every CIFAR-10-C corruption with one trained model.
+"""Predict the classes of every CIFAR-10-C corruption with one trained model (CIFAR-100-C's
+for a run trained on CIFAR-100).
 
     python run_corruption_test.py --model_folder experiments/exp_10/exp_data/<run> \
         [--base_folder experiments/exp_10] [--corruptions fog snow] [--subset 100]
@@ -41,15 +42,16 @@ def main(argv) -> int:
     from datasets.cifar10c import ensure_cifar10c
     from datasets.identity import describe_corruptions
     from robustness.corruptions import output_file, predict_corruptions, read_predictions
-    from robustness.per_run_script import cifar10_test_labels, output_lock, run_of, \
+    from robustness.per_run_script import output_lock, run_data_set, run_of, test_labels, \
         trained_model
     from robustness.provenance import weights_fingerprint
 
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
     output = output_file(base_folder, model_folder.name)
-    folder = args.corruption_folder or ensure_cifar10c()
     model = trained_model(model_folder, device)
+    data_set = run_data_set(model_folder, args.dataset)   # CIFAR-100 runs: CIFAR-100-C
+    folder = args.corruption_folder or ensure_cifar10c(dataset=data_set.name)
     print(f"{model_folder.name}: {describe_corruptions(folder)['text']} from {folder} on "
           f"{device}", flush=True)
     # The whole read-modify-write of the file under its lock: a second test of this run
@@ -59,10 +61,10 @@ def main(argv) -> int:
                                      args.corruptions, args.subset,
                                      log=lambda line: print(line, flush=True),
                                      weights=weights_fingerprint(model_folder),
-                                     test_labels=cifar10_test_labels(),
-                                     replace_larger=args.replace_larger)
+                                     test_labels=test_labels(data_set),
+                                     replace_larger=args.replace_larger, data_set=data_set)
     mean = sum(errors.values()) / len(errors)
-    images = 5 * read_predictions(output)["n"] * len(errors)   # five severities each
+    images = 5 * read_predictions(output, data_set.num_classes)["n"] * len(errors)  # 5 severities
     print(f"{counted(len(errors), 'corruption')}, mean error {error_text(mean, images)} % "
           f"-> {output}")
     return 0

@@ -37,24 +37,29 @@ def main(argv) -> int:
     import atomic_files
     from datasets.jpeg import load_jpeg_test_set
     from robustness.jpeg import output_file, predict, record_of
-    from robustness.per_run_script import output_lock, run_of, test_set_source, trained_model
+    from robustness.per_run_script import output_lock, run_data_set, run_of, \
+        test_set_source, trained_model
     from robustness.provenance import write_sidecar
 
     args = build_parser().parse_args(argv)
     model_folder, base_folder, device = run_of(args)
     output = output_file(base_folder, model_folder.name, args.protocol)
     model = trained_model(model_folder, device)   # batches go channels_last too
+    # The stacks of the run's own test set: CIFAR-10's (docs/reference.md §5), or CIFAR-100's.
+    data_set = run_data_set(model_folder, args.dataset)
     stacks, labels = load_jpeg_test_set(protocol=args.protocol, create_if_missing=True,
-                                        subset=args.subset)
+                                        subset=args.subset, dataset=data_set.name)
     print(f"{model_folder.name}: {len(labels)} test images x {stacks.shape[1]} versions "
           f"({args.protocol} protocol) on {device}", flush=True)
-    predictions = predict(model, stacks, labels, args.bs, device, channels_last=True)
+    predictions = predict(model, stacks, labels, args.bs, device, channels_last=True,
+                          data_set=data_set)
     # The .npy stays the authors' format; its record goes beside it. Written after the
     # array: a kill in between leaves an old record, which the launcher sees as stale.
     with output_lock(output):
         atomic_files.save_npy(output, predictions)
         write_sidecar(output, dict(record_of(model_folder, args.protocol, args.subset),
-                                   n=len(predictions), data_source=test_set_source()))
+                                   n=len(predictions),
+                                   data_source=test_set_source(data_set=data_set)))
 
     truth, versions = predictions[:, :1], predictions[:, 1:]
     errors = 100.0 * (versions != truth).mean(axis=0) if len(predictions) else []

@@ -1,4 +1,4 @@
-"""Train one model on CIFAR-10 into one run folder.
+"""Train one model on CIFAR-10 (or CIFAR-100: --dataset cifar_100) into one run folder.
 
     python run_training.py --model_type CifarMinFP-LS --model_kw "q: 2;k: 3;N: 3;" \
         --seed 9 --epochs 200 --fixed_steps 100 150 --folder experiments/exp_10/exp_data/run

@@ -1,6 +1,7 @@
-"""CIFAR-10-C (Hendrycks & Dietterich 2019) on disk <-> checked uint8 arrays.
+"""CIFAR-10-C and CIFAR-100-C (Hendrycks & Dietterich 2019) on disk <-> checked uint8 arrays.
 
-The official archive extracts to DATA_FOLDER/CIFAR-10-C/:
+The official archives extract to DATA_FOLDER/CIFAR-10-C/ (and CIFAR-100-C/, the same
+layout and corruptions made from CIFAR-100's test set, 100 classes):
 
   <corruption>.npy  uint8 (5 n, 32, 32, 3): five blocks of n images, severities 1 to 5
   labels.npy        uint8 (5 n,): five copies of the n test labels, one per block
@@ -11,6 +12,7 @@ memory maps, so checking a shape costs nothing and a truncated file is found bef
 image is read.
 """
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +44,47 @@ ARCHIVE_BYTES = 2_918_471_680
 URL_ENV = "CIFAR10C_URL"
 
 
-def corruption_folder(data_folder=None) -> Path:
-    return Path(data_folder or config.DATA_FOLDER) / FOLDER
+@dataclass(frozen=True)
+class CorruptionSet:
+    """One data set's common corruptions: its folder in DATA_FOLDER and its archive."""
+    folder: str
+    num_classes: int
+    url: str
+    archive: str
+    md5: str
+    size: str          # the archive's size, for the message that asks for it by hand
+    url_env: str
+
+
+# CIFAR-100-C: Zenodo record 3555552 (the authors' upload), the md5 that record publishes.
+CIFAR100C = CorruptionSet("CIFAR-100-C", 100,
+                          "https://zenodo.org/records/3555552/files/CIFAR-100-C.tar",
+                          "CIFAR-100-C.tar", "11f0ed0f1191edbf9fa23466ae6021d3", "about 2.9 GB",
+                          "CIFAR100C_URL")
+DATASETS = ("cifar_10", "cifar_100")   # opt.json's `dataset` (datasets.catalog) with a set
+
+
+def corruption_set(dataset: str = "cifar_10") -> CorruptionSet:
+    """The corruption set of a data set; CIFAR-10-C's from the constants above, read when
+    asked (a mirror or a test may replace them)."""
+    if dataset == "cifar_10":
+        return CorruptionSet(FOLDER, 10, ARCHIVE_URL, ARCHIVE_NAME, ARCHIVE_MD5,
+                             f"{ARCHIVE_BYTES:,} bytes", URL_ENV)
+    if dataset == "cifar_100":
+        return CIFAR100C
+    raise UserError(f"no common-corruption set of {dataset}; there are those of "
+                    f"{', '.join(DATASETS)}")
+
+
+def set_of_folder(folder) -> CorruptionSet:
+    """The corruption set a folder holds, by its official name (CIFAR-100-C/); CIFAR-10-C's
+    for any other name."""
+    return next((c for c in map(corruption_set, DATASETS) if c.folder == Path(folder).name),
+                corruption_set("cifar_10"))
+
+
+def corruption_folder(data_folder=None, dataset: str = "cifar_10") -> Path:
+    return Path(data_folder or config.DATA_FOLDER) / corruption_set(dataset).folder
 
 
 def present_corruptions(folder) -> list:
@@ -57,8 +98,9 @@ def missing_benchmark_corruptions(names) -> list:
 
 
 def redownload_hint(folder: Path) -> str:
-    return (f"delete {folder} and run again to download CIFAR-10-C, or put the official "
-            f"files there ({ARCHIVE_URL})")
+    found = set_of_folder(folder)
+    return (f"delete {folder} and run again to download {found.folder}, or put the official "
+            f"files there ({found.url})")
 
 
 def _open_npy(path: Path) -> np.ndarray:
@@ -81,11 +123,12 @@ def load_labels(folder, test_labels=None):
                         f"{redownload_hint(Path(folder))}")
     n = len(labels) // 5
     blocks = np.asarray(labels).reshape(5, n).astype(np.int64)
-    if blocks.max() >= 10 or not (blocks == blocks[0]).all():
+    classes = set_of_folder(folder).num_classes
+    if blocks.max() >= classes or not (blocks == blocks[0]).all():
         raise UserError(f"{path}: the five severity blocks should repeat the same test labels "
-                        f"(classes 0-9); {redownload_hint(Path(folder))}")
+                        f"(classes 0-{classes - 1}); {redownload_hint(Path(folder))}")
     if test_labels is not None and not np.array_equal(blocks[0], np.asarray(test_labels)[:n]):
-        raise UserError(f"{path} does not repeat the CIFAR-10 test labels; "
+        raise UserError(f"{path} does not repeat the CIFAR-{classes} test labels; "
                         f"{redownload_hint(Path(folder))}")
     return blocks.reshape(-1), n
 
@@ -121,41 +164,44 @@ def first_of_each_severity(array, n: int, m: int) -> np.ndarray:
     return np.concatenate([np.asarray(array[severity_rows(n, s)][:m]) for s in SEVERITIES])
 
 
-def download(data_folder=None, url=None) -> Path:
+def download(data_folder=None, url=None, dataset: str = "cifar_10") -> Path:
     """Download and extract the official archive with torchvision (md5-checked, progress
     bar). The archive is extracted into a temporary folder that is renamed into place,
-    so an interrupted extraction never leaves a half-filled CIFAR-10-C/."""
-    root = Path(data_folder or config.DATA_FOLDER)
-    folder = root / FOLDER
-    url = url or os.environ.get(URL_ENV) or ARCHIVE_URL
+    so an interrupted extraction never leaves a half-filled CIFAR-10-C/ (CIFAR-100-C/)."""
+    root, found = Path(data_folder or config.DATA_FOLDER), corruption_set(dataset)
+    folder = root / found.folder
+    url = url or os.environ.get(found.url_env) or found.url
     with extracted_archive(
-            url, root, ARCHIVE_NAME, ARCHIVE_MD5, f"CIFAR-10-C is not in {folder}",
-            f"download {ARCHIVE_URL} ({ARCHIVE_BYTES:,} bytes, md5 {ARCHIVE_MD5}) and "
+            url, root, found.archive, found.md5, f"{found.folder} is not in {folder}",
+            f"download {found.url} ({found.size}, md5 {found.md5}) and "
             f"extract it in {root} so that {folder} holds labels.npy and the "
-            "<corruption>.npy files, or set DATA_FOLDER to a folder that has CIFAR-10-C/",
+            f"<corruption>.npy files, or set DATA_FOLDER to a folder that has {found.folder}/",
             destination=folder) as extracted:
-        os.replace(extracted / FOLDER, folder)
-    identity.mark_verified_download(folder, ARCHIVE_NAME, ARCHIVE_MD5)
+        os.replace(extracted / found.folder, folder)
+    identity.mark_verified_download(folder, found.archive, found.md5)
     return folder
 
 
-def ensure_cifar10c(data_folder=None, download_if_missing: bool = True) -> Path:
-    """The CIFAR-10-C folder, downloaded first when it has no labels.npy."""
-    folder = corruption_folder(data_folder)
+def ensure_cifar10c(data_folder=None, download_if_missing: bool = True,
+                    dataset: str = "cifar_10") -> Path:
+    """The CIFAR-10-C folder (CIFAR-100-C's for `dataset` cifar_100), downloaded first
+    when it has no labels.npy."""
+    folder = corruption_folder(data_folder, dataset)
     if not (folder / LABELS_FILE).is_file():
         if not download_if_missing:
             raise UserError(f"{folder / LABELS_FILE} is missing; set DATA_FOLDER to the folder "
-                            f"holding {FOLDER}/")
-        download(data_folder)
+                            f"holding {folder.name}/")
+        download(data_folder, dataset=dataset)
     return folder
 
 
-def write_cifar10c(data_folder, images_by_corruption: dict, labels) -> Path:
+def write_cifar10c(data_folder, images_by_corruption: dict, labels,
+                   dataset: str = "cifar_10") -> Path:
     """Write arrays in the official layout (for tests and benchmarks): every value of
     `images_by_corruption` is uint8 (5 n, 32, 32, 3), `labels` the n test labels."""
     import atomic_files
 
-    folder = corruption_folder(data_folder)
+    folder = corruption_folder(data_folder, dataset)
     labels = np.asarray(labels, dtype=np.uint8)
     atomic_files.save_npy(folder / LABELS_FILE, np.tile(labels, 5))
     for name, images in images_by_corruption.items():

@@ -9,6 +9,7 @@ download by hand and where to put it, and removes what the attempt created (the 
 folder, a partial archive, the data set's folder); what was there before is kept.
 """
 import contextlib
+import os
 import shutil
 import socket
 import tempfile
@@ -93,3 +94,17 @@ def _remove(created, root) -> None:
     if root is not None:
         with contextlib.suppress(OSError):
             root.rmdir()
+
+
+def download_files(url: str, root, filename: str, md5: str, folder_name: str, what: str,
+                   by_hand: str) -> Path:
+    """Download and extract an archive that holds `folder_name`/ (CIFAR-10's and
+    CIFAR-100's), renaming each extracted file into root/folder_name: an interrupted
+    extraction never leaves a truncated file under its name. Returns that folder."""
+    folder = Path(root) / folder_name
+    with extracted_archive(url, root, filename, md5, what, by_hand,
+                           destination=folder) as extracted:
+        folder.mkdir(exist_ok=True)
+        for path in (extracted / folder_name).iterdir():
+            os.replace(path, folder / path.name)
+    return folder

@@ -81,13 +81,6 @@ def official_files(dataset: str = "cifar_10") -> dict:
     return dict(name=name, folder=source["base_folder"], md5=md5)
 
 
-def dataset_folder(dataset: str = "cifar_10", data_folder=None) -> Path:
-    """Where a data set's official files go: DATA_FOLDER/cifar-10-batches-py, ..."""
-    import config
-
-    return Path(data_folder or config.DATA_FOLDER) / official_files(dataset)["folder"]
-
-
 def describe(folder, dataset: str = "cifar_10", official=None) -> dict:
     """What the batches folder `folder` holds: {'dataset', 'folder', 'official' (bool),
     'differs' (the files that are missing or whose md5 is not the official one), 'text',
@@ -169,12 +162,14 @@ def describe_corruptions(folder) -> dict:
         return dict(record, stand_in=True, text=stand_in_text(k))
     marker = read_json(folder / VERIFIED_MARKER)
     listed = marker.get("files") if marker else None
+    # Named as its folder is for CIFAR-100-C (exp_12); CIFAR-10-C for any other name.
+    title = "CIFAR-100-C" if folder.name == "CIFAR-100-C" else "CIFAR-10-C"
     if not isinstance(listed, dict):
-        return dict(record, text="CIFAR-10-C placed by hand (not verified: CIFAR-10-C "
+        return dict(record, text=f"{title} placed by hand (not verified: {title} "
                                  "publishes no per-file checksums)")
     changed = sorted(name for name, size in _file_sizes(folder).items()
                      if listed.get(name) != size)
     if changed:
-        return dict(record, text=f"CIFAR-10-C changed since its md5-verified download "
+        return dict(record, text=f"{title} changed since its md5-verified download "
                                  f"({changed[0]} differs)")
-    return dict(record, verified=True, text="CIFAR-10-C (md5-verified download)")
+    return dict(record, verified=True, text=f"{title} (md5-verified download)")

@@ -1,7 +1,8 @@
 """The JPEG robustness test set (docs/reference.md §5): two JPEG protocols, stack creation, stack loader.
 
 A stack holds 10 versions of one CIFAR-10 test image: the original, then JPEG at quality
-90, 80, ..., 10.
+90, 80, ..., 10. CIFAR-100's test set (exp_12) gets stacks of its own, in files of their own
+(`test_cifar100_...`): the CIFAR-10 files keep the paper's names and contents.
 
 Protocols
 - "paper": bit-identical to the authors' OpenCV call on the RGB array,
@@ -30,7 +31,7 @@ from PIL import Image, features
 
 import config
 from atomic_files import save_npy
-from datasets.cifar10 import load_cifar10
+from datasets import catalog
 from errors import UserError
 
 PROTOCOLS = ("paper", "rgb")
@@ -45,17 +46,19 @@ def _check_protocol(protocol: str) -> None:
         raise UserError(f"unknown JPEG protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
-def stack_file_names(protocol: str = "paper"):
-    """(stacks file name, labels file name); the paper's names for "paper", suffixed otherwise."""
+def stack_file_names(protocol: str = "paper", dataset: str = "cifar_10"):
+    """(stacks file name, labels file name); the paper's names for "paper", suffixed otherwise;
+    cifar100 instead of cifar10 for CIFAR-100's."""
     _check_protocol(protocol)
     suffix = "" if protocol == "paper" else f"_{protocol}"
-    return (f"test_cifar10_jpeg_noise_image_stacks{suffix}.npy",
-            f"test_cifar10_jpeg_noise_labels{suffix}.npy")
+    name = catalog.data_set(dataset).name.replace("_", "")     # cifar10, cifar100
+    return (f"test_{name}_jpeg_noise_image_stacks{suffix}.npy",
+            f"test_{name}_jpeg_noise_labels{suffix}.npy")
 
 
-def stack_paths(data_folder=None, protocol: str = "paper"):
+def stack_paths(data_folder=None, protocol: str = "paper", dataset: str = "cifar_10"):
     folder = Path(data_folder or config.DATA_FOLDER)
-    return tuple(folder / name for name in stack_file_names(protocol))
+    return tuple(folder / name for name in stack_file_names(protocol, dataset))
 
 
 # ---------------------------------------------------------------------------------- codec
@@ -119,14 +122,16 @@ def jpeg_stacks(images: np.ndarray, protocol: str = "paper", workers: int = 2,
 
 # ------------------------------------------------------------------------------ the files
 
-def create_jpeg_test_set(data_folder=None, protocol: str = "paper", workers: int = 2):
-    """Write the stacks and labels of the CIFAR-10 test set; return (stacks path, labels path)."""
+def create_jpeg_test_set(data_folder=None, protocol: str = "paper", workers: int = 2,
+                         dataset: str = "cifar_10"):
+    """Write the stacks and labels of the CIFAR-10 (`dataset`'s) test set; return (stacks
+    path, labels path)."""
     _check_protocol(protocol)
     if protocol == "paper" and not features.check_feature("libjpeg_turbo"):
         warnings.warn("Pillow is not linked with libjpeg-turbo: the 'paper' stacks may differ "
                       "from OpenCV's (install Pillow from its wheels)")
-    images, labels = load_cifar10("test", data_folder)
-    stacks_path, labels_path = stack_paths(data_folder, protocol)
+    images, labels = catalog.data_set(dataset).load("test", data_folder)
+    stacks_path, labels_path = stack_paths(data_folder, protocol, dataset)
     start = time.perf_counter()
     stacks = jpeg_stacks(images, protocol, workers)
     print(f"encoded {len(images)} images x {len(QUALITIES)} qualities in "
@@ -136,55 +141,60 @@ def create_jpeg_test_set(data_folder=None, protocol: str = "paper", workers: int
     return stacks_path, labels_path
 
 
-def _cli_command(folder: Path, protocol: str) -> str:
-    """The command that (re)writes the files of `protocol` in `folder`."""
+def _cli_command(folder: Path, protocol: str, dataset: str = "cifar_10") -> str:
+    """The command that (re)writes the files of `protocol` (and `dataset`) in `folder`."""
     command = f"python {CLI}"
     if protocol != "paper":
         command += f" --protocol {protocol}"
+    if dataset != "cifar_10":
+        command += f" --dataset {dataset}"
     if Path(folder).resolve() != Path(config.DATA_FOLDER).resolve():
         command += f" --data_folder {folder}"
     return command
 
 
-def _redo(path: Path, protocol: str) -> str:
-    return f"delete {path} and rerun {_cli_command(path.parent, protocol)}"
+def _redo(path: Path, protocol: str, dataset: str = "cifar_10") -> str:
+    return f"delete {path} and rerun {_cli_command(path.parent, protocol, dataset)}"
 
 
-def _load_npy(path: Path, protocol: str, mmap: bool) -> np.ndarray:
+def _load_npy(path: Path, protocol: str, mmap: bool, dataset: str) -> np.ndarray:
     try:
         # mmap: 300 MB of stacks are read only as far as they are used.
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, EOFError, OSError) as e:
         raise UserError(f"{path} is truncated or not a .npy array ({type(e).__name__}); "
-                        f"{_redo(path, protocol)}") from None
+                        f"{_redo(path, protocol, dataset)}") from None
 
 
 def load_jpeg_test_set(data_folder=None, protocol: str = "paper", create_if_missing: bool = True,
-                       subset=None):
+                       subset=None, dataset: str = "cifar_10"):
     """(stacks uint8 (n, 10, 32, 32, 3) read-only memory map, labels int64 (n,)).
 
     Missing files are created (create_if_missing) or a UserError says how to create them;
     files that are truncated or of the wrong shape are a UserError naming the file and the fix.
-    `subset` keeps the first `subset` images.
+    `subset` keeps the first `subset` images. `dataset`: whose test set (CIFAR-10's).
     """
     _check_protocol(protocol)
-    stacks_path, labels_path = stack_paths(data_folder, protocol)
+    stacks_path, labels_path = stack_paths(data_folder, protocol, dataset)
     missing = [p for p in (stacks_path, labels_path) if not p.is_file()]
     if missing:
         if not create_if_missing:
             raise UserError(f"{missing[0]} is missing; create it with "
-                            f"{_cli_command(missing[0].parent, protocol)}")
-        create_jpeg_test_set(data_folder, protocol)
-    stacks = _load_npy(stacks_path, protocol, mmap=True)
-    labels = _load_npy(labels_path, protocol, mmap=False)
+                            f"{_cli_command(missing[0].parent, protocol, dataset)}")
+        create_jpeg_test_set(data_folder, protocol, dataset=dataset)
+    stacks = _load_npy(stacks_path, protocol, mmap=True, dataset=dataset)
+    labels = _load_npy(labels_path, protocol, mmap=False, dataset=dataset)
     if stacks.dtype != np.uint8 or stacks.ndim != 5 or stacks.shape[1:] != STACK_SHAPE:
         raise UserError(f"{stacks_path} holds {stacks.dtype} {stacks.shape}, not uint8 "
-                        f"(n, {', '.join(map(str, STACK_SHAPE))}); {_redo(stacks_path, protocol)}")
-    labels_in_range = len(labels) == 0 or 0 <= labels.min() <= labels.max() < 10
+                        f"(n, {', '.join(map(str, STACK_SHAPE))}); "
+                        f"{_redo(stacks_path, protocol, dataset)}")
+    classes = catalog.data_set(dataset).num_classes
+    labels_in_range = len(labels) == 0 or 0 <= labels.min() <= labels.max() < classes
     if (labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer)
             or len(labels) != len(stacks) or not labels_in_range):
         raise UserError(f"{labels_path} holds {labels.dtype} {labels.shape}, not {len(stacks)} "
-                        f"labels 0..9 matching {stacks_path.name}; {_redo(labels_path, protocol)}")
+                        f"labels 0..{classes - 1} matching {stacks_path.name}; "
+                        f"{_redo(labels_path, protocol, dataset)}")
     if subset is not None:
         stacks, labels = stacks[:subset], labels[:subset]
     return stacks, labels.astype(np.int64)
@@ -194,7 +204,8 @@ class JpegStackBatches:
     """Batches of whole stacks: x float32 (b*10, 3, 32, 32), normalised like the test set,
     the 10 versions of an image in consecutive rows; y int64 (b,)."""
 
-    def __init__(self, stacks, labels, batch_size: int, device, channels_last: bool = True):
+    def __init__(self, stacks, labels, batch_size: int, device, channels_last: bool = True,
+                 data_set=catalog.CIFAR_10):
         import torch
 
         from datasets.loader import Normalize
@@ -208,7 +219,7 @@ class JpegStackBatches:
         self.stacks, self.batch_size = stacks, int(batch_size)
         self.device, self.channels_last = torch.device(device), channels_last
         self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
-        self.normalize = Normalize(self.device)
+        self.normalize = Normalize(self.device, data_set.mean, data_set.std)
 
     def __len__(self) -> int:
         return math.ceil(len(self.stacks) / self.batch_size)

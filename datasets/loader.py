@@ -25,8 +25,8 @@ import math
 import numpy as np
 import torch
 
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
+from datasets.catalog import CIFAR10_MEAN as MEAN, CIFAR10_STD as STD  # the default
+
 PAD = 4
 SIZE = 32
 
@@ -52,14 +52,15 @@ def _as_labels(labels, n: int, device) -> torch.Tensor:
 
 
 class Normalize:
-    """uint8 NHWC batch -> float32 NCHW, normalised exactly like ToTensor + Normalize."""
+    """uint8 NHWC batch -> float32 NCHW, normalised exactly like ToTensor + Normalize
+    (with CIFAR-10's mean and std unless given: datasets.catalog has each data set's)."""
 
-    def __init__(self, device):
+    def __init__(self, device, mean=MEAN, std=STD):
         # Per-pixel copies (32, 32, 3) of mean and std: broadcast over the batch only, every
         # operation runs contiguous and vectorised, 5x faster on the CPU than broadcasting
         # a 3-vector over the innermost dimension.
-        self.mean = torch.tensor(MEAN, device=device).expand(SIZE, SIZE, 3).contiguous()
-        self.std = torch.tensor(STD, device=device).expand(SIZE, SIZE, 3).contiguous()
+        self.mean = torch.tensor(mean, device=device).expand(SIZE, SIZE, 3).contiguous()
+        self.std = torch.tensor(std, device=device).expand(SIZE, SIZE, 3).contiguous()
 
     def __call__(self, images_nhwc: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
         x = images_nhwc.float().div_(255).sub_(self.mean).div_(self.std)
@@ -83,7 +84,7 @@ class TrainBatches:
     """
 
     def __init__(self, images_uint8_nhwc, labels, batch_size: int, device, seed: int,
-                 channels_last: bool = True):
+                 channels_last: bool = True, mean=MEAN, std=STD):
         images = _as_images(images_uint8_nhwc)
         if batch_size < 1 or len(images) == 0:
             raise ValueError("need at least one image and batch_size >= 1")
@@ -104,7 +105,7 @@ class TrainBatches:
         self.windows = self.padded.as_strided(
             (self.n, 2, positions, positions, SIZE, SIZE, 3),
             (s_img, s_mirror, s_row, s_col, s_row, s_col, s_chan))
-        self.normalize = Normalize(self.device)
+        self.normalize = Normalize(self.device, mean, std)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
@@ -132,7 +133,8 @@ class TrainBatches:
 class EvalBatches:
     """Test batches in order, normalised, no augmentation; the last partial batch is kept."""
 
-    def __init__(self, images, labels, batch_size: int, device, channels_last: bool = True):
+    def __init__(self, images, labels, batch_size: int, device, channels_last: bool = True,
+                 mean=MEAN, std=STD):
         images = _as_images(images)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -140,7 +142,7 @@ class EvalBatches:
         self.device, self.channels_last = torch.device(device), channels_last
         self.images = images.to(self.device)
         self.labels = _as_labels(labels, self.n, self.device)
-        self.normalize = Normalize(self.device)
+        self.normalize = Normalize(self.device, mean, std)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)

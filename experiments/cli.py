@@ -114,17 +114,18 @@ def train(experiment: grid.Experiment):
         runs = select(experiment, args, base_folder)
         print(f"{experiment.name} ({args.profile}): {counted(len(runs), 'run')} in "
               f"{base_folder / rf.EXP_DATA}", flush=True)
-        from datasets.cifar10 import ensure_cifar10
+        from datasets import catalog
 
         if args.dry_run:
-            print(needs.cifar10_line())
+            print(needs.data_set_line(experiment.dataset))
         planned = jobs.training_jobs(runs, base_folder / rf.LOGS)
         guarded = paper_on_cpu(args)
         if guarded and not args.dry_run:
             cpu_guard.refuse_paper_on_cpu(planned, extra, args.jobs_per_gpu)
         # Download once, here (a cluster's login node has the network its jobs may lack),
         # rather than in every parallel run.
-        code = launch(planned, args, extra, "run", prepare=ensure_cifar10)
+        code = launch(planned, args, extra, "run",
+                      prepare=catalog.data_set(experiment.dataset).ensure)
         if guarded and any(j.action != jobs.SKIP for j in planned):
             print(f"{cpu_guard.estimate_line(planned, extra, args.jobs_per_gpu)}; without a "
                   "GPU the paper profile needs --cpu (or try --profile smoke)")
@@ -155,13 +156,15 @@ def robustness_tests(experiment: grid.Experiment, test: suite.RobustnessTest):
                             help="compute the predictions of every finished run that has none "
                                  f"(each a subprocess of {test.script})")
         test.add_options(parser)
+        # Not an option: the data set of the experiment's runs, for the test's hooks.
+        parser.set_defaults(dataset=experiment.dataset)
         args, extra = parse_args(parser, argv)
         if not args.run_predictions:
             refuse_unused(parser, args, extra, test.evaluated_options)
         base_folder = base_folder_of(experiment, args)
         code = 0
         if args.run_predictions and args.dry_run:
-            for line in [needs.cifar10_line(), *test.data_needs(args)]:
+            for line in [needs.data_set_line(experiment.dataset), *test.data_needs(args)]:
                 print(line)
         if args.run_predictions:
             code = run_predictions(experiment, test.kind(args), args, extra, base_folder,

@@ -1,4 +1,5 @@
-"""The declaration of the paper's three experiments, as data (docs/reference.md §3): their
+"""The declaration of the paper's three experiments (and exp_12, the paper's exp_10 on
+CIFAR-100), as data (docs/reference.md §3): their
 grids and recipes, run names (§4), where each profile writes, and the command lines of
 their exe scripts that hints print. The runs a launcher makes of a grid are
 experiments.launching.runs; the robustness tests are declared in
@@ -54,6 +55,7 @@ class Experiment:
     sizes: tuple
     seeds: tuple
     recipe: dict = field(hash=False)
+    dataset: str = "cifar_10"  # opt.json's `dataset` of its runs (datasets.catalog)
 
     def points(self):
         """Every (model_type, size, seed) of the grid, in the grid's order: models, then
@@ -135,7 +137,17 @@ EXP_11_1 = Experiment(
     models=("CifarDenseNet", "CifarDenseMin"), sizes=(22, 58, 100),
     seeds=(9, 507, 723), recipe=DENSENET_RECIPE)
 
-EXPERIMENTS = {e.name: e for e in (EXP_10, EXP_10_1, EXP_11_1)}
+# Beyond the paper: exp_10's models, sizes, seeds and ResNet recipe on CIFAR-100, to ask
+# whether the Min-Net's lower error holds on another data set (100 classes, 500 training
+# images each).
+EXP_12 = Experiment(
+    name="exp_12", family="resnet",
+    models=EXP_10.models, sizes=EXP_10.sizes, seeds=EXP_10.seeds, recipe=RESNET_RECIPE,
+    dataset="cifar_100")
+
+# The paper's, whose runs the authors published (all on CIFAR-10).
+PAPER_EXPERIMENTS = {e.name: e for e in (EXP_10, EXP_10_1, EXP_11_1)}
+EXPERIMENTS = {**PAPER_EXPERIMENTS, EXP_12.name: EXP_12}
 
 
 # ------------------------------------------------------------ the commands hints print

@@ -32,6 +32,7 @@ class RobustnessTest:
     add_options: Callable   # (parser) -> None: the test's own options
     kind: Callable          # (args) -> jobs.PredictionKind: the per-run job
     prepare: Callable       # (args) -> None: once, before the jobs (data, downloads)
+    # (args has `dataset`, the experiment's data set: cli sets it)
     evaluation: str         # "module:function" of its evaluation (below)
     # (args) -> the evaluation's options besides the experiment, B and the profile
     evaluation_options: Callable = field(default=lambda args: {})
@@ -63,11 +64,14 @@ def smoke(args) -> bool:
     return args.profile == "smoke"
 
 
-def exe_scripts(name: str) -> dict:
-    """The exe scripts of a test in exp_10 and exp_11_1 (the JPEG ones keep the authors'
-    names, and the others follow them)."""
-    return {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
-            "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py"}
+def exe_scripts(name: str, cifar_100: bool = True) -> dict:
+    """The exe scripts of a test in exp_10, exp_11_1 (the JPEG ones keep the authors' names,
+    the others follow them) and, unless not `cifar_100`, exp_12."""
+    scripts = {"exp_10": f"experiments/exp_10/exe_exp10_{name}_tests.py",
+               "exp_11_1": f"experiments/exp_11_1/exe_exp_11_1_{name}_tests.py"}
+    if cifar_100:
+        scripts["exp_12"] = f"experiments/exp_12/exe_exp_12_{name}_tests.py"
+    return scripts
 
 
 # ------------------------------------------------------------------------------ JPEG
@@ -86,10 +90,10 @@ def _jpeg_prepare(args):
     import config
     from datasets import jpeg
 
-    if not all(path.is_file() for path in jpeg.stack_paths(None, args.protocol)):
+    if not all(path.is_file() for path in jpeg.stack_paths(None, args.protocol, args.dataset)):
         print(f"creating the JPEG test set ({args.protocol} protocol) in "
               f"{config.DATA_FOLDER}", flush=True)
-        jpeg.create_jpeg_test_set(protocol=args.protocol)
+        jpeg.create_jpeg_test_set(protocol=args.protocol, dataset=args.dataset)
 
 
 JPEG = RobustnessTest(
@@ -97,10 +101,12 @@ JPEG = RobustnessTest(
     output_folder=predictions.OUTPUT_FOLDERS["paper"], files="JPEG prediction files",
     sections=("jpeg_results.md", "jpeg_results_rgb.md"), exe_scripts=exe_scripts("jpeg"),
     add_options=_jpeg_options,
-    kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None),
+    kind=lambda args: jpeg(args.protocol, grid.SMOKE["test_subset"] if smoke(args) else None,
+                           args.dataset),
     prepare=_jpeg_prepare, evaluation="experiments.evaluating.jpeg:evaluate_jpeg",
     evaluation_options=lambda args: dict(protocol=args.protocol), published_by_authors=True,
-    evaluated_options=("protocol",), data_needs=lambda args: [needs.jpeg_line(args.protocol)])
+    evaluated_options=("protocol",),
+    data_needs=lambda args: [needs.jpeg_line(args.protocol, dataset=args.dataset)])
 
 
 # ------------------------------------------------------------------- common corruptions
@@ -109,32 +115,40 @@ def _corruption_options(parser):
     from datasets.cifar10c import CORRUPTIONS
 
     parser.add_argument("--corruptions", nargs="+", choices=CORRUPTIONS, default=None,
-                        metavar="NAME", help="predict only these corruptions (default: "
-                                             "every file in DATA_FOLDER/CIFAR-10-C)")
+                        metavar="NAME", help="predict only these corruptions (default: every "
+                                             "file in DATA_FOLDER/CIFAR-10-C; exp_12: -100-C)")
 
 
 def _corruption_prepare(args):
+    """Once, here: download CIFAR-10-C (CIFAR-100-C; 2.9 GB) when it is missing, or, for
+    the smoke profile without CIFAR-10-C, build its offline stand-in (datasets.
+    corruption_stand_in; CIFAR-100-C has none)."""
+    from datasets import cifar10c
     from datasets.corruption_stand_in import prepare_corruption_data
 
-    # CIFAR-10-C's download, or the offline stand-in of the images the smoke profile predicts
-    prepare_corruption_data(smoke(args), grid.SMOKE_ROBUSTNESS["corruption_subset"])
+    if args.dataset != "cifar_10":
+        cifar10c.ensure_cifar10c(dataset=args.dataset)
+    else:
+        prepare_corruption_data(smoke(args), grid.SMOKE_ROBUSTNESS["corruption_subset"])
 
 
 def _corruption_kind(args):
     from datasets.corruption_stand_in import corruption_data
 
-    return corruption(grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None,
-                      args.corruptions, corruption_data(smoke(args), args.corruptions))
+    subset = grid.SMOKE_ROBUSTNESS["corruption_subset"] if smoke(args) else None
+    if args.dataset != "cifar_10":
+        return corruption(subset, args.corruptions, dataset=args.dataset)
+    return corruption(subset, args.corruptions, corruption_data(smoke(args), args.corruptions))
 
 
 CORRUPTIONS = RobustnessTest(
-    name="corruption", title="Common-corruption test (CIFAR-10-C)",
+    name="corruption", title="Common-corruption test (CIFAR-10-C; exp_12: CIFAR-100-C)",
     script="run_corruption_test.py", output_folder="corruption_predictions",
     files="corruption prediction files", sections=("corruption_results.md",),
     exe_scripts=exe_scripts("corruption"), add_options=_corruption_options,
     kind=_corruption_kind, prepare=_corruption_prepare,
     evaluation="experiments.evaluating.corruptions:evaluate_corruptions",
-    data_needs=lambda args: [needs.cifar10c_line(smoke(args))])
+    data_needs=lambda args: [needs.cifar10c_line(smoke(args), dataset=args.dataset)])
 
 
 # --------------------------------------------------------------------------- AutoAttack
@@ -172,13 +186,13 @@ def _adversarial_kind(args):
                   else args.n_images),
         seed=args.attack_seed)
     eps = args.eps or smoke_.get("adversarial_eps") or DEFAULT_EPS_255[args.norm]
-    return adversarial(settings, tuple(eps))
+    return adversarial(settings, tuple(eps), args.dataset)
 
 
 def _adversarial_prepare(args):
-    from datasets.cifar10 import ensure_cifar10
+    from datasets import catalog
 
-    ensure_cifar10()
+    catalog.data_set(args.dataset).ensure()
 
 
 ADVERSARIAL = RobustnessTest(
@@ -203,7 +217,8 @@ def _cifar101_prepare(args):
 CIFAR101 = RobustnessTest(
     name="cifar101", title="CIFAR-10.1 test (a new test set)", script="run_cifar101_test.py",
     output_folder="cifar101_predictions", files="CIFAR-10.1 prediction files",
-    sections=("cifar101_results.md",), exe_scripts=exe_scripts("cifar101"),
+    # Not exp_12's: CIFAR-10.1 is a new test set of CIFAR-10's classes.
+    sections=("cifar101_results.md",), exe_scripts=exe_scripts("cifar101", cifar_100=False),
     add_options=lambda parser: None,
     kind=lambda args: cifar101(grid.SMOKE["test_subset"] if smoke(args) else None),
     prepare=_cifar101_prepare, evaluation="experiments.evaluating.cifar101:evaluate_cifar101",

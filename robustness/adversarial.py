@@ -2,7 +2,7 @@
 
 The attack runs on `NormalizedModel`, which takes images in [0, 1] and normalises them
 inside, so that eps is measured in pixel units (1/255 = one grey level). Every run is
-attacked on the same images, the first n of the CIFAR-10 test set.
+attacked on the same images, the first n of its data set's test set (CIFAR-10, CIFAR-100).
 
 One result file per run and attack setting, B/adversarial_predictions/<tag>/<run
 name>.json (`AttackSettings.tag`: `<norm>_<attacks>`, plus `_n<N>_seed<S>` for other than
@@ -49,14 +49,15 @@ FORMAT = 1
 
 class NormalizedModel(torch.nn.Module):
     """A trained model that takes NCHW float images in [0, 1]: the training normalisation
-    happens inside, and the model stays in eval mode (batch-norm statistics fixed)."""
+    (CIFAR-10's mean and std unless given) happens inside, and the model stays in eval
+    mode (batch-norm statistics fixed)."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, mean=MEAN, std=STD):
         super().__init__()
         self.model = model
         device = next(model.parameters()).device
-        self.register_buffer("mean", torch.tensor(MEAN, device=device).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD, device=device).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(mean, device=device).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, device=device).view(1, 3, 1, 1))
         self.eval()
 
     def train(self, mode: bool = True):
@@ -98,11 +99,12 @@ def output_file(base_folder, run_name: str, settings: AttackSettings) -> Path:
     return Path(base_folder) / OUTPUT_FOLDER / settings.tag / f"{run_name}.json"
 
 
-def test_subset(n_images: int, data_folder=None):
-    """The first n CIFAR-10 test images as float NCHW in [0, 1], and their labels."""
-    from datasets.cifar10 import load_cifar10
+def test_subset(n_images: int, data_folder=None, data_set=None):
+    """The first n CIFAR-10 (or `data_set`'s, datasets.catalog) test images as float NCHW
+    in [0, 1], and their labels."""
+    from datasets import catalog
 
-    images, labels = load_cifar10("test", data_folder)
+    images, labels = (data_set or catalog.CIFAR_10).load("test", data_folder)
     images, labels = images[:n_images], labels[:n_images]
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
     return x.contiguous(), torch.from_numpy(labels)

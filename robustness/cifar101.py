@@ -94,11 +94,11 @@ def write_predictions(path, sets: dict, record=None) -> None:
 def data_record(folder, test_images, test_labels, subset) -> dict:
     """The record's data part: CIFAR-10.1's files, the CIFAR-10 test set, the subset, and
     both test sets' data sets in words (`data_source`, datasets.identity)."""
-    from datasets import identity
+    from datasets import catalog, identity
     from robustness.provenance import array_fingerprint, file_sha256
 
     folder = Path(folder)
-    sources = dict(cifar10=identity.describe(identity.dataset_folder("cifar_10"))["text"],
+    sources = dict(cifar10=identity.describe(catalog.data_set("cifar_10").folder())["text"],
                    cifar101=identity.describe_cifar101(folder))
     return dict(data="sha256:" + file_sha256(folder / cifar101.LABELS_FILE),
                 images="sha256:" + file_sha256(folder / cifar101.DATA_FILE),

@@ -1,4 +1,4 @@
-"""Predictions of one trained model on every CIFAR-10-C corruption, resumable.
+"""Predictions of one trained model on every CIFAR-10-C (or CIFAR-100-C) corruption, resumable.
 
 One file per run, B/corruption_predictions/<run name>.npz, holding
   n            int64 scalar: images per severity (10,000, or the subset's m)
@@ -32,7 +32,7 @@ from errors import UserError
 from precision import error_text
 
 OUTPUT_FOLDER = "corruption_predictions"
-NUM_CLASSES = 10
+NUM_CLASSES = 10    # CIFAR-10-C's; read_predictions takes CIFAR-100-C's 100
 N_KEY, LABELS_KEY, RECORD_KEY = "n", "labels", "record"
 CONFIDENCE_SUFFIX = "_confidence"
 
@@ -45,10 +45,11 @@ class BadCorruptionPredictions(UserError):
     """A corruption prediction file that cannot be used; the message says why."""
 
 
-def read_predictions(path) -> dict:
+def read_predictions(path, num_classes: int = NUM_CLASSES) -> dict:
     """{'n': int, 'labels': uint8 (5 n,), 'predictions': {corruption: uint8 (5 n,)},
     'confidences': {corruption: float32 (5 n,)} (those recorded), 'record'} of a
-    prediction file, checked; BadCorruptionPredictions if it cannot be used."""
+    prediction file of `num_classes` classes, checked; BadCorruptionPredictions if it
+    cannot be used."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -67,9 +68,11 @@ def read_predictions(path) -> dict:
         if name not in arrays:
             continue
         array = arrays.pop(name)
-        if array.shape != (5 * n,) or array.dtype != np.uint8 or array.max(initial=0) >= NUM_CLASSES:
+        if array.shape != (5 * n,) or array.dtype != np.uint8 or \
+                array.max(initial=0) >= num_classes:
             raise BadCorruptionPredictions(f"{path}: '{name}' is {array.dtype} {array.shape}, "
-                                           f"expected uint8 ({5 * n},) of classes 0-9")
+                                           f"expected uint8 ({5 * n},) of classes "
+                                           f"0-{num_classes - 1}")
         predictions[name] = array
         if name + CONFIDENCE_SUFFIX in arrays:
             confidences[name] = checked_confidence(arrays.pop(name + CONFIDENCE_SUFFIX),
@@ -117,23 +120,27 @@ def write_predictions(path, n: int, labels, predictions: dict, record=None,
         np.savez(f, **arrays)
 
 
-def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size: int) -> np.ndarray:
+def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size: int,
+                   data_set=None) -> np.ndarray:
     """Predicted classes, uint8 (len(images),), of a trained model on uint8 NHWC images."""
-    return predict_with_confidence(model, images_uint8_nhwc, device, batch_size)[0]
+    return predict_with_confidence(model, images_uint8_nhwc, device, batch_size,
+                                   data_set=data_set)[0]
 
 
 def predict_with_confidence(model: torch.nn.Module, images_uint8_nhwc, device,
-                            batch_size: int, num_classes=None) -> tuple:
+                            batch_size: int, num_classes=None, data_set=None) -> tuple:
     """(predicted classes uint8, their softmax probabilities float32 (the top-1
     confidence, for calibration)), each (len(images),), of a trained model on uint8
     NHWC images; a UserError if the model has not `num_classes` outputs (when given).
 
-    The images cross to the device once; each batch is normalised there (as in training)
+    The images cross to the device once; each batch is normalised there (as in training,
+    with the mean and std of `data_set`, a datasets.catalog.DataSet; default CIFAR-10's)
     and fed in channels_last memory."""
     device = torch.device(device)
     # np.array copies a read-only memory map into memory (torch refuses read-only arrays).
     images = torch.from_numpy(np.array(images_uint8_nhwc, copy=True, order="C")).to(device)
-    normalize = Normalize(device)
+    normalize = Normalize(device) if data_set is None else \
+        Normalize(device, data_set.mean, data_set.std)
     model.eval()
     out = torch.empty(len(images), dtype=torch.uint8, device=device)
     confidence = torch.empty(len(images), dtype=torch.float32, device=device)
@@ -161,14 +168,14 @@ def data_record(folder, n: int, subset) -> dict:
 
 
 def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,
-                     replace_larger: bool = False) -> tuple:
+                     replace_larger: bool = False, num_classes: int = NUM_CLASSES) -> tuple:
     """(predictions, confidences) of the corruptions already predicted in `path` on these
-    very images (by the weights of `record`, when given), or ({}, {}). A file on more images per severity is a UserError unless
-    `replace_larger`."""
+    very images (by the weights of `record`, when given), or ({}, {}). A file on more
+    images per severity is a UserError unless `replace_larger`."""
     from robustness.provenance import reusable
 
-    existing = reusable(path, read_predictions, BadCorruptionPredictions, record,
-                        keys=("weights",))
+    existing = reusable(path, lambda p: read_predictions(p, num_classes),
+                        BadCorruptionPredictions, record, keys=("weights",))
     if existing is None:
         return {}, {}
     if existing["n"] > n and not replace_larger:
@@ -184,12 +191,14 @@ def _usable_existing(path: Path, n: int, labels: np.ndarray, record=None,
 
 def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
                         corruptions=None, subset=None, log=print, weights=None,
-                        test_labels=None, replace_larger: bool = False) -> dict:
+                        test_labels=None, replace_larger: bool = False,
+                        data_set=None) -> dict:
     """Predict every requested corruption present in CIFAR-10-C `folder` (default: all
     present) into `output`, keeping those already there (made by the same `weights`, a
     fingerprint, when given; it goes into the file's record). labels.npy must repeat
-    `test_labels` when given. Returns {corruption: test error in % over all severities}
-    of the corruptions now in the file."""
+    `test_labels` when given. `data_set`: the model's (datasets.catalog; default
+    CIFAR-10), whose normalisation and classes the predictions use. Returns
+    {corruption: test error in % over all severities} of the corruptions now in the file."""
     folder, output = Path(folder), Path(output)
     full_labels, full_n = cifar10c.load_labels(folder, test_labels=test_labels)
     labels, n = full_labels, full_n
@@ -200,15 +209,17 @@ def predict_corruptions(model, folder, output, device, batch_size: int = 1000,
     if not names:
         raise UserError(f"no corruption files in {folder}; {cifar10c.redownload_hint(folder)}")
     record = dict(weights=weights, **data_record(folder, n, subset)) if weights else None
-    predictions, confidences = _usable_existing(output, n, labels, record, replace_larger)
+    classes = NUM_CLASSES if data_set is None else data_set.num_classes
+    predictions, confidences = _usable_existing(output, n, labels, record, replace_larger,
+                                                classes)
     for name in names:
         if name in confidences:     # one predicted before confidences were kept: again
             continue
         images = cifar10c.open_corruption(folder, name, full_n)
         if subset is not None:
             images = cifar10c.first_of_each_severity(images, full_n, subset)
-        predictions[name], confidences[name] = predict_with_confidence(model, images, device,
-                                                                       batch_size)
+        predictions[name], confidences[name] = predict_with_confidence(
+            model, images, device, batch_size, data_set=data_set)
         write_predictions(output, n, labels, predictions, record, confidences)
         error = 100.0 * (predictions[name] != labels).mean()
         log(f"{name}: error {error_text(error, len(labels))} % over {len(labels):,} images")

@@ -5,11 +5,14 @@ from pathlib import Path
 
 import sys
 
+import config
 from errors import ArgumentParser, UserError
 from run_folder import EXP_DATA
 
 def run_prediction_parser(description: str, receives: str, bs_default: int, bs_help: str):
     """The options every per-run prediction script has; each adds its own."""
+    from datasets.catalog import DATA_SETS
+
     p = ArgumentParser(description=description)
     p.add_argument("--model_folder", type=Path, required=True,
                    help="the run folder (opt.json and model.pt)")
@@ -19,8 +22,26 @@ def run_prediction_parser(description: str, receives: str, bs_default: int, bs_h
     p.add_argument("--device", default=None,
                    help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--bs", type=int, default=bs_default, help=bs_help)
+    p.add_argument("--dataset", default=None, choices=tuple(DATA_SETS),
+                   help="the data set the run must have been trained on (the exe scripts pass "
+                        "their experiment's); default: the one its opt.json names")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
+
+
+def run_data_set(model_folder: Path, expected=None, test: str = ""):
+    """The data set (datasets.catalog.DataSet) the run was trained on, by its opt.json; a
+    UserError when that is not `expected` (the exe script's experiment, or the only data
+    the test has): a CIFAR-100 model is never tested on CIFAR-10 data, nor the reverse."""
+    from datasets import catalog
+    from run_folder import read_opt
+
+    opt = read_opt(model_folder)
+    if expected is None:
+        return catalog.of_run(opt)
+    fix = f"the {test} exists for {catalog.data_set(expected).title} runs only" if test else \
+        "test it with the exe scripts of its own experiment"
+    return catalog.refuse_other_data(opt, model_folder, expected, fix)
 
 
 def experiment_folder(model_folder: Path, base_folder=None) -> Path:
@@ -68,26 +89,26 @@ def output_lock(output: Path):
     return atomic_files.locked(output.with_name(output.name + ".lock"), output)
 
 
-def cifar10_test_labels(data_folder=None):
-    """The CIFAR-10 test labels when the test batch is in the data folder, else None
-    (with a warning: CIFAR-10-C's labels cannot then be checked against them)."""
-    from datasets.cifar10 import TEST_BATCHES, batches_folder, read_batch
+def test_labels(data_set, data_folder=None):
+    """The test labels of the run's data set (datasets.catalog.DataSet) when its test file
+    is in the data folder, else None (with a warning: the corruption set's labels.npy
+    cannot then be checked against them)."""
+    labels = data_set.test_labels(data_folder)
+    if labels is None:
+        print(f"warning: {data_set.title}'s test set is not in "
+              f"{data_folder or config.DATA_FOLDER}, so its corruption set's labels.npy is "
+              "not checked against the test labels", file=sys.stderr, flush=True)
+    return labels
 
-    path = batches_folder(data_folder) / TEST_BATCHES[0]
-    if not path.is_file():
-        print(f"warning: {path} is missing, so CIFAR-10-C's labels.npy is not checked "
-              "against the test labels", file=sys.stderr, flush=True)
-        return None
-    return read_batch(path)[1]
 
-
-def test_set_source(data_folder=None) -> str:
-    """What the CIFAR-10 test set of the data folder is, in words (datasets.identity), for
-    the record of a file computed on it."""
-    from datasets.cifar10 import batches_folder
+def test_set_source(data_folder=None, data_set=None) -> str:
+    """What the CIFAR-10 (`data_set`'s, datasets.catalog) test set of the data folder is,
+    in words (datasets.identity), for the record of a file computed on it."""
+    from datasets import catalog
     from datasets.identity import describe
 
-    return describe(batches_folder(data_folder))["text"]
+    data_set = data_set or catalog.CIFAR_10
+    return describe(data_set.folder(data_folder), data_set.name)["text"]
 
 
 def positive_eps(text: str) -> float:

@@ -39,7 +39,8 @@ def test_predictions_and_tables_on_the_stand_in_say_so(own_data, tmp_path):
     assert set(pd.read_csv(base / "corruption_results.csv").data) == {STAND_IN}
     assert f"({STAND_IN})" in (base / "report.md").read_text(encoding="utf-8")
     # The plots' title line says it too, after the smoke note.
-    note = corruption_eval.figure_note("smoke run", corruption_eval.data_title(found_runs(base)))
+    note = corruption_eval.figure_note(
+        "smoke run", corruption_eval.data_title(found_runs(base), GRID))
     assert note == f"smoke run; {STAND_IN}"
     fig = corruption_eval.plot_severity(found_runs(base), GRID, 3, note)
     assert fig._suptitle.get_text() == note

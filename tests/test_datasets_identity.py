@@ -27,8 +27,6 @@ def test_the_official_sums_are_torchvisions():
     assert set(identity.official_files("cifar_100")["md5"]) == {"train", "test", "meta"}
     with pytest.raises(ValueError, match="cifar_10"):
         identity.official_files("mnist")
-    assert identity.dataset_folder("cifar_10", "/d") == batches_folder("/d")
-    assert identity.dataset_folder("cifar_100", "/d").as_posix() == "/d/cifar-100-python"
 
 
 def test_a_generated_folder_is_not_the_official_cifar10(cifar_folder):

@@ -100,6 +100,13 @@ def test_python_m_models_prints_the_table_with_a_match_column():
     assert all(row[-1] == "yes" and row[2] == row[3] for row in rows)
     assert ["CifarMinFP-LS", "N=3", "217,082", "217,082", "yes"] in rows
     assert ["CifarDenseMin", "L=100", "751,786", "751,786", "yes"] in rows
+    # exp_12's models with CIFAR-100's 100 outputs: 90 more of the final layer (64 inputs).
+    assert lines[23] == "all counts match the paper"
+    rows_100 = [line.split() for line in lines[27:35]]
+    assert lines[26].split() == ["model", "size", "ours", "expected", "match"]
+    assert all(row[-1] == "yes" for row in rows_100) and len(rows_100) == 8
+    assert ["CifarMinFP-LS", "N=3", "222,932", "222,932", "yes"] in rows_100
+    assert 217_082 + 90 * 65 == 222_932
 
 
 # ------------------------------------------------------------------------ blocks

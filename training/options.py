@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 import torch
 
 import config
+from datasets import catalog
 from errors import ArgumentParser, DefaultsHelp, UserError
 from training.devices import device_type
 
 OPTIMIZERS = ("SGD",)
-DATASETS = ("cifar_10",)
+DATASETS = tuple(catalog.DATA_SETS)   # cifar_10, cifar_100
 AMP_MODES = ("off", "bf16", "fp16")
 
 # Keys of opt.json that describe the run's circumstances, not its configuration: a
@@ -36,14 +37,15 @@ OPT_KW_KEYS = ("nesterov", "dampening")
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python run_training.py", formatter_class=DefaultsHelp,
-        description="Train one model on CIFAR-10 into one run folder (opt.json, log.json, "
-                    "model_specs.json, model.pt and a resume checkpoint).")
+        description="Train one model on CIFAR-10 (or CIFAR-100) into one run folder (opt.json, "
+                    "log.json, model_specs.json, model.pt and a resume checkpoint).")
     a = p.add_argument
     # --- the authors' options (names and meaning as in their opt.json) ---
     a("--model_type", required=True, help="e.g. CifarMinFP-LS, CifarPyrResNet, CifarDenseNet")
     a("--model_kw", default=None, help='model sizes in the authors\' format, e.g. "q: 2;k: 3;N: 3;"')
     a("--in_dim", type=int, default=3)
-    a("--out_dim", type=int, default=10)
+    a("--out_dim", type=int, default=None,
+      help="classes of the output layer (default: the data set's, 10 or 100)")
     a("--lr", type=float, default=0.1, help="initial learning rate")
     a("--wd", type=float, default=1e-4, help="weight decay")
     a("--mom", type=float, default=0.9, help="momentum")
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--epochs", type=int, default=200)
     a("--fixed_steps", type=int, nargs="*", default=[],
       help="epochs from which the learning rate is multiplied by 0.1, e.g. 100 150")
-    a("--dataset", default="cifar_10")
+    a("--dataset", default="cifar_10", help=f"one of {', '.join(DATASETS)}")
     a("--seed", type=int, default=0)
     a("--folder", required=True, help="the run folder to write")
     a("--comment", default="")
@@ -147,10 +149,13 @@ def validate(opt: dict) -> None:
     for key in ("train_subset", "test_subset", "num_threads"):
         if opt[key] is not None and opt[key] < 1:
             raise UserError(f"--{key} must be a positive number, got {opt[key]}")
-    if opt["dataset"] == "cifar_10" and not (opt["in_dim"] == 3 and opt["out_dim"] >= 10):
-        raise UserError(f"cifar_10 has 3 input channels and 10 classes: use --in_dim 3 and "
-                        f"--out_dim 10 or more (got --in_dim {opt['in_dim']}, "
-                        f"--out_dim {opt['out_dim']})")
+    classes = catalog.data_set(opt["dataset"]).num_classes
+    if opt["out_dim"] is None:   # a caller of validate that did not parse the options
+        opt["out_dim"] = classes
+    if not (opt["in_dim"] == 3 and opt["out_dim"] >= classes):
+        raise UserError(f"{opt['dataset']} has 3 input channels and {classes} classes: use "
+                        f"--in_dim 3 and --out_dim {classes} or more (got --in_dim "
+                        f"{opt['in_dim']}, --out_dim {opt['out_dim']})")
     optimizer_kw(opt)
     if opt["amp"] == "fp16" and str(opt["device"]).startswith("cpu"):
         # fp16 autocast on CPU is slow and poorly supported; bf16 is the CPU choice.

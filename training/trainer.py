@@ -23,8 +23,8 @@ import torch
 
 import atomic_files
 import run_folder as rf
-from datasets.cifar10 import load_cifar10
-from datasets.identity import dataset_folder, describe
+from datasets import catalog
+from datasets.identity import describe
 from datasets.loader import EvalBatches, TrainBatches
 from errors import UserError, counted
 from precision import error_text
@@ -40,14 +40,15 @@ __all__ = ["train", "TrainingDiverged", "build_optimizer"]
 # ------------------------------------------------------------------------------- build
 
 def load_data(opt: dict):
-    train_x, train_y = load_cifar10("train")
-    test_x, test_y = load_cifar10("test")
+    data = catalog.data_set(opt["dataset"])
+    train_x, train_y = data.load("train")
+    test_x, test_y = data.load("test")
     train_x, train_y = train_x[:opt["train_subset"]], train_y[:opt["train_subset"]]
     test_x, test_y = test_x[:opt["test_subset"]], test_y[:opt["test_subset"]]
     train = TrainBatches(train_x, train_y, opt["bs"], opt["device"], seed=opt["seed"],
-                         channels_last=opt["channels_last"])
+                         channels_last=opt["channels_last"], mean=data.mean, std=data.std)
     test = EvalBatches(test_x, test_y, opt["bs"], opt["device"],
-                       channels_last=opt["channels_last"])
+                       channels_last=opt["channels_last"], mean=data.mean, std=data.std)
     return train, test
 
 
@@ -216,7 +217,7 @@ def train(opt: dict) -> int:
     data = load_data(opt)
     # What it trains and tests on, recorded in opt.json: the folder and its checksums. A
     # resume on other data is refused here, before the folder is locked (or touched).
-    opt = dict(opt, data=describe(dataset_folder(opt["dataset"]), opt["dataset"]))
+    opt = dict(opt, data=describe(catalog.data_set(opt["dataset"]).folder(), opt["dataset"]))
     plan_run(opt)
     with folder_locked(folder):
         plan = plan_run(opt)  # again: the folder may have changed before we held it

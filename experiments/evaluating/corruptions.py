@@ -1,5 +1,6 @@
-"""Robustness to common corruptions (CIFAR-10-C): tables, plots and a report section from
-the per-run prediction files (robustness/corruptions.py) of an experiment's grid.
+"""Robustness to common corruptions (CIFAR-10-C; CIFAR-100-C for exp_12): tables, plots and
+a report section from the per-run prediction files (robustness/corruptions.py) of an
+experiment's grid.
 
 Writes under the base folder B, as one set (rendering.report.publish):
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.cifar10c import BENCHMARK_CORRUPTIONS, CORRUPTIONS, SEVERITIES, \
-    missing_benchmark_corruptions
+    corruption_set, missing_benchmark_corruptions
 from experiments import robustness_suite as suite
 from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line, is_stand_in
 from experiments.evaluating import calibration
@@ -51,10 +52,10 @@ RUN_COLUMNS = ["name", "model_type", "size", "seed"]
 
 # --------------------------------------------------------------------------- the files
 
-def corruption_rows(path: Path) -> list:
+def corruption_rows(path: Path, num_classes: int = 10) -> list:
     """A file's rows, each with the data it was computed on, in words (its record's),
     and the expected calibration error of each corruption and severity."""
-    found = read_predictions(path)
+    found = read_predictions(path, num_classes)
     source = (found["record"] or {}).get("data_source") or NOT_RECORDED_FILE
     return [dict(row, data=source,
                  ece=calibration.corruption_ece(found, row["corruption"], row["severity"]))
@@ -64,8 +65,10 @@ def corruption_rows(path: Path) -> list:
 def collect_corruptions(experiment: Experiment, base_folder, fix_command: str = "") -> ResultFiles:
     """Rows (name, model_type, size, seed, corruption, severity, n, er, data, ece) of the
     finished runs' usable prediction files, and the runs left out."""
+    classes = corruption_set(experiment.dataset).num_classes
     found = collect_results(experiment, Path(base_folder),
-                            lambda name: [output_file(base_folder, name)], corruption_rows,
+                            lambda name: [output_file(base_folder, name)],
+                            lambda path: corruption_rows(path, classes),
                             RUN_COLUMNS + ["corruption", "severity", "n", "er", "data", "ece"],
                             fix_command)
     return one_setting(found, ["n"])     # the same images per severity for every run
@@ -213,10 +216,10 @@ def figure_note(note: str, title: str) -> str:
     return "; ".join(filter(None, [note, title if is_stand_in(title) else ""]))
 
 
-def data_title(runs: pd.DataFrame) -> str:
-    """CIFAR-10-C, unless a file was computed on the offline stand-in."""
+def data_title(runs: pd.DataFrame, experiment: Experiment) -> str:
+    """CIFAR-10-C (exp_12: CIFAR-100-C), unless a file was computed on the offline stand-in."""
     stand_in = [text for text in runs.data.unique() if is_stand_in(text)]
-    return stand_in[0] if stand_in else "CIFAR-10-C"
+    return stand_in[0] if stand_in else corruption_set(experiment.dataset).folder
 
 
 
@@ -241,7 +244,8 @@ def section_text(experiment: Experiment, found: ResultFiles, table, diffs, pngs:
                      "severities.")
     lines.append(data_line("Corrupted images", dict(zip(runs.name, runs.data))))
     lines += left_out_lines(found, fix_command)
-    text = (f"## Robustness to common corruptions ({data_title(runs)})\n\n" + report.banner(note)
+    text = (f"## Robustness to common corruptions ({data_title(runs, experiment)})\n\n"
+            + report.banner(note)
             + "\n".join(lines) + "\n\n"
             + "Test error (%) per corruption, mean over the severities and the seeds:\n\n"
             + table_markdown(table, experiment, digits))
@@ -263,7 +267,7 @@ def corruption_outputs(found: ResultFiles, experiment: Experiment, base_folder: 
     files = report.Outputs(section=SECTION_FILE, owned=OWNED, note=note)
     recorded = runs if runs.ece.notna().any() else runs.drop(columns="ece")
     files.add_text(CSV_FILE, tables.csv_text(recorded, experiment, ["er", "ece"]))
-    title = data_title(runs)
+    title = data_title(runs, experiment)
     pngs = corruption_figures(files, runs, diffs, experiment, figure_note(note, title))
     files.text = section_text(experiment, found, table, diffs, pngs, note, fix_command)
     files.shown = [f"on {title}:", table_markdown(table, experiment, error_digits(int(runs.n.max()))),

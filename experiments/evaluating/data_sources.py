@@ -21,10 +21,10 @@ def training_data(opt: dict) -> str:
             f"{opt.get('dataset', 'none')})")
 
 
-def all_official(opts) -> bool:
-    """Whether every run's opt.json records the official CIFAR-10 files."""
+def all_official(opts, dataset: str = "cifar_10") -> bool:
+    """Whether every run's opt.json records the official CIFAR-10 (`dataset`'s) files."""
     opts = list(opts)
-    return bool(opts) and all(is_official(opt.get("data")) for opt in opts)
+    return bool(opts) and all(is_official(opt.get("data"), dataset) for opt in opts)
 
 
 def is_stand_in(text: str) -> bool:

@@ -30,7 +30,7 @@ from precision import error_text
 from experiments import robustness_suite as suite
 from experiments.evaluating.data_sources import NOT_RECORDED_FILE, data_line
 from experiments.evaluating.result_files import evaluate_files
-from experiments.evaluating.run_table import test_images, warn
+from experiments.evaluating.run_table import refuse_other_data, test_images, warn
 from experiments.rendering import plots, report, tables
 from robustness.jpeg import BadPredictions, load_predictions, output_file
 from robustness.provenance import read_sidecar
@@ -157,15 +157,19 @@ def collect_jpeg(experiment, base_folder: Path, protocol: str = "paper",
     unfinished run's file left out (both named); a file whose error on the uncompressed
     images disagrees with its run's log is used, with a warning. `fix_command` is the
     command that recomputes a deleted file."""
+    from datasets import catalog
+
     base_folder = Path(base_folder)
     found, rows = JpegRuns(table=pd.DataFrame()), []
+    classes = catalog.data_set(experiment.dataset).num_classes
     for point in experiment.points():
         name = experiment.run_name(*point)
         path = output_file(base_folder, name, protocol)
         if not path.is_file():
             continue
+        refuse_other_data(experiment, base_folder / rf.EXP_DATA / name)
         try:
-            metrics = jpeg_metrics(load_predictions(path))
+            metrics = jpeg_metrics(load_predictions(path, classes))
         except BadPredictions as e:
             warn(f"skipping {path}: it {e}; delete it and recompute it with {fix_command}")
             found.skipped.append(path.name)

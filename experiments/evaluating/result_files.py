@@ -10,7 +10,7 @@ import pandas as pd
 import run_folder as rf
 from errors import UserError
 from experiments import grid
-from experiments.evaluating.run_table import run_scope, warn
+from experiments.evaluating.run_table import refuse_other_data, run_scope, warn
 from experiments.grid import Experiment
 from experiments.rendering import report
 from experiments.robustness_suite import REPORT_SECTIONS, report_tests
@@ -36,6 +36,8 @@ def collect_results(experiment: Experiment, base_folder: Path, paths_of, rows_of
         name = experiment.run_name(model_type, size, seed)
         folder = base_folder / EXP_DATA / name
         paths = [path for path in paths_of(name) if path.is_file()]
+        if paths:
+            refuse_other_data(experiment, folder)
         progress = rf.progress(folder).unfinished if paths else ""
         if progress:
             warn(f"leaving out {', '.join(map(str, paths))}: its run is unfinished "

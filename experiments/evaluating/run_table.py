@@ -20,8 +20,8 @@ from experiments.evaluating.data_sources import training_data
 from run_folder import EXP_DATA
 import run_folder as rf
 
-FULL_TRAIN_SET = 50_000                            # CIFAR-10's training images
-FULL_TEST_SET = 10_000                             # CIFAR-10's test images
+FULL_TRAIN_SET = 50_000                            # CIFAR-10's (CIFAR-100's) training images
+FULL_TEST_SET = 10_000                             # CIFAR-10's (CIFAR-100's) test images
 
 
 @dataclass
@@ -78,6 +78,27 @@ def asked_epochs(opt: dict, folder: Path) -> int:
         raise UserError(f"{folder}/opt.json: 'epochs' is missing or not a number") from None
 
 
+def refuse_other_data(experiment, folder: Path, opt=None) -> None:
+    """A UserError when the run in `folder` was trained on another data set than the
+    experiment's (a CIFAR-100 run in a CIFAR-10 table, or the reverse: the same run
+    names, other numbers). An unreadable opt.json is left to the caller's warnings."""
+    from datasets import catalog
+    from experiments import grid
+
+    if opt is None:
+        try:
+            opt = rf.read_opt(folder)
+        except UserError:
+            return
+    trained = catalog.of_run(opt)
+    if trained.name != experiment.dataset:
+        own = [e.name for e in grid.EXPERIMENTS.values() if e.dataset == trained.name
+               and folder.name in {e.run_name(*point) for point in e.points()}]
+        fix = (f"evaluate it with the exe scripts of {' or '.join(own)}" if own else
+               "move it out of this folder")
+        catalog.refuse_other_data(opt, folder, experiment.dataset, fix)
+
+
 def read_run(folder: Path):
     """(opt, log, its test errors) of a run folder; a UserError naming the file when one
     is malformed."""
@@ -122,6 +143,7 @@ def collect_runs(experiment, base_folder: Path) -> Runs:
             warn(f"skipping {name}: {e}")
             runs.skipped.append(name)
             continue
+        refuse_other_data(experiment, folder, opt)
         progress = rf.progress(folder)
         if progress.unfinished or not val_er:
             runs.unfinished.append(f"{name} ({progress.done}/{progress.asked} epochs)")

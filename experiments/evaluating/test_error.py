@@ -139,9 +139,13 @@ def evaluate_seed_variance(experiment: Experiment, base_folder: Path,
 # error per model and size) and for exp_10_1 (test error over seeds). Each function turns
 # computed tables into text; none touches the disk.
 
-def heading(what: str, runs: Runs) -> str:
-    """'## <what> on CIFAR-10' only when every run recorded the official files."""
-    return f"## {what}{' on CIFAR-10' if data_sources.all_official(runs.opts.values()) else ''}"
+def heading(what: str, runs: Runs, dataset: str = "cifar_10") -> str:
+    """'## <what> on CIFAR-10' (CIFAR-100 for exp_12) only when every run recorded the
+    official files."""
+    from datasets import catalog
+
+    official = data_sources.all_official(runs.opts.values(), dataset)
+    return f"## {what}{' on ' + catalog.data_set(dataset).title if official else ''}"
 
 
 def runs_note(runs: Runs, experiment) -> str:
@@ -182,7 +186,7 @@ def differences_text(differences: pd.DataFrame, experiment, digits: int) -> str:
 def experiment_section(runs: Runs, grouped, differences, experiment, png: str,
                        note: str, digits: int) -> str:
     """results.md of exp_10 and exp_11_1; errors to `digits` (tables.paper_digits)."""
-    text = (heading("Test error", runs) + "\n\n"
+    text = (heading("Test error", runs, experiment.dataset) + "\n\n"
             + report.banner(note)
             + runs_note(runs, experiment) + "\n" + precision_text(runs)
             + "Test error (%) after the last epoch, mean ± std over seeds "

@@ -41,7 +41,7 @@ def training_argv(experiment: Experiment, model_type: str, size: int, seed: int,
     if profile == "smoke":
         recipe.update(epochs=SMOKE["epochs"], fixed_steps=SMOKE["fixed_steps"])
     argv = ["--model_type", model_type, "--model_kw", experiment.model_kw(size),
-            "--seed", str(seed), "--folder", str(folder), "--dataset", "cifar_10",
+            "--seed", str(seed), "--folder", str(folder), "--dataset", experiment.dataset,
             "--lr", str(recipe["lr"]), "--wd", str(recipe["wd"]), "--mom", str(recipe["mom"]),
             "--bs", str(recipe["bs"]), "--opt", recipe["opt"]]
     if recipe["opt_kw"]:

@@ -1,0 +1,21 @@
+"""Common corruptions (CIFAR-100-C, 15 corruptions + 4 extra at 5 severities) of exp_12:
+evaluate experiments/exp_12/corruption_predictions/.
+
+    python experiments/exp_12/exe_exp_12_corruption_tests.py [--run-predictions] [--profile smoke] \
+        [--corruptions NAME ...]
+
+--run-predictions first computes the predictions of every finished run that has none;
+--help lists all options.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+
+from errors import run_main  # noqa: E402
+from experiments import cli  # noqa: E402
+from experiments import robustness_suite as suite  # noqa: E402
+from experiments.grid import EXP_12  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_main(cli.robustness_tests(EXP_12, suite.CORRUPTIONS)))
