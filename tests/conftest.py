@@ -29,6 +29,19 @@ from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E
 from helpers import DENSENET_RUN, RESNET_RUN, train_in_process  # noqa: E402
 from robustness_runs import N_TEST  # noqa: E402
 
+# The longest test files first: with two files at a time (pytest.ini), the one worker that
+# takes the real-Slurm tests (mostly waiting for Slurm) runs the others beside them,
+# instead of finishing with a long file alone.
+LONGEST_FIRST = ("test_slurm_cluster.py", "test_smoke.py", "test_exp_12.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)   # stable: each file keeps its own order
+
 
 @pytest.fixture(scope="session")
 def cifar_folder(tmp_path_factory) -> Path:
