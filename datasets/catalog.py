@@ -15,10 +15,9 @@ from errors import UserError
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 # The per-channel mean and standard deviation of the pixels of CIFAR-100's 50,000
-# training images in [0, 1] (computed like CIFAR-10's above: over all pixels). The means are 129.30, 124.07, 112.43 of 255, as published in
-# richarddecal.com's "Use these normalization values for torchvision datasets"; the
-# standard deviations are the values the CIFAR-100 training code in use publishes
-# (e.g. NX-AI/vision-lstm's Cifar100Norm: 0.2673, 0.2564, 0.2762).
+# training images in [0, 1], over all pixels as CIFAR-10's above: the means are the
+# published 129.30, 124.07, 112.43 of 255; the standard deviations are the values in
+# common use for CIFAR-100. Neither was recomputed here (the tests have no CIFAR-100).
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
@@ -32,6 +31,7 @@ class DataSet:
     std: tuple
     reader: str          # its module: load(split, data_folder, download_if_missing),
     #                      ensure(data_folder), test_labels(data_folder), folder_of(data_folder)
+    torchvision_class: str   # torchvision.datasets' class, whose lists hold its files' md5
     train_size: int = 50_000
     test_size: int = 10_000
 
@@ -53,9 +53,10 @@ class DataSet:
         return importlib.import_module(self.reader).test_labels(data_folder)
 
 
-CIFAR_10 = DataSet("cifar_10", "CIFAR-10", 10, CIFAR10_MEAN, CIFAR10_STD, "datasets.cifar10")
+CIFAR_10 = DataSet("cifar_10", "CIFAR-10", 10, CIFAR10_MEAN, CIFAR10_STD, "datasets.cifar10",
+                   "CIFAR10")
 CIFAR_100 = DataSet("cifar_100", "CIFAR-100", 100, CIFAR100_MEAN, CIFAR100_STD,
-                    "datasets.cifar100")
+                    "datasets.cifar100", "CIFAR100")
 DATA_SETS = {d.name: d for d in (CIFAR_10, CIFAR_100)}
 # The authors' runs are all CIFAR-10 (their opt.json says so); a folder without the key
 # can only be one of theirs.

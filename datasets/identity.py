@@ -23,8 +23,6 @@ from pathlib import Path
 
 import atomic_files
 
-# dataset (opt.json's name) -> (its name in words, the torchvision class)
-DATASETS = {"cifar_10": ("CIFAR-10", "CIFAR10"), "cifar_100": ("CIFAR-100", "CIFAR100")}
 VERIFIED_MARKER = ".verified_download.json"   # in CIFAR-10-C/, after an md5-checked download
 STAND_IN_MARKER = "stand_in.json"              # in the stand-in's folder, written last
 BENCHMARK_SIZE = 15                            # CIFAR-10-C's benchmark corruptions
@@ -71,10 +69,12 @@ def _torchvision_class_constants(class_name: str) -> dict:
 def official_files(dataset: str = "cifar_10") -> dict:
     """{'name': 'CIFAR-10', 'folder': 'cifar-10-batches-py', 'md5': {file: md5}} of the
     official files, from torchvision's class of the data set."""
-    if dataset not in DATASETS:
+    from datasets.catalog import DATA_SETS
+
+    if dataset not in DATA_SETS:
         raise ValueError(f"no official checksums known for {dataset!r}; known: "
-                         f"{', '.join(DATASETS)}")
-    name, class_name = DATASETS[dataset]
+                         f"{', '.join(DATA_SETS)}")
+    name, class_name = DATA_SETS[dataset].title, DATA_SETS[dataset].torchvision_class
     source = _torchvision_class_constants(class_name)
     md5 = {file: sum_ for file, sum_ in source["train_list"] + source["test_list"]}
     md5[source["meta"]["filename"]] = source["meta"]["md5"]
