@@ -13,8 +13,6 @@ keeps the first; a file that cannot be read, or was made by other weights or on 
 data, is computed afresh; one made on more images is never replaced by fewer without
 --replace-larger.
 """
-import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +20,13 @@ import numpy as np
 import atomic_files
 from datasets import cifar101
 from errors import UserError
+from robustness import provenance
 from precision import error_text
 
 OUTPUT_FOLDER = "cifar101_predictions"
 NUM_CLASSES = 10
 SETS = {"cifar101": "CIFAR-10.1", "cifar10": "CIFAR-10"}     # in the order computed
 ARRAYS = ("labels", "predicted", "confidence")
-RECORD_KEY = "record"
 
 
 def output_file(base_folder, run_name: str) -> Path:
@@ -61,20 +59,7 @@ def read_predictions(path) -> dict:
     done), 'record': dict or None} of a prediction file, checked;
     BadCifar101Predictions if it cannot be used."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise BadCifar101Predictions(f"{path} is truncated or cannot be read "
-                                     f"({type(e).__name__}); delete it to compute it "
-                                     "again") from None
-    record = arrays.pop(RECORD_KEY, None)
-    try:
-        record = json.loads(str(record)) if record is not None else None
-    except ValueError:
-        record = "unreadable"
-    if record is not None and not isinstance(record, dict):
-        raise BadCifar101Predictions(f"{path}: its '{RECORD_KEY}' is not a record")
+    arrays, record = provenance.read_archive(path, BadCifar101Predictions)
     sets = {name: _checked(path, arrays, f"{name}_") for name in SETS
             if f"{name}_labels" in arrays}
     if arrays or not sets:
@@ -86,7 +71,7 @@ def read_predictions(path) -> dict:
 def write_predictions(path, sets: dict, record=None) -> None:
     arrays = {f"{name}_{key}": part[key] for name, part in sets.items() for key in ARRAYS}
     if record is not None:
-        arrays[RECORD_KEY] = np.array(json.dumps(record, sort_keys=True))
+        arrays[provenance.RECORD_KEY] = provenance.record_array(record)
     with atomic_files.atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
 

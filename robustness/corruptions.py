@@ -17,9 +17,7 @@ read, or was made on other images (another n or other labels) or by other weight
 computed afresh; one made on more images per severity is never replaced by fewer
 without --replace-larger.
 """
-import json
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +27,12 @@ import atomic_files
 from datasets import cifar10c
 from datasets.loader import Normalize
 from errors import UserError
+from robustness import provenance
 from precision import error_text
 
 OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10    # CIFAR-10-C's; read_predictions takes CIFAR-100-C's 100
-N_KEY, LABELS_KEY, RECORD_KEY = "n", "labels", "record"
+N_KEY, LABELS_KEY = "n", "labels"
 CONFIDENCE_SUFFIX = "_confidence"
 
 
@@ -51,18 +50,10 @@ def read_predictions(path, num_classes: int = NUM_CLASSES) -> dict:
     prediction file of `num_classes` classes, checked; BadCorruptionPredictions if it
     cannot be used."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        # A truncated archive is a BadZipFile (or a zlib error, a ValueError here).
-        raise BadCorruptionPredictions(f"{path} is truncated or cannot be read "
-                                       f"({type(e).__name__}); delete it to compute it "
-                                       "again") from None
+    arrays, record = provenance.read_archive(path, BadCorruptionPredictions)
     if N_KEY not in arrays or LABELS_KEY not in arrays:
         raise BadCorruptionPredictions(f"{path} lacks '{N_KEY}' or '{LABELS_KEY}'")
     n, labels = int(arrays.pop(N_KEY)), arrays.pop(LABELS_KEY)
-    record = _record_of(path, arrays.pop(RECORD_KEY, None))
     predictions, confidences = {}, {}
     for name in cifar10c.CORRUPTIONS:
         if name not in arrays:
@@ -93,26 +84,13 @@ def checked_confidence(array, length: int, what: str) -> np.ndarray:
     return array
 
 
-def _record_of(path, array):
-    """The record stored in a prediction file, None for a file written before records."""
-    if array is None:
-        return None
-    try:
-        record = json.loads(str(array))
-    except ValueError:
-        record = None
-    if not isinstance(record, dict):
-        raise BadCorruptionPredictions(f"{path}: its '{RECORD_KEY}' is not a record")
-    return record
-
-
 def write_predictions(path, n: int, labels, predictions: dict, record=None,
                       confidences=None) -> None:
     """Write a prediction file; `confidences` ({corruption: (5 n,)}) may hold some or none
     of the corruptions."""
     arrays = {N_KEY: np.int64(n), LABELS_KEY: np.asarray(labels, dtype=np.uint8)}
     if record is not None:
-        arrays[RECORD_KEY] = np.array(json.dumps(record, sort_keys=True))
+        arrays[provenance.RECORD_KEY] = provenance.record_array(record)
     arrays.update({name: np.asarray(p, dtype=np.uint8) for name, p in predictions.items()})
     arrays.update({name + CONFIDENCE_SUFFIX: np.asarray(c, dtype=np.float32)
                    for name, c in (confidences or {}).items()})

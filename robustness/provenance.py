@@ -78,6 +78,43 @@ def reusable(path, read, unusable, record=None, keys=()):
     return found
 
 
+# ------------------------------------------------- the record inside an .npz file
+# The corruption and CIFAR-10.1 files are .npz archives that keep their record as JSON
+# text under RECORD_KEY.
+
+RECORD_KEY = "record"
+
+
+def record_array(record: dict) -> np.ndarray:
+    """The record as the array an .npz file keeps under RECORD_KEY."""
+    return np.array(json.dumps(record, sort_keys=True))
+
+
+def read_archive(path, bad) -> tuple:
+    """(the arrays, the record or None) of an .npz per-run file; `bad` (an exception
+    class) when the file cannot be read or its record is not one. None: a file written
+    before records existed."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        # A truncated archive is a BadZipFile (or a zlib error, a ValueError here).
+        raise bad(f"{path} is truncated or cannot be read ({type(e).__name__}); delete it "
+                  "to compute it again") from None
+    text = arrays.pop(RECORD_KEY, None)
+    if text is None:
+        return arrays, None
+    try:
+        record = json.loads(str(text))
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise bad(f"{path}: its '{RECORD_KEY}' is not a record")
+    return arrays, record
+
+
 # ----------------------------------------------------------------- the JPEG sidecar
 
 def sidecar(path) -> Path:
