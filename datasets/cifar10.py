@@ -40,14 +40,12 @@ def download(data_folder=None) -> None:
     place, so an interrupted extraction never leaves a truncated batch under its name.
     """
     root = Path(data_folder or config.DATA_FOLDER)
-    folder = download_files(
+    download_files(
         ARCHIVE_URL, root, ARCHIVE_NAME, ARCHIVE_MD5, BATCHES_FOLDER,
         f"CIFAR-10 is not in {root / BATCHES_FOLDER}",
         f"download {ARCHIVE_URL}, extract it so that {root / BATCHES_FOLDER} holds "
-        "data_batch_1..5 and test_batch, or set DATA_FOLDER to a folder that has them")
-    if _missing_files(folder):
-        raise UserError(f"the downloaded archive did not provide {_missing_files(folder)} in "
-                        f"{folder}; delete {root / ARCHIVE_NAME} and try again")
+        "data_batch_1..5 and test_batch, or set DATA_FOLDER to a folder that has them",
+        required=TRAIN_BATCHES + TEST_BATCHES)
 
 
 def ensure_cifar10(data_folder=None) -> Path:

@@ -41,13 +41,11 @@ def download(data_folder=None) -> None:
     """Download and extract the official archive with torchvision (md5-verified); each
     file is renamed into place, so an interrupted extraction leaves no truncated one."""
     root = Path(data_folder or config.DATA_FOLDER)
-    folder = download_files(
+    download_files(
         ARCHIVE_URL, root, ARCHIVE_NAME, ARCHIVE_MD5, FOLDER, f"CIFAR-100 is not in "
         f"{root / FOLDER}", f"download {ARCHIVE_URL}, extract it so that {root / FOLDER} "
-        "holds train, test and meta, or set DATA_FOLDER to a folder that has them")
-    if _missing_files(folder):
-        raise UserError(f"the downloaded archive did not provide {_missing_files(folder)} in "
-                        f"{folder}; delete {root / ARCHIVE_NAME} and try again")
+        "holds train, test and meta, or set DATA_FOLDER to a folder that has them",
+        required=FILES)
 
 
 def ensure(data_folder=None) -> Path:

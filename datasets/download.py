@@ -97,14 +97,19 @@ def _remove(created, root) -> None:
 
 
 def download_files(url: str, root, filename: str, md5: str, folder_name: str, what: str,
-                   by_hand: str) -> Path:
+                   by_hand: str, required=()) -> Path:
     """Download and extract an archive that holds `folder_name`/ (CIFAR-10's and
     CIFAR-100's), renaming each extracted file into root/folder_name: an interrupted
-    extraction never leaves a truncated file under its name. Returns that folder."""
+    extraction never leaves a truncated file under its name. Returns that folder; a
+    UserError when the archive did not provide the `required` files."""
     folder = Path(root) / folder_name
     with extracted_archive(url, root, filename, md5, what, by_hand,
                            destination=folder) as extracted:
         folder.mkdir(exist_ok=True)
         for path in (extracted / folder_name).iterdir():
             os.replace(path, folder / path.name)
+    missing = [name for name in required if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"the downloaded archive did not provide {missing} in {folder}; "
+                        f"delete {Path(root) / filename} and try again")
     return folder
