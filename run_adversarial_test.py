@@ -42,6 +42,7 @@ def build_parser():
 def main(argv) -> int:
     from errors import UserError
     from robustness import adversarial
+    from robustness.normalized_model import NormalizedModel
     from robustness.per_run_script import output_lock, run_data_set, run_of, \
         test_set_source, trained_model
     from robustness.provenance import weights_fingerprint
@@ -54,7 +55,7 @@ def main(argv) -> int:
     output = adversarial.output_file(base_folder, model_folder.name, settings)
     model = trained_model(model_folder, device)
     data_set = run_data_set(model_folder, args.dataset)   # its test images are attacked
-    wrapped = adversarial.NormalizedModel(model, data_set.mean, data_set.std)
+    wrapped = NormalizedModel(model, data_set.mean, data_set.std)
     x, y = adversarial.test_subset(args.n_images, data_set=data_set)
     if len(y) < args.n_images:
         raise UserError(f"the test set has only {len(y)} images; use --n-images {len(y)} or "

@@ -1,8 +1,9 @@
 """Robust error of one trained model under AutoAttack (Croce & Hein 2020), per eps.
 
-The attack runs on `NormalizedModel`, which takes images in [0, 1] and normalises them
-inside, so that eps is measured in pixel units (1/255 = one grey level). Every run is
-attacked on the same images, the first n of its data set's test set (CIFAR-10, CIFAR-100).
+The attack runs on a model that takes images in [0, 1] and normalises them inside
+(robustness/normalized_model.py), so that eps is measured in pixel units (1/255 = one
+grey level). Every run is attacked on the same images, the first n of its data set's
+test set (CIFAR-10, CIFAR-100).
 
 One result file per run and attack setting, B/adversarial_predictions/<tag>/<run
 name>.json (`AttackSettings.tag`: `<norm>_<attacks>`, plus `_n<N>_seed<S>` for other than
@@ -29,10 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import atomic_files
-from datasets.loader import MEAN, STD
 from errors import UserError
 from precision import error_text
 
@@ -45,28 +44,8 @@ DEFAULT_EPS_255 = {"Linf": (0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
                    "L2": (4.0, 8.0, 16.0, 32.0, 64.0, 128.0)}
 DEFAULT_N_IMAGES = 1000
 FORMAT = 1
-
-
-class NormalizedModel(torch.nn.Module):
-    """A trained model that takes NCHW float images in [0, 1]: the training normalisation
-    (CIFAR-10's mean and std unless given) happens inside, and the model stays in eval
-    mode (batch-norm statistics fixed)."""
-
-    def __init__(self, model: torch.nn.Module, mean=MEAN, std=STD):
-        super().__init__()
-        self.model = model
-        device = next(model.parameters()).device
-        self.register_buffer("mean", torch.tensor(mean, device=device).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, device=device).view(1, 3, 1, 1))
-        self.eval()
-
-    def train(self, mode: bool = True):
-        # An attack must never update batch-norm statistics: always eval mode.
-        return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+# torch is imported by the functions that attack, not here: the evaluation reads the result
+# files (read_results) without paying for it.
 
 
 @dataclass(frozen=True)
@@ -102,6 +81,8 @@ def output_file(base_folder, run_name: str, settings: AttackSettings) -> Path:
 def test_subset(n_images: int, data_folder=None, data_set=None):
     """The first n CIFAR-10 (or `data_set`'s, datasets.catalog) test images as float NCHW
     in [0, 1], and their labels."""
+    import torch
+
     from datasets import catalog
 
     images, labels = (data_set or catalog.CIFAR_10).load("test", data_folder)
@@ -110,7 +91,7 @@ def test_subset(n_images: int, data_folder=None, data_set=None):
     return x.contiguous(), torch.from_numpy(labels)
 
 
-def make_autoattack(model: NormalizedModel, settings: AttackSettings, eps: float, device):
+def make_autoattack(model, settings: AttackSettings, eps: float, device):
     """AutoAttack with the standard version's parameters (attacks are chosen per call)."""
     from pyautoattack import AutoAttack
 
@@ -134,7 +115,10 @@ def text_flags(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("ascii"), dtype=np.uint8) == ord("1")
 
 
-def predictions(model: torch.nn.Module, x: torch.Tensor, device, batch_size: int) -> torch.Tensor:
+def predictions(model, x, device, batch_size: int):
+    """Predicted classes (a CPU tensor) of `model` on the float NCHW images `x`."""
+    import torch
+
     with torch.inference_mode():
         return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
                           for i in range(0, len(x), batch_size)])
@@ -263,7 +247,7 @@ def write_results(path: Path, flags_by_eps: dict, settings: AttackSettings,
     atomic_files.write_json(path, saved, indent=1)
 
 
-def evaluate_run(model: NormalizedModel, x, y, eps_255_list, settings: AttackSettings, output,
+def evaluate_run(model, x, y, eps_255_list, settings: AttackSettings, output,
                  device, batch_size: int = 250, log=print, weights=None,
                  data_source=None) -> list:
     """Robust error of `model` on (x, y) at eps 0 and every eps of `eps_255_list` (in

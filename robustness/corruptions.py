@@ -21,15 +21,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import atomic_files
 from datasets import cifar10c
-from datasets.loader import Normalize
 from errors import UserError
 from robustness import provenance
 from precision import error_text
 
+# torch is imported by the predicting functions, not here: the evaluation reads these
+# files without paying for it.
 OUTPUT_FOLDER = "corruption_predictions"
 NUM_CLASSES = 10    # CIFAR-10-C's; read_predictions takes CIFAR-100-C's 100
 N_KEY, LABELS_KEY = "n", "labels"
@@ -98,14 +98,14 @@ def write_predictions(path, n: int, labels, predictions: dict, record=None,
         np.savez(f, **arrays)
 
 
-def predict_images(model: torch.nn.Module, images_uint8_nhwc, device, batch_size: int,
+def predict_images(model, images_uint8_nhwc, device, batch_size: int,
                    data_set=None) -> np.ndarray:
     """Predicted classes, uint8 (len(images),), of a trained model on uint8 NHWC images."""
     return predict_with_confidence(model, images_uint8_nhwc, device, batch_size,
                                    data_set=data_set)[0]
 
 
-def predict_with_confidence(model: torch.nn.Module, images_uint8_nhwc, device,
+def predict_with_confidence(model, images_uint8_nhwc, device,
                             batch_size: int, num_classes=None, data_set=None) -> tuple:
     """(predicted classes uint8, their softmax probabilities float32 (the top-1
     confidence, for calibration)), each (len(images),), of a trained model on uint8
@@ -114,6 +114,10 @@ def predict_with_confidence(model: torch.nn.Module, images_uint8_nhwc, device,
     The images cross to the device once; each batch is normalised there (as in training,
     with the mean and std of `data_set`, a datasets.catalog.DataSet; default CIFAR-10's)
     and fed in channels_last memory."""
+    import torch
+
+    from datasets.loader import Normalize
+
     device = torch.device(device)
     # np.array copies a read-only memory map into memory (torch refuses read-only arrays).
     images = torch.from_numpy(np.array(images_uint8_nhwc, copy=True, order="C")).to(device)

@@ -49,6 +49,17 @@ def test_confidences_on_the_bin_boundaries_fall_where_torchmetrics_puts_them():
     assert counts.sum() == len(confidence) and counts[-1] == (confidence == 1).sum() == 2
 
 
+@pytest.mark.parametrize("n_bins", [5, 10, 15, 20, 100, 1000])
+def test_our_bin_edges_are_torchs_bit_for_bit(n_bins):
+    """The evaluation bins without importing torch: its edges are torch.linspace's, which
+    torchmetrics bins with (np.linspace gives six of the 16 edges of 15 bins one bit off)."""
+    edges = calibration.bin_edges(n_bins)
+    assert edges.dtype == np.float32
+    assert np.array_equal(edges, torch.linspace(0, 1, n_bins + 1).numpy())
+    if n_bins == 15:
+        assert not np.array_equal(edges, np.linspace(0, 1, 16).astype(np.float32))
+
+
 def test_perfectly_calibrated_predictions_have_an_ece_near_zero():
     rng = np.random.default_rng(0)
     confidence = rng.uniform(0.1, 1, 200_000)

@@ -239,10 +239,25 @@ def evaluated(root: Path) -> dict:
     return found
 
 
+# What an evaluation must not import: it reads result files, it computes no predictions.
+NOT_IMPORTED = ("torch", "torchvision", "pyautoattack", "scipy.stats")
+
+
+def evaluated_elsewhere() -> tuple:
+    """(digests, the NOT_IMPORTED modules that were imported) of `evaluated`, in a fresh
+    interpreter: this one has imported torch for other tests."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, __file__, "--digests"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    return found["digests"], found["imported"]
+
+
 @pytest.mark.slow
-def test_every_evaluation_output_is_unchanged(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    found = evaluated(tmp_path)
+def test_every_evaluation_output_is_unchanged_and_no_evaluation_imports_torch():
+    found, imported = evaluated_elsewhere()
     expected = json.loads(MANIFEST.read_text(encoding="utf-8"))
     assert sorted(found) == sorted(expected), "another set of files was written"
     changed = [name for name in expected if found[name] != expected[name]]
@@ -250,17 +265,26 @@ def test_every_evaluation_output_is_unchanged(tmp_path, monkeypatch, capsys):
     # The manifest covers every kind of output of every evaluation.
     assert any(k.endswith("/report.md") for k in expected)
     assert {Path(k).suffix for k in expected} >= {".md", ".csv", ".txt", ".png", ".pdf"}
+    # Every exe script's evaluation ran (EVALUATIONS) without them: seconds saved at
+    # every evaluation, and it runs where only the result files are.
+    assert imported == []
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
+    if sys.argv[1:] not in (["--write"], ["--digests"]):
         sys.exit("usage: python tests/test_outputs_unchanged.py --write")
+    import contextlib
     import os
     import tempfile
 
     sys.path.insert(0, str(REPO_ROOT))
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    with tempfile.TemporaryDirectory() as tmp:
+    os.environ["MPLBACKEND"] = "Agg"
+    # What the scripts print goes to stderr: stdout is for the JSON (--digests).
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         manifest = evaluated(Path(tmp))
+    if sys.argv[1] == "--digests":     # for the test above
+        print(json.dumps(dict(digests=manifest,
+                              imported=[m for m in NOT_IMPORTED if m in sys.modules])))
+        sys.exit(0)
     MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {len(manifest)} digests to {MANIFEST}")

@@ -13,7 +13,8 @@ from datasets.loader import Normalize
 from errors import UserError
 from experiments.evaluating import adversarial as adversarial_eval
 from robustness import adversarial
-from robustness.adversarial import AttackSettings, NormalizedModel
+from robustness.adversarial import AttackSettings
+from robustness.normalized_model import NormalizedModel
 from robustness.per_run_script import trained_model
 from robustness_runs import APGD, GRID, attack_flags, finished_run, trained_run
 
@@ -175,7 +176,7 @@ def test_a_hand_edited_adversarial_file_is_refused(tmp_path, capsys, edit, why):
 
 def test_a_progress_file_of_another_seed_is_not_taken_up(data, tmp_path):
     run = trained_run(tmp_path / "run")
-    model = adversarial.NormalizedModel(trained_model(run, "cpu"))
+    model = NormalizedModel(trained_model(run, "cpu"))
     x, y = adversarial.test_subset(6)
     seed0, seed1 = AttackSettings(n_images=6, **APGD), AttackSettings(n_images=6, seed=1, **APGD)
     eps = 1 / 255

@@ -26,15 +26,25 @@ N_BINS = 15
 NOT_RECORDED = "not recorded"
 
 
+def bin_edges(n_bins: int = N_BINS) -> np.ndarray:
+    """The n_bins + 1 bin edges 0 ... 1 in float32, bit for bit those of torchmetrics
+    (torch.linspace(0, 1, n_bins + 1) on the CPU: the first half counted up from 0, the
+    second down from 1, each edge rounded once, as a fused multiply-add does), without
+    importing torch in the evaluation. tests/test_evaluating_calibration.py compares them."""
+    step = np.float32(1) / np.float32(n_bins)
+    index = np.arange(n_bins + 1)
+    up = (np.float64(step) * index).astype(np.float32)
+    down = (1.0 - np.float64(step) * (n_bins - index)).astype(np.float32)
+    return np.where(index < (n_bins + 1) // 2, up, down)
+
+
 def calibration_bins(confidence, correct, n_bins: int = N_BINS) -> tuple:
     """(images, sum of confidences, correct predictions) per bin: n_bins + 1 slots, the
     last one for confidences of exactly 1. Binned in float32 as torchmetrics does, so
     that a confidence on a boundary falls on the same side; summed in float64."""
-    import torch
-
     confidence = np.asarray(confidence, dtype=np.float32)
-    boundaries = torch.linspace(0, 1, n_bins + 1, dtype=torch.float32)
-    slots = (torch.bucketize(torch.from_numpy(confidence), boundaries, right=True) - 1).numpy()
+    # Left-closed bins: an edge belongs to the bin above it (torch.bucketize, right=True).
+    slots = np.searchsorted(bin_edges(n_bins), confidence, side="right") - 1
     counts = np.bincount(slots, minlength=n_bins + 1)
     sums = np.bincount(slots, weights=confidence.astype(np.float64), minlength=n_bins + 1)
     hits = np.bincount(slots, weights=np.asarray(correct, dtype=np.float64),

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 STD_DDOF = 1
 METRICS = ("min_val_er", "last_val_er")
@@ -104,7 +104,9 @@ def welch_interval(a, b, confidence: float = CONFIDENCE) -> dict:
     if se == 0.0:
         return dict(out, ci_low=difference, ci_high=difference, df=math.inf)
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, dof)) * se
+    # Student's t quantile: scipy.special.stdtrit is what scipy.stats.t.ppf computes, at a
+    # third of scipy.stats' import time (every evaluation pays it).
+    half = float(special.stdtrit(dof, 0.5 + confidence / 2.0)) * se
     return dict(out, ci_low=difference - half, ci_high=difference + half, df=dof)
 
 
