@@ -29,10 +29,12 @@ from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E
 from helpers import DENSENET_RUN, RESNET_RUN, train_in_process  # noqa: E402
 from robustness_runs import N_TEST  # noqa: E402
 
-# The longest test files first: with two files at a time (pytest.ini), the one worker that
-# takes the real-Slurm tests (mostly waiting for Slurm) runs the others beside them,
-# instead of finishing with a long file alone.
-LONGEST_FIRST = ("test_slurm_cluster.py", "test_smoke.py", "test_exp_12.py")
+# The longest test files first, longest to shortest: with two files at a time (pytest.ini),
+# the files that follow fill in beside them, instead of one worker finishing a long file
+# alone at the end.
+LONGEST_FIRST = ("test_slurm_cluster.py", "test_smoke_exp_10.py", "test_exp_12.py",
+                 "test_smoke_exp_10_1.py", "test_smoke_exp_11_1.py", "test_smoke_launcher.py",
+                 "test_outputs_unchanged.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -104,6 +106,14 @@ def trained_densenet(tmp_path_factory, cifar_folder) -> TrainedRun:
     folder = tmp_path_factory.mktemp("trained") / "CifarDenseNet_k12_L22_s3"
     return TrainedRun(folder, DENSENET_RUN,
                       *train_in_process(folder, DENSENET_RUN, cifar_folder))
+
+
+@pytest.fixture(scope="module")
+def smoke_env(tmp_path_factory) -> dict:
+    """The smoke flows' data (tests/smoke_flows.py) and the environment pointing at it."""
+    from smoke_flows import smoke_data
+
+    return smoke_data(tmp_path_factory.mktemp("smoke_data"))
 
 
 @pytest.fixture

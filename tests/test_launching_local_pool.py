@@ -3,7 +3,7 @@
 The runs are a small stand-in for run_training.py (tests/helpers.py STAND_IN: it "trains" a
 run folder epoch by epoch, with the same files and --resume rule), so the launcher's own
 behaviour - skip, resume, start, failures, slots, locks, logs, stopping - is checked with
-real subprocesses in a second each (test_smoke.py launches the real run_training.py).
+real subprocesses in a second each (test_smoke_launcher.py launches the real run_training.py).
 """
 import json
 import os

@@ -1,5 +1,5 @@
 """run_corruption_test.py: one run's corruption predictions, and a bad option in one line
-(main(argv) in this process; test_smoke.py runs the script as a subprocess).
+(main(argv) in this process; test_smoke_exp_10.py runs the script as a subprocess).
 """
 import json
 import os

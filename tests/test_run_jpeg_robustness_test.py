@@ -47,7 +47,7 @@ def run_folder(tmp_path_factory) -> Path:
 
 
 def predict(*args, data_folder):
-    """run_jpeg_robustness_test.py's main(argv) in this process (test_smoke.py runs the
+    """run_jpeg_robustness_test.py's main(argv) in this process (test_smoke_exp_10.py runs the
     script as a subprocess, through the launcher)."""
     return run_in_process(SCRIPT, *args, env=dict(os.environ, DATA_FOLDER=str(data_folder)))
 

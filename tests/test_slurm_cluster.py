@@ -419,12 +419,12 @@ def test_the_corruption_and_autoattack_tests_of_exp_10_through_slurm(env, slurm_
         assert f"submitted {run} as job" in output
 
     output = launch("experiments/exp_10/exe_exp10_adversarial_tests.py", base,
-                    "--run-predictions", "--n-images", "8", "--eps", "8", *SLURM,
+                    "--run-predictions", "--n-images", "4", "--eps", "8", *SLURM,
                     env=env).stdout
     assert "2 predictions: 2 done, 0 resumed, 0 skipped, 0 failed" in output
     table = pd.read_csv(base / "adversarial_results.csv")
     assert sorted(table["name"].unique()) == sorted(RUNS)
-    assert sorted(table["eps"].unique()) == [0, 8] and set(table["n"]) == {8}
+    assert sorted(table["eps"].unique()) == [0, 8] and set(table["n"]) == {4}
 
 
 # ---------------------------------------------------------------- 7. --no-wait
