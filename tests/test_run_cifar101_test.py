@@ -75,26 +75,6 @@ def test_bad_options_and_missing_data_are_one_line(data101, tmp_path, capsys, mo
 
 
 @pytest.mark.slow
-def test_the_exe_script_computes_then_evaluates_and_a_second_launch_skips(data101, tmp_path):
-    from helpers import run_script
-
-    base = tmp_path / "exp"
-    for seed, run in enumerate(smoke_runs(base)):
-        trained_run(run.folder, seed=seed)
-    exe = suite.CIFAR101.exe_scripts["exp_10"]
-    first = run_script(exe, "--profile", "smoke", "--base_folder", base, "--run-predictions",
-                       check_rc=0)
-    assert "2 predictions: 2 done, 0 resumed, 0 skipped, 0 failed" in first.stdout, first.stdout
-    section = (base / cifar101_eval.SECTION_FILE).read_text(encoding="utf-8")
-    assert "2 runs: the same weights on 30 CIFAR-10.1 images and 40 CIFAR-10" in section
-    assert section.strip() in (base / "report.md").read_text(encoding="utf-8")
-    again = run_script(exe, "--profile", "smoke", "--base_folder", base, "--run-predictions",
-                       "--dry-run", check_rc=0)
-    assert "would start 0, resume 0, skip 2" in again.stdout, again.stdout
-    assert again.stdout.count("predictions exist") == 2, again.stdout
-
-
-@pytest.mark.slow
 def test_two_tests_of_one_run_at_once_write_one_file(data101, tmp_path):
     base = tmp_path / "exp"
     run = trained_run(base / EXP_DATA / "CifarResNet_s1_N1")

@@ -109,4 +109,12 @@ def cifar101_flow(runs, base_folder, env):
     assert table[["cifar10_ece", "cifar101_ece"]].stack().between(0, 100).all()
     report = (base_folder / "report.md").read_text(encoding="utf-8")
     assert "## A new test set (CIFAR-10.1)" in report
+    section = (base_folder / "cifar101_results.md").read_text(encoding="utf-8")
+    assert f"2 runs: the same weights on 60 CIFAR-10.1 images and {N_TEST} CIFAR-10" in section
+    assert section.strip() in report
     assert_a_drawn_png(base_folder / "images" / "cifar101_reliability_CifarMinFP-LS.png")
+    # Launched again, it finds both files complete and would compute nothing.
+    again = run_script("exp_10/exe_exp10_cifar101_tests.py", base_folder, "--run-predictions",
+                       "--dry-run", env=env)
+    assert "would start 0, resume 0, skip 2" in again.stdout, again.stdout
+    assert again.stdout.count("predictions exist") == 2, again.stdout
