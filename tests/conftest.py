@@ -31,7 +31,8 @@ from robustness_runs import N_TEST  # noqa: E402
 
 # The longest test files first, longest to shortest: with two files at a time (pytest.ini),
 # the files that follow fill in beside them, instead of one worker finishing a long file
-# alone at the end.
+# alone at the end. pytest.ini's --no-loadscope-reorder keeps this order (xdist's default
+# puts the files with the most tests first, and these have one to ten).
 LONGEST_FIRST = ("test_slurm_cluster.py", "test_smoke_exp_10.py", "test_exp_12.py",
                  "test_smoke_exp_10_1.py", "test_smoke_exp_11_1.py", "test_smoke_launcher.py",
                  "test_outputs_unchanged.py")
