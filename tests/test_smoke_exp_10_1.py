@@ -7,7 +7,8 @@ import pytest
 from experiments import grid
 from helpers import assert_a_drawn_png
 import run_folder as rf
-from smoke_flows import DEEP_BATCHES, assert_learned, run_script, smoke_runs
+from smoke_flows import (DEEP_BATCHES, DEEP_EPOCHS, assert_learned, run_script,
+                         smoke_runs)
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +21,7 @@ def test_smoke_flow_seed_variance(tmp_path, smoke_env):
                   "Median min:"):
         assert label in text
     (run,) = smoke_runs(grid.EXP_10_1)
-    assert_learned(tmp_path / rf.EXP_DATA / run, grid.SMOKE["epochs"])
+    assert_learned(tmp_path / rf.EXP_DATA / run, DEEP_EPOCHS)
     last = json.loads((tmp_path / rf.EXP_DATA / run / "log.json").read_text())["val_er"][-1]
     assert f"Median last: {last:.3f}" in text
     assert_a_drawn_png(tmp_path / "images" / "error_curves.png")
