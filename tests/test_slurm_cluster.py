@@ -34,7 +34,7 @@ ONE = ["--models", "CifarPyrResNet"]
 ONE_RUN = "CifarPyrResNet_s9_N3"
 # Two epochs (one to resume after), a few images, one thread: the same weights on every
 # launcher and after any interruption.
-TRAIN = ["--", "--train_subset", "256", "--test_subset", "100", "--epochs", "2",
+TRAIN = ["--", "--train_subset", "64", "--test_subset", "50", "--epochs", "2",
          "--fixed_steps", "--num_threads", "1"]
 # Jobs the one-node cluster can run two at a time, followed closely.
 SLURM = ["--launcher", "slurm", "--gpus-per-job", "0", "--cpus-per-task", "1", "--mem", "2",
