@@ -24,18 +24,22 @@ from robustness import jpeg as predictions
 # after 3; with the profile's batches of 128, 3 steps an epoch, the ResNet ended at 55 %
 # after 8 epochs).
 N_TRAIN, N_TEST = 300, 100
-SMALL_BATCHES = ["--", "--bs", "32", "--epochs", "4", "--fixed_steps", "2", "3"]
+SMALL_EPOCHS = 4
+SMALL_BATCHES = ["--", "--bs", "32", "--epochs", str(SMALL_EPOCHS), "--fixed_steps", "2",
+                 "3"]
 # exp_10_1's CifarResNet N=9 (56 layers, the He et al. initialisation) is unstable at the
 # recipe's learning rate of 0.1 on so few steps: in batches of 64 for the profile's 8
 # epochs it ended at 75 to 76 % (1 and 2 threads), and at 0.05 at 47 to 68 %. At 0.005 in
 # batches of 32 (10 steps an epoch), x0.1 for the last of 4 epochs, its seed 257 ended at
 # 0 %, 7 % and 0 % with 1, 2 and 4 threads (five other seeds: 0 to 34 %).
-DEEP_BATCHES = ["--", "--bs", "32", "--lr", "0.005", "--epochs", "4", "--fixed_steps", "3"]
 DEEP_EPOCHS = 4
+DEEP_BATCHES = ["--", "--bs", "32", "--lr", "0.005", "--epochs", str(DEEP_EPOCHS),
+                "--fixed_steps", "3"]
 # DenseNet L=22 and Min-DenseNet in batches of 32 (the learning rate x0.1 after epoch 2)
 # learn the classes in 3 epochs (measured: 0 % test error after them, 23 % and 8 % after
 # the second).
-DENSE_BATCHES = ["--", "--bs", "32", "--epochs", "3", "--fixed_steps", "2"]
+DENSE_EPOCHS = 3
+DENSE_BATCHES = ["--", "--bs", "32", "--epochs", str(DENSE_EPOCHS), "--fixed_steps", "2"]
 # Two runs at a time on the CPU (each takes one thread: conftest.py), as a second GPU would.
 TWO_AT_A_TIME = ["--jobs-per-gpu", "2"]
 
@@ -83,7 +87,7 @@ def smoke_runs(experiment):
 
 
 def train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke_env,
-                        training=SMALL_BATCHES, epochs=4) -> list:
+                        training=SMALL_BATCHES, epochs=SMALL_EPOCHS) -> list:
     """exp_10's or exp_11_1's smoke flow up to its JPEG test: train (two runs at a time,
     each must learn), evaluate, compute the JPEG predictions and their tables. Returns
     the runs' names. `training`: the options after `--`, for `epochs` epochs."""
