@@ -117,6 +117,7 @@ def predict_with_confidence(model, images_uint8_nhwc, device,
     import torch
 
     from datasets.loader import Normalize
+    from training.devices import cpu_memory_kept
 
     device = torch.device(device)
     # np.array copies a read-only memory map into memory (torch refuses read-only arrays).
@@ -126,7 +127,7 @@ def predict_with_confidence(model, images_uint8_nhwc, device,
     model.eval()
     out = torch.empty(len(images), dtype=torch.uint8, device=device)
     confidence = torch.empty(len(images), dtype=torch.float32, device=device)
-    with torch.inference_mode():
+    with torch.inference_mode(), cpu_memory_kept(device):
         for start in range(0, len(images), batch_size):
             x = normalize(images[start:start + batch_size], channels_last=True)
             logits = model(x).float()

@@ -67,9 +67,10 @@ def predict(model, stacks, labels, batch_size: int, device: str, channels_last: 
 
     from datasets import catalog
     from datasets.jpeg import JpegStackBatches
+    from training.devices import cpu_memory_kept
 
     rows = []
-    with torch.inference_mode():
+    with torch.inference_mode(), cpu_memory_kept(device):
         for x, y in JpegStackBatches(stacks, labels, batch_size, device, channels_last,
                                      data_set or catalog.CIFAR_10):
             # The 10 versions of an image are consecutive rows of x.

@@ -1,15 +1,15 @@
 """One pass over the data: a training epoch and an evaluation, as the recipe has them
 (docs/reference.md §3): cross-entropy, one optimizer step per batch, metrics summed on the device."""
-import ctypes
 import math
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from errors import UserError
+from training.devices import cpu_memory_kept
 
 
 class TrainingDiverged(UserError):
@@ -22,42 +22,6 @@ def autocast_context(amp: str, device):
         return nullcontext()
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-
-def _glibc():
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (macOS, musl, Windows): nothing to tune
-        return None
-
-
-@contextmanager
-def cpu_memory_kept(device):
-    """On the CPU, keep freed memory in the process while training.
-
-    A CPU step allocates and frees many activation-sized buffers (16-32 MiB at batch 128).
-    glibc's malloc serves those with fresh mmap()s or hands the top of its heap back to
-    the kernel after each free, so every step page-faults (and zero-fills) its activations
-    again: up to ~15% of a CifarMinFP-LS step on a 2-core CPU. Raising the mmap and trim
-    thresholds keeps the memory for reuse (the process holds its peak footprint; no effect
-    on numerics). On exit the thresholds go back to where glibc's own dynamic rule settles
-    for such buffers (mmap 32 MiB, trim twice that) and the kept memory is returned.
-    CUDA tensors use PyTorch's caching allocator, so nothing is done there.
-    """
-    libc = _glibc() if torch.device(device).type == "cpu" else None
-    if libc is None:
-        yield
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
-    libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
-    try:
-        yield
-    finally:
-        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
-        libc.malloc_trim(0)
 
 
 def _progress_bar(batches, epoch):
@@ -116,10 +80,11 @@ def evaluate(model, step_model, batches, autocast):
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    for x, y in batches:
-        with autocast:
-            logits = step_model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
-        seen += len(y)
+    with cpu_memory_kept(device):
+        for x, y in batches:
+            with autocast:
+                logits = step_model(x)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
     return loss_sum.item() / seen, correct.item() / seen, seen
