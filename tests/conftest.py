@@ -26,16 +26,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import config  # noqa: E402
 from datasets import cifar10c  # noqa: E402
 from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E402
-from helpers import DENSENET_RUN, RESNET_RUN, train_in_process  # noqa: E402
-from robustness_runs import N_TEST  # noqa: E402
+# tests/helpers.py and tests/robustness_runs.py import torch (2 s): the fixtures import
+# them when they run, in the test workers, not in pytest-xdist's controller, where those
+# 2 s would delay the workers' start.
 
 # The longest test files first, longest to shortest: with two files at a time (pytest.ini),
 # the files that follow fill in beside them, instead of one worker finishing a long file
 # alone at the end. pytest.ini's --no-loadscope-reorder keeps this order (xdist's default
 # puts the files with the most tests first, and these have one to ten).
 LONGEST_FIRST = ("test_slurm_cluster.py", "test_smoke_exp_10.py", "test_exp_12.py",
-                 "test_smoke_exp_10_1.py", "test_smoke_exp_11_1.py", "test_smoke_launcher.py",
-                 "test_outputs_unchanged.py")
+                 "test_run_training.py", "test_smoke_launcher.py", "test_smoke_exp_11_1.py",
+                 "test_outputs_unchanged.py", "test_smoke_exp_10_1.py",
+                 "test_evaluating_jpeg.py", "test_robustness_adversarial.py", "test_cli.py",
+                 "test_run_corruption_test.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -96,6 +99,8 @@ class TrainedRun:
 def trained_resnet(tmp_path_factory, cifar_folder) -> TrainedRun:
     """CifarResNet N=1 (8 conv layers), 3 epochs (the learning-rate step after epoch 2) on
     400 of the images of `cifar_folder`, tested on 200."""
+    from helpers import RESNET_RUN, train_in_process
+
     folder = tmp_path_factory.mktemp("trained") / "CifarResNet_s3_N1"
     return TrainedRun(folder, RESNET_RUN, *train_in_process(folder, RESNET_RUN, cifar_folder))
 
@@ -104,6 +109,8 @@ def trained_resnet(tmp_path_factory, cifar_folder) -> TrainedRun:
 def trained_densenet(tmp_path_factory, cifar_folder) -> TrainedRun:
     """CifarDenseNet L=22, k=12 with gradient checkpointing (`efficient: True`, as the
     authors' runs), 1 epoch on 192 of the images."""
+    from helpers import DENSENET_RUN, train_in_process
+
     folder = tmp_path_factory.mktemp("trained") / "CifarDenseNet_k12_L22_s3"
     return TrainedRun(folder, DENSENET_RUN,
                       *train_in_process(folder, DENSENET_RUN, cifar_folder))
@@ -151,6 +158,8 @@ def folder_c(tmp_path, c_data):
 def data(tmp_path, monkeypatch):
     """A DATA_FOLDER with CIFAR-10 (40 test images) and a CIFAR-10-C of two corruptions
     made from those test images, whose labels.npy repeats the test labels."""
+    from robustness_runs import N_TEST
+
     folder = tmp_path / "data"
     train_x, train_y, test_x, test_y = synthetic_cifar10(n_train=100, n_test=N_TEST, seed=3)
     write_cifar10_batches(folder, train_x, train_y, test_x, test_y)
