@@ -36,7 +36,7 @@ ONE_RUN = "CifarPyrResNet_s9_N3"
 # launcher and after any interruption.
 TRAIN = ["--", "--train_subset", "64", "--test_subset", "50", "--epochs", "2",
          "--fixed_steps", "--num_threads", "1"]
-# Jobs the one-node cluster can run two at a time, followed closely.
+# Jobs of one CPU each (the test cluster has two slots per core), followed closely.
 SLURM = ["--launcher", "slurm", "--gpus-per-job", "0", "--cpus-per-task", "1", "--mem", "2",
          "--time", "10", "--poll-s", "0.5"]
 
@@ -284,23 +284,35 @@ def test_a_requeued_job_resumes_from_its_checkpoint_with_the_uninterrupted_weigh
 
 # ---------------------------------------------------------------- 3. time limits
 
+@pytest.fixture(scope="module", autouse=True)
+def out_of_time(env, tmp_path_factory):
+    """Two launches of ONE_RUN with --time 1, started before the module's first test: the
+    jobs mostly wait for Slurm's time limit (a minute, checked every 30 s), and the other
+    tests run meanwhile (the cluster has a slot per job: tools/slurm_cluster.sh). "ok" may
+    be requeued; "bad" has --max-timeouts 0. {name: (base, gate, launcher)}."""
+    root = tmp_path_factory.mktemp("out_of_time")
+    short = [*SLURM, "--time", "1"]   # the last --time counts
+    launches = {}
+    try:
+        for name, extra in (("ok", []), ("bad", ["--max-timeouts", "0"])):
+            gate_env, gate = gated(env, root / name)
+            launches[name] = root / name / "B", gate, Background(
+                TRAIN_10, root / name / "B", *short, *extra, *ONE, *TRAIN, env=gate_env)
+        yield launches
+    finally:
+        for _, _, launcher in launches.values():
+            launcher.kill()
+        cancel_all(*[json.loads(r.read_text())["job_id"] for r in root.rglob("*.slurm.json")])
+
+
 def test_a_job_out_of_time_is_requeued_and_finishes_and_too_many_timeouts_fail(
-        env, tmp_path, local_runs):
+        out_of_time, local_runs):
     """--time 1 (the warning comes a quarter of it before the end, not two minutes,
     which would be before the job started): a run that cannot finish in its first job
     checkpoints on the warning, is requeued and finishes; with --max-timeouts 0 the
-    first time limit is a failure the summary names. Both launches at once."""
-    ok_env, ok_gate = gated(env, tmp_path / "ok")
-    bad_env, bad_gate = gated(env, tmp_path / "bad")
-    short = [*SLURM, "--time", "1"]   # the last --time counts
-    ok_base, bad_base = tmp_path / "ok" / "B", tmp_path / "bad" / "B"
-    ok = Background(TRAIN_10, ok_base, *short, *ONE, *TRAIN, env=ok_env)
-    bad = Background(TRAIN_10, bad_base, *short, "--max-timeouts", "0", *ONE, *TRAIN,
-                     env=bad_env)
-    try:
-        ok_output, bad_output = ok.finish(), bad.finish(rc=1)
-    finally:
-        ok.kill(), bad.kill()
+    first time limit is a failure the summary names."""
+    (ok_base, ok_gate, ok), (bad_base, _, bad) = out_of_time["ok"], out_of_time["bad"]
+    ok_output, bad_output = ok.finish(), bad.finish(rc=1)
     # The run reached its first epoch's end in some job (the gate held it there).
     assert (ok_gate / f"{ONE_RUN}.paused").exists()
     assert "1 run: 1 done, 0 resumed, 0 skipped, 0 failed" in ok_output

@@ -7,8 +7,8 @@
 #   sudo tools/slurm_cluster.sh status    # the node as sinfo shows it; exit 1 if down
 #   sudo tools/slurm_cluster.sh stop      # cancel every job, stop the daemons
 #
-# Debian or Ubuntu, as root. The node has this machine's cores (nproc) and memory;
-# accounting (sacct) is off, as on many small clusters. `start` and `stop` are
+# Debian or Ubuntu, as root. The node has this machine's memory and twice its cores (nproc)
+# as job slots (below); accounting (sacct) is off, as on many small clusters. `start` and `stop` are
 # idempotent. The configuration goes to /etc/slurm/slurm.conf; one that this script did
 # not write is left alone (this is not for a machine that is already a Slurm node).
 set -euo pipefail
@@ -49,7 +49,11 @@ write_conf() {
         die "$CONF exists and was not written by this script; not touching it"
     fi
     local cpus mem_mb
-    cpus=$(nproc)
+    # Two job slots per core: the tests' jobs train with one thread for seconds and then
+    # mostly wait (on a gate, on Slurm's time limit), and a waiting job should not keep
+    # the others from starting. config_overrides: slurmd takes the node as configured
+    # instead of draining it for having fewer cores than it claims.
+    cpus=$((2 * $(nproc)))
     # A little below MemTotal: slurmd refuses a node that claims more than it has.
     mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024 * 0.95)}' /proc/meminfo)
     mkdir -p "$(dirname "$CONF")" "$STATE" "$SPOOL" "$LOGS" "$RUN"
@@ -95,6 +99,7 @@ KillWait=5
 AuthInfo=cred_expire=5
 # A job that asks for no memory gets its share per CPU, not the whole node.
 DefMemPerCPU=$((mem_mb / cpus))
+SlurmdParameters=config_overrides
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -156,7 +161,7 @@ start() {
     scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
     wait_for 60 "node $NODE to be idle" node_idle
     echo "Slurm $(sinfo --version | awk '{print $2}') one-node cluster up: node $NODE," \
-         "$(nproc) CPUs; config $CONF"
+         "$(sinfo -h -n "$NODE" -o %c) job slots on $(nproc) cores; config $CONF"
 }
 
 stop() {
