@@ -42,6 +42,11 @@ DENSE_EPOCHS = 3
 DENSE_BATCHES = ["--", "--bs", "32", "--epochs", str(DENSE_EPOCHS), "--fixed_steps", "2"]
 # Two runs at a time on the CPU (each takes one thread: conftest.py), as a second GPU would.
 TWO_AT_A_TIME = ["--jobs-per-gpu", "2"]
+# The same on the CPU by --cpu, with which a launcher does not import torch to count the
+# GPUs (2 s of every launch). exp_10's flow launches each script first as the README does,
+# without it, so that every launcher counts the GPUs once; the other launches pass --cpu.
+CPU = ["--cpu"]
+CPU_TWO_AT_A_TIME = [*CPU, *TWO_AT_A_TIME]
 
 
 def smoke_data(data: Path) -> dict:
@@ -87,13 +92,14 @@ def smoke_runs(experiment):
 
 
 def train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke_env,
-                        training=SMALL_BATCHES, epochs=SMALL_EPOCHS) -> list:
+                        training=SMALL_BATCHES, epochs=SMALL_EPOCHS,
+                        launch=TWO_AT_A_TIME) -> list:
     """exp_10's or exp_11_1's smoke flow up to its JPEG test: train (two runs at a time,
     each must learn), evaluate, compute the JPEG predictions and their tables. Returns
-    the runs' names. `training`: the options after `--`, for `epochs` epochs."""
+    the runs' names. `training`: the options after `--`, for `epochs` epochs; `launch`:
+    the launchers' options."""
     name = experiment.name
-    run_script(f"{name}/exe_train_{name}.py", tmp_path, *TWO_AT_A_TIME, *training,
-               env=smoke_env)
+    run_script(f"{name}/exe_train_{name}.py", tmp_path, *launch, *training, env=smoke_env)
     runs = smoke_runs(experiment)
     last = {}
     for run in runs:
@@ -106,8 +112,7 @@ def train_evaluate_jpeg(experiment, jpeg_script, tmp_path, smoke_env,
     assert results["last_val_er"].between(0, 100).all()
     assert (tmp_path / "grouped_results.csv").is_file()
 
-    result = run_script(jpeg_script, tmp_path, "--run-predictions", *TWO_AT_A_TIME,
-                        env=smoke_env)
+    result = run_script(jpeg_script, tmp_path, "--run-predictions", *launch, env=smoke_env)
     assert "2 predictions: 2 done, 0 resumed, 0 skipped, 0 failed" in result.stdout
     table = (tmp_path / "images" / "er_result_table.txt").read_text()
     report = (tmp_path / "report.md").read_text()

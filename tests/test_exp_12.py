@@ -24,6 +24,7 @@ from experiments.launching import runs
 from helpers import run_in_process, train_in_process, write_run
 from robustness import corruptions
 from robustness_runs import TINY, attack, corrupt, one_error_line, trained_run
+from smoke_flows import CPU_TWO_AT_A_TIME
 
 N_TEST = 30
 TINY_100 = dict(TINY, dataset="cifar_100", out_dim=100)
@@ -251,7 +252,7 @@ def test_smoke_flow_of_exp_12_learns_and_tests_on_cifar_100(tmp_path):
                             test_y, dataset="cifar_100")
     env = dict(os.environ, DATA_FOLDER=str(data), MPLBACKEND="Agg")
     base = tmp_path / "exp_12"
-    smoke_script("exp_12/exe_train_exp_12.py", base, "--jobs-per-gpu", "2", *SMALL_BATCHES,
+    smoke_script("exp_12/exe_train_exp_12.py", base, *CPU_TWO_AT_A_TIME, *SMALL_BATCHES,
                  env=env)
     names = [grid.EXP_12.run_name(m, 3, 9) for m in grid.EXP_12.models]
     for name in names:
@@ -271,7 +272,7 @@ def test_smoke_flow_of_exp_12_learns_and_tests_on_cifar_100(tmp_path):
         "that is not the official CIFAR-100 (train and 2 more differ)." in report
 
     smoke_script("exp_12/exe_exp_12_corruption_tests.py", base, "--run-predictions",
-                 "--jobs-per-gpu", "2", env=env)
+                 *CPU_TWO_AT_A_TIME, env=env)
     table = pd.read_csv(base / "corruption_results.csv")
     assert sorted(table["name"].unique()) == sorted(names)
     assert set(table["corruption"]) == {"gaussian_noise", "brightness"}

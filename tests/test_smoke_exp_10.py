@@ -13,7 +13,7 @@ from experiments import grid
 from helpers import assert_a_drawn_png, run_script as run_exe
 import run_folder as rf
 from robustness import jpeg as predictions
-from smoke_flows import N_TEST, TWO_AT_A_TIME, run_script, train_evaluate_jpeg
+from smoke_flows import CPU, N_TEST, TWO_AT_A_TIME, run_script, train_evaluate_jpeg
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_smoke_flow_of_exp_10(tmp_path, smoke_env):
 def jpeg_skip_and_failure(jpeg_script, runs, base_folder, env):
     """The JPEG test launched again skips the existing files and builds no test set; then
     its failure path (below)."""
-    result = run_script(jpeg_script, base_folder, "--run-predictions", env=env)
+    result = run_script(jpeg_script, base_folder, "--run-predictions", *CPU, env=env)
     assert "2 predictions: 0 done, 0 resumed, 2 skipped, 0 failed" in result.stdout
     # The JPEG test set was created once, in the data folder, by the first launch.
     assert (Path(env["DATA_FOLDER"]) / "test_cifar10_jpeg_noise_image_stacks.npy").is_file()
@@ -44,7 +44,7 @@ def jpeg_skip_and_failure(jpeg_script, runs, base_folder, env):
     (base_folder / rf.EXP_DATA / runs[0] / rf.MODEL_FILE).write_bytes(b"not a checkpoint")
     (base_folder / "report.md").unlink()
     result = run_exe(f"experiments/{jpeg_script}", "--profile", "smoke", "--base_folder",
-                     base_folder, "--run-predictions", "--", "--subset", "50", env=env,
+                     base_folder, "--run-predictions", *CPU, "--", "--subset", "50", env=env,
                      check_rc=1, timeout=900)
     assert "2 predictions: 1 done, 0 resumed, 0 skipped, 1 failed" in result.stdout
     assert f"failed: {runs[0]}: exit 2: error: " in result.stdout

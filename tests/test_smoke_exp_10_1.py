@@ -7,14 +7,15 @@ import pytest
 from experiments import grid
 from helpers import assert_a_drawn_png
 import run_folder as rf
-from smoke_flows import (DEEP_BATCHES, DEEP_EPOCHS, assert_learned, run_script,
+from smoke_flows import (CPU, DEEP_BATCHES, DEEP_EPOCHS, assert_learned, run_script,
                          smoke_runs)
 
 pytestmark = pytest.mark.slow
 
 
 def test_smoke_flow_seed_variance(tmp_path, smoke_env):
-    run_script("exp_10_1/exe_train_exp_10_1.py", tmp_path, *DEEP_BATCHES, env=smoke_env)
+    run_script("exp_10_1/exe_train_exp_10_1.py", tmp_path, *CPU, *DEEP_BATCHES,
+               env=smoke_env)
     run_script("exp_10_1/exe_eval_exp_10_1.py", tmp_path, env=smoke_env)
     text = (tmp_path / "results.txt").read_text()
     for label in ("Median last:", "Mean last:", "Std last:", "Min last:", "Max last:",

@@ -7,6 +7,7 @@ import pytest
 
 from helpers import run_script as run_exe
 import run_folder as rf
+from smoke_flows import CPU
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +26,8 @@ def test_training_grid_end_to_end_failure_skip_resume(tmp_path, own_data):
     blocked.write_text("a file where the run folder should be")
     script = "experiments/exp_10/exe_train_exp_10.py"
 
-    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *TINY, env=own_data,
-                 check_rc=1)
+    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *CPU, *TINY,
+                     env=own_data, check_rc=1)
     assert "2 runs: 1 done, 0 resumed, 0 skipped, 1 failed" in result.stdout
     log = base / "logs" / "CifarPyrResNet_s9_N3.log"
     assert "failed: CifarPyrResNet_s9_N3: exit 2: error: " in result.stdout
@@ -39,13 +40,13 @@ def test_training_grid_end_to_end_failure_skip_resume(tmp_path, own_data):
     assert opt["model_kw"] == "q: 2;k: 3;N: 3;" and opt["device"] == "cpu"
 
     blocked.unlink()
-    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *TINY, env=own_data,
-                 check_rc=0)
+    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *CPU, *TINY,
+                     env=own_data, check_rc=0)
     assert "2 runs: 1 done, 0 resumed, 1 skipped, 0 failed" in result.stdout
 
     (done / rf.MODEL_FILE).unlink()   # as if killed after its last epoch's checkpoint
-    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *TINY, env=own_data,
-                 check_rc=0)
+    result = run_exe(script, "--profile", "smoke", "--base_folder", base, *CPU, *TINY,
+                     env=own_data, check_rc=0)
     assert "2 runs: 0 done, 1 resumed, 1 skipped, 0 failed" in result.stdout
     assert "resuming at epoch 1" in (base / "logs" / "CifarMinFP-LS_s9_N3.log").read_text()
     assert rf.run_state(done) == rf.FINISHED
