@@ -474,27 +474,21 @@ def test_a_run_with_no_finished_epoch_is_restarted_and_says_so(tmp_path, data_en
 # ------------------------------------------ what a robustness file records (issue 23)
 
 @pytest.mark.slow
-def test_a_run_diverging_before_its_first_checkpoint_says_how_to_start_again(cifar_folder,
+def test_a_run_diverging_before_its_first_checkpoint_says_how_to_start_again(data_env,
                                                                                 tmp_path):
-    env = dict(os.environ, DATA_FOLDER=str(cifar_folder))
     folder = tmp_path / "run"
-    options = ["run_training.py", "--model_type", "CifarResNet", "--model_kw",
-               "q: 2;k: 3;N: 1;", "--epochs", "1", "--fixed_steps", "1", "--bs", "50",
-               "--train_subset", "100", "--test_subset", "50", "--device", "cpu",
-               "--folder", str(folder)]
+    options = ["--model_type", "CifarResNet", "--model_kw", "q: 2;k: 3;N: 1;", "--epochs", "1",
+               "--fixed_steps", "1", "--bs", "50", "--train_subset", "100", "--test_subset",
+               "50", "--device", "cpu", "--folder", folder]
 
-    def train(*extra):
-        return subprocess.run([sys.executable, *options, *extra], cwd=REPO_ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)
-
-    diverged = train("--lr", "1e6")
+    diverged = run_in_process(RUN_TRAINING, *options, "--lr", "1e6", env=data_env)
     assert diverged.returncode == 3, diverged.stderr
     line = diverged.stderr.strip().splitlines()[-1]
     assert "no checkpoint" in line and "checkpoint is kept" not in line
     assert "--do_overwrite" in line and "lower --lr (now 1e+06)" in line
     # Its advice works at the first try.
-    again = train("--lr", "0.01", "--do_overwrite")
-    assert again.returncode == 0, again.stderr
+    run_in_process(RUN_TRAINING, *options, "--lr", "0.01", "--do_overwrite", env=data_env,
+                   check_rc=0)
 
 
 # ---------------------------------------- what data a run was trained on (issue 21)
