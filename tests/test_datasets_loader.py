@@ -6,9 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-import torchvision.transforms.functional as TF
 from PIL import Image
-from torchvision import transforms
 
 from datasets.cifar10 import synthetic_cifar10
 from datasets.loader import MEAN, STD, EvalBatches, TrainBatches
@@ -25,6 +23,8 @@ def chi_square(counts: np.ndarray) -> float:
 
 
 def torchvision_normalised(image_pil) -> torch.Tensor:
+    import torchvision.transforms.functional as TF
+
     return TF.normalize(TF.to_tensor(image_pil), MEAN, STD)
 
 
@@ -37,6 +37,8 @@ def position_coded_image() -> np.ndarray:
 def torchvision_outcomes(image: np.ndarray) -> dict:
     """Normalised bytes -> (row offset, column offset, flip) for all 162 outcomes of
     RandomCrop(32, padding=4) + RandomHorizontalFlip, built with torchvision on PIL."""
+    import torchvision.transforms.functional as TF
+
     padded = TF.pad(Image.fromarray(image), 4)  # fill 0
     outcomes = {}
     for dy in range(9):
@@ -75,6 +77,8 @@ def test_augmentation_has_torchvisions_distribution_and_exact_values():
     assert abs(counts[..., 1].sum() - n / 2) < 4 * math.sqrt(n / 4)  # flips at 1/2
 
     # torchvision's transforms: same outcome set (so the decoding above is right), uniform too.
+    from torchvision import transforms
+
     reference = transforms.Compose([transforms.RandomCrop(32, padding=4),
                                     transforms.RandomHorizontalFlip()])
     torch.manual_seed(0)

@@ -4,7 +4,6 @@ with tempered logits (the session's trained ResNet, through the per-run predicti
 import numpy as np
 import pytest
 import torch
-from torchmetrics.functional.classification import multiclass_calibration_error
 
 from datasets.cifar10 import load_cifar10
 from datasets.loader import Normalize
@@ -15,6 +14,9 @@ from robustness.per_run_script import trained_model
 
 
 def ours_and_torchmetrics(probabilities: torch.Tensor, labels: torch.Tensor) -> tuple:
+    # Imported here, not when pytest collects the file (1.2 s, in every test worker).
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
     confidence, predicted = probabilities.max(1)
     ours = calibration.expected_calibration_error(confidence.numpy(),
                                                   (predicted == labels).numpy())
