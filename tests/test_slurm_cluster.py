@@ -113,18 +113,24 @@ def env(cluster, cifar_folder, tmp_path_factory) -> dict:
     return environment
 
 
-@pytest.fixture(autouse=True)
-def cancel_leftovers(tmp_path):
-    """After each test, cancel the jobs it submitted (their ids are in the records next
-    to the logs): a failed test must not leave a gated job holding a CPU of the node.
-    Only these ids, so that the tests can run on a login node of a real cluster."""
-    yield
+def submitted_jobs(folder) -> list:
+    """The ids of the jobs launched under `folder` (their records are next to the logs)."""
     ids = []
-    for record in tmp_path.rglob("*.slurm.json"):
+    for record in Path(folder).rglob("*.slurm.json"):
         try:
             ids.append(json.loads(record.read_text())["job_id"])
         except (OSError, ValueError, KeyError):
             pass
+    return ids
+
+
+@pytest.fixture(autouse=True)
+def cancel_leftovers(tmp_path):
+    """After each test, cancel the jobs it submitted: a failed test must not leave a gated
+    job holding a slot of the node. Only these ids, so that the tests can run on a login
+    node of a real cluster."""
+    yield
+    ids = submitted_jobs(tmp_path)
     if ids:
         cancel_all(*ids)
 
@@ -288,7 +294,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_with_the_uninterrupted_weigh
 def out_of_time(env, tmp_path_factory):
     """Two launches of ONE_RUN with --time 1, started before the module's first test: the
     jobs mostly wait for Slurm's time limit (a minute, checked every 30 s), and the other
-    tests run meanwhile (the cluster has a slot per job: tools/slurm_cluster.sh). "ok" may
+    tests run meanwhile (the test cluster has two job slots per core). "ok" may
     be requeued; "bad" has --max-timeouts 0. {name: (base, gate, launcher)}."""
     root = tmp_path_factory.mktemp("out_of_time")
     short = [*SLURM, "--time", "1"]   # the last --time counts
@@ -302,7 +308,9 @@ def out_of_time(env, tmp_path_factory):
     finally:
         for _, _, launcher in launches.values():
             launcher.kill()
-        cancel_all(*[json.loads(r.read_text())["job_id"] for r in root.rglob("*.slurm.json")])
+        ids = submitted_jobs(root)
+        if ids:
+            cancel_all(*ids)
 
 
 def test_a_job_out_of_time_is_requeued_and_finishes_and_too_many_timeouts_fail(
