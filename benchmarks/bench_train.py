@@ -102,7 +102,7 @@ def main(argv):
     for text in args.models:
         name, kw = parse_model(text)
         # The reference first: our train_epoch tunes glibc's malloc thresholds while it runs
-        # (training/trainer.py cpu_memory_kept) and, on exit, cannot restore glibc's
+        # (training/devices.py cpu_memory_kept) and, on exit, cannot restore glibc's
         # dynamic default exactly; the reference is timed before that for the first model.
         ref_ips = None if args.epoch else reference(name, kw, images, labels, args)
         ours_ips = ours(name, kw, images, labels, args)

@@ -7,10 +7,11 @@
 #   sudo tools/slurm_cluster.sh status    # the node as sinfo shows it; exit 1 if down
 #   sudo tools/slurm_cluster.sh stop      # cancel every job, stop the daemons
 #
-# Debian or Ubuntu, as root. The node has this machine's memory and twice its cores (nproc)
-# as job slots (below); accounting (sacct) is off, as on many small clusters. `start` and `stop` are
-# idempotent. The configuration goes to /etc/slurm/slurm.conf; one that this script did
-# not write is left alone (this is not for a machine that is already a Slurm node).
+# Debian or Ubuntu, as root. The node has this machine's memory and twice its cores
+# (nproc) as job slots (below); accounting (sacct) is off, as on many small clusters.
+# `start` and `stop` are idempotent. The configuration goes to /etc/slurm/slurm.conf; one
+# that this script did not write is left alone (this is not for a machine that is already
+# a Slurm node).
 set -euo pipefail
 
 CONF=/etc/slurm/slurm.conf
