@@ -261,7 +261,6 @@ CPU = [("cpu", "")]
 
 
 # A stand-in run: records its pid, then prints what it is told to and sleeps.
-# A stand-in run: records its pid, then prints what it is told to and sleeps.
 CHILD = r'''
 import json, sys, time
 from pathlib import Path

@@ -106,6 +106,70 @@ def test_a_slurm_runs_subprocess_outlives_the_signals_slurm_sends_to_the_job(tmp
     assert rf.run_state(run.folder) == rf.FINISHED and len(calls(run)) == 1
 
 
+def test_a_warning_whose_error_logging_swallowed_does_not_count_the_run_as_done(
+        tmp_path, stand_in, monkeypatch, capfd):
+    """Slurm sends SIGCONT just before the warning, and submitit's handler of SIGCONT logs.
+    When the warning lands inside that logging call and the job may not be requeued (here
+    its last timeout is spent), submitit's handler stops the run and raises its "not
+    requeued" error where logging swallows it. The job must still end with that error: a
+    run stopped after one of its twenty epochs is not done. Seen on the test cluster."""
+    import logging
+    import signal
+    import threading
+
+    from submitit.core import logger as submitit_logger
+    from submitit.core import utils
+    from submitit.local.local import LocalJobEnvironment
+
+    run = stand_in_run(tmp_path, "warned", "--epochs", 20, "--sleep", 0.3)
+    job, = plan.training_jobs([run], tmp_path / rf.LOGS, script=stand_in)
+    slurm_run = slurm.SlurmRun(job, "cpu")
+    # What a job of submitit's local executor has: its environment, and submitit's own
+    # handlers of SIGTERM, SIGCONT and USR2 for the submission, which has no timeout left
+    # (0 more allowed) and a limit of 0 minutes (so the warning is a time-out).
+    for variable, value in (("JOB_ID", "1"), ("NTASKS", "1"), ("JOB_NUM_NODES", "1"),
+                            ("NODEID", "0"), ("GLOBALID", "0"), ("LOCALID", "0")):
+        monkeypatch.setenv(f"SUBMITIT_LOCAL_{variable}", value)
+    delayed = utils.DelayedSubmission(slurm_run)
+    delayed.set_timeout(0, 0)
+    paths = utils.JobPaths(tmp_path / "submitit", job_id="1")
+    paths.folder.mkdir(parents=True)
+    main = threading.main_thread().ident
+
+    class WarnedWhileLogging(logging.StreamHandler):
+        """Delivers the warning while submitit logs the SIGCONT it bypasses."""
+
+        def format(self, record):
+            if "SIGCONT" in record.getMessage():
+                signal.pthread_kill(main, signal.SIGUSR2)
+            return super().format(record)
+
+    handled = (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2)
+    before = {s: signal.getsignal(s) for s in handled}
+    handler = WarnedWhileLogging()
+    submitit_logger.get_logger().addHandler(handler)
+    try:
+        LocalJobEnvironment()._handle_signals(paths, delayed)
+
+        def send_sigcont():
+            deadline = time.time() + 30
+            while not calls(run) and time.time() < deadline:
+                time.sleep(0.05)
+            signal.pthread_kill(main, signal.SIGCONT)   # interrupts the main thread's wait
+
+        threading.Thread(target=send_sigcont, daemon=True).start()
+        with pytest.raises(slurm.NotRequeued, match="timed-out too many times"):
+            slurm_run()
+    finally:
+        submitit_logger.get_logger().removeHandler(handler)
+        for s, previous in before.items():
+            signal.signal(s, previous)
+    # submitit's error was raised and swallowed (the case this test is about).
+    assert "UncompletedJobError: Job not requeued because: timed-out too many times" \
+        in capfd.readouterr().err
+    assert len(calls(run)) == 1 and rf.run_state(run.folder) != rf.FINISHED
+
+
 @pytest.mark.slow
 def test_a_timed_out_slurm_job_is_requeued_and_resumes(tmp_path, stand_in, monkeypatch):
     """submitit's local executor sends the warning signal before the time limit like Slurm

@@ -79,6 +79,7 @@ class SlurmRun:
     def __init__(self, job: Job, device: str, extra_args=()):
         self.job, self.device, self.extra_args = job, device, tuple(extra_args)
         self._process = None
+        self._requeued = None   # what `checkpoint` handed to submitit, once it was called
 
     def __call__(self):
         try:
@@ -87,6 +88,8 @@ class SlurmRun:
                                     child_setup=ignore_job_signals)
         except RunElsewhere as e:
             return RanElsewhere(str(e))
+        if self._requeued is not None:
+            raise NotRequeued(self._requeued)
         if returncode != 0:
             raise RuntimeError(f"{self.job.name} failed ({failure_message(self.job, returncode)}); "
                                f"log: {self.job.log}")
@@ -101,7 +104,8 @@ class SlurmRun:
         self._stop_subprocess()
         requeued = type(self)(dataclasses.replace(self.job, action=RESUME), self.device,
                               self.extra_args)
-        return submitit.helpers.DelayedSubmission(requeued)
+        self._requeued = submitit.helpers.DelayedSubmission(requeued)
+        return self._requeued
 
     def _stop_subprocess(self):
         """Kill the subprocess and reap it. SIGKILL is safe: every file of a run is written
@@ -123,6 +127,26 @@ class SlurmRun:
         state = dict(self.__dict__)
         state["_process"] = None   # a running process cannot be pickled, nor requeued
         return state
+
+
+class NotRequeued(RuntimeError):
+    """The job's run was stopped by `SlurmRun.checkpoint`, and the job was not requeued.
+
+    submitit's handler then raises its own error (so that the job ends with it), and it
+    exits when it requeues. Its error is lost when the signal interrupts a logging call,
+    which swallows errors: Slurm sends SIGCONT just before the warning, and submitit's
+    handler of SIGCONT logs. The wait in __call__ then goes on, and the subprocess the
+    handler reaped reads as exit status 0 (Popen's wait of an unknown child). Without
+    this error the unfinished run would count as done."""
+
+    def __init__(self, submission):
+        # submitit sets the timeouts left on the requeued submission: below 0, none.
+        if getattr(submission, "_timeout_countdown", 0) < 0:
+            reason = "timed-out too many times"
+        else:
+            reason = "its requeue failed"
+        super().__init__(f"Job not requeued because: {reason} (the run was stopped at "
+                         "Slurm's signal)")
 
 
 def ignore_job_signals():
