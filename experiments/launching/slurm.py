@@ -132,12 +132,13 @@ class SlurmRun:
 class NotRequeued(RuntimeError):
     """The job's run was stopped by `SlurmRun.checkpoint`, and the job was not requeued.
 
-    submitit's handler then raises its own error (so that the job ends with it), and it
-    exits when it requeues. Its error is lost when the signal interrupts a logging call,
-    which swallows errors: Slurm sends SIGCONT just before the warning, and submitit's
-    handler of SIGCONT logs. The wait in __call__ then goes on, and the subprocess the
-    handler reaped reads as exit status 0 (Popen's wait of an unknown child). Without
-    this error the unfinished run would count as done."""
+    When it does not requeue, submitit's handler raises its own error so that the job ends
+    with it (when it requeues, it exits). That error is lost when the signal lands inside
+    a logging call, which swallows errors; and Slurm sends SIGCONT just before the warning,
+    which submitit's handler of SIGCONT logs. The wait in __call__ then goes on, and the
+    subprocess the handler has already reaped reads as exit status 0 (Popen's answer for a
+    child it can no longer wait for). Without this error the unfinished run would count as
+    done (seen on the test cluster)."""
 
     def __init__(self, submission):
         # submitit sets the timeouts left on the requeued submission: below 0, none.
