@@ -21,7 +21,7 @@ def build_parser():
 
     p = run_prediction_parser("Write the CIFAR-10.1 and CIFAR-10 test predictions of one "
                               "trained run folder.", "cifar101_predictions/", 1000,
-                              "images per forward pass")
+                              "images per forward pass", cpu_bs_default=100)
     p.add_argument("--subset", type=int, default=None,
                    help="only M images of each test set (the smoke profile): M spread evenly "
                         "over CIFAR-10.1, the first M of CIFAR-10's")

@@ -25,7 +25,8 @@ def build_parser():
     from robustness.per_run_script import run_prediction_parser
 
     p = run_prediction_parser("Write the CIFAR-10-C predictions of one trained run folder.",
-                              "corruption_predictions/", 1000, "images per forward pass")
+                              "corruption_predictions/", 1000, "images per forward pass",
+                              cpu_bs_default=100)
     p.add_argument("--corruptions", nargs="+", choices=CORRUPTIONS, default=None,
                    metavar="NAME", help="only these corruptions (default: every file present)")
     p.add_argument("--subset", type=int, default=None,

@@ -25,7 +25,8 @@ def build_parser():
 
     p = run_prediction_parser("Write the JPEG robustness predictions of one trained run "
                               "folder.", "jpeg_model_predictions/", 200,
-                              "test images per batch (each counts 10 times: one per version)")
+                              "test images per batch, each counted 10 times (one per version)",
+                              cpu_bs_default=10)
     p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
                    help="JPEG test set: the authors' (paper, default) or standard RGB JPEG")
     p.add_argument("--subset", type=int, default=None,

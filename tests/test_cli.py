@@ -1,5 +1,6 @@
 """experiments/cli.py: the exe_ scripts' command lines (selections, --dry-run, the launchers'
-options, --run-predictions), each script's main(argv) run in this process.
+options, --run-predictions), and the per-run scripts' shared options; each script's
+main(argv) run in this process.
 """
 import os
 import subprocess
@@ -259,3 +260,25 @@ def test_dry_run_says_which_data_is_there_and_what_a_run_would_download(tmp_path
             "would first download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
             "(170,498,071 bytes, md5-checked)") in train
     assert not (tmp_path / "empty").exists()
+
+
+@pytest.mark.parametrize("script, on_gpu, on_cpu", [
+    ("run_jpeg_robustness_test", 200, 10), ("run_corruption_test", 1000, 100),
+    ("run_cifar101_test", 1000, 100), ("run_adversarial_test", 250, 250)])
+def test_per_run_scripts_take_smaller_batches_on_the_cpu(script, on_gpu, on_cpu, tmp_path):
+    """--bs defaults to the GPU's batch there and to a smaller one on the CPU, where that is
+    faster (robustness/per_run_script.py); one given is kept, on either device."""
+    import importlib
+
+    from robustness.per_run_script import run_of
+
+    parser = importlib.import_module(script).build_parser()
+    folder = tmp_path / "exp_data" / "run"
+    args = parser.parse_args(["--model_folder", str(folder), "--device", "cpu"])
+    assert (args.bs, args.bs_on_gpu, args.bs_on_cpu) == (None, on_gpu, on_cpu)
+    assert run_of(args) == (folder, tmp_path, "cpu") and args.bs == on_cpu
+    args = parser.parse_args(["--model_folder", str(folder), "--device", "cpu", "--bs", "7"])
+    run_of(args)
+    assert args.bs == 7
+    default = f"{on_gpu} on a GPU, {on_cpu} on the CPU" if on_gpu != on_cpu else f"{on_gpu}"
+    assert f"(default: {default})" in " ".join(parser.format_help().split())
