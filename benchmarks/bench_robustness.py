@@ -2,7 +2,7 @@
 per-image loop (the shape of a DataLoader with batch size 1), in the same run.
 
     python benchmarks/bench_robustness.py                     # CPU, 2,000 images
-    python benchmarks/bench_robustness.py --device cuda --n 50000
+    python benchmarks/bench_robustness.py --device cuda --n 50000 --batch_size 1000 250
 
 A CIFAR-10-C run is 19 corruptions x 50,000 images. The model is an untrained
 CifarMinFP-LS of --size (the speed does not depend on the weights), in channels_last as
@@ -51,7 +51,9 @@ def main(argv) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--n", type=int, default=2000, help="images per timing")
     p.add_argument("--baseline_n", type=int, default=300, help="images for the per-image loop")
-    p.add_argument("--batch_size", type=int, default=1000)
+    p.add_argument("--batch_size", type=int, nargs="+", default=[1000, 100],
+                   help="images per forward pass, each timed in this run (default: the "
+                        "prediction scripts' GPU and CPU defaults for corruptions)")
     p.add_argument("--size", type=int, default=3, help="N of the CifarMinFP-LS")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
@@ -65,13 +67,17 @@ def main(argv) -> int:
     per_image(model, images[:10], device)   # warm-up
     single = rate(lambda: per_image(model, images[:args.baseline_n], device), args.baseline_n,
                   device)
-    predict_images(model, images[:args.batch_size], device, args.batch_size)   # warm-up
-    batched = rate(lambda: predict_images(model, images, device, args.batch_size), args.n, device)
-    print(f"device {device}, CifarMinFP-LS N={args.size}, threads {torch.get_num_threads()}")
-    print(f"batched ({args.batch_size}/batch): {batched:,.0f} img/s; per image: {single:,.0f} "
-          f"img/s; ratio {batched / single:.1f}x")
-    print(f"one run of CIFAR-10-C (950,000 images) at that rate: "
-          f"{950_000 / batched / 60:.1f} min")
+    print(f"device {device}, CifarMinFP-LS N={args.size}, threads {torch.get_num_threads()}; "
+          f"per image: {single:,.0f} img/s")
+    first = None
+    for batch_size in args.batch_size:
+        predict_images(model, images[:batch_size], device, batch_size)   # warm-up
+        batched = rate(lambda: predict_images(model, images, device, batch_size), args.n,
+                       device)
+        first = first or batched
+        print(f"batches of {batch_size}: {batched:,.0f} img/s, {batched / single:.1f}x the "
+              f"per-image loop, {batched / first:.2f}x batches of {args.batch_size[0]}; one "
+              f"run of CIFAR-10-C (950,000 images) in {950_000 / batched / 60:.1f} min")
     return 0
 
 

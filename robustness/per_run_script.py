@@ -13,9 +13,9 @@ def run_prediction_parser(description: str, receives: str, bs_default: int, bs_h
                           cpu_bs_default=None):
     """The options every per-run prediction script has; each adds its own. `--bs` is
     `bs_default` on a GPU and `cpu_bs_default` (if given) on the CPU, unless given: on the
-    CPU smaller batches are faster (bench_robustness.py on 2 cores, 2 December 2026: 603
-    images/s in batches of 50 against 499 in batches of 1,000 with one thread, 1,175
-    against 949 with two), and a short prediction does not first page in hundreds of
+    CPU smaller batches are faster (benchmarks/bench_robustness.py on 2 cores, 2 December
+    2026: batches of 100 images 1.28x as fast as batches of 1,000 with one thread, 1.43x
+    with two, in the same run), and a short prediction does not first page in hundreds of
     megabytes of activations (a JPEG prediction of 100 test images took 6.1 s in one
     batch of 1,000 versions, 3.2 s in batches of 100)."""
     from datasets.catalog import DATA_SETS
