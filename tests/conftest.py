@@ -30,13 +30,13 @@ from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E
 # them when they run, in the test workers, not in pytest-xdist's controller, where those
 # 2 s would delay the workers' start.
 
-# The order of the test files. The longest first, longest to shortest: with two files at
-# a time (pytest.ini), the files that follow fill in beside them, instead of one worker
+# The order of the test files. The longest first, longest to shortest: with two files at a
+# time (pytest.ini), the files that follow fill in beside them, instead of one worker
 # finishing a long file alone at the end. After the eight longest, the files whose tests
 # mostly wait (on stand-in runs that sleep, on submitit's local executor's timeouts), so
 # that CPU-bound files run beside them: last, together, they left a core idle for 15 s
-# (vmstat, 2 December). pytest.ini's --no-loadscope-reorder keeps this order (xdist's default
-# puts the files with the most tests first, and these have one to ten).
+# (vmstat, 2 December). pytest.ini's --no-loadscope-reorder keeps this order (xdist's
+# default puts the files with the most tests first, and these have one to ten).
 LONGEST_FIRST = ("test_slurm_cluster.py", "test_smoke_exp_10.py", "test_exp_12.py",
                  "test_run_training.py", "test_smoke_launcher.py", "test_smoke_exp_11_1.py",
                  "test_outputs_unchanged.py", "test_smoke_exp_10_1.py",
