@@ -37,14 +37,16 @@ from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E
 # that CPU-bound files run beside them: last, together, they left a core idle for 15 s
 # (vmstat, 2 December). pytest.ini's --no-loadscope-reorder keeps this order (xdist's
 # default puts the files with the most tests first, and these have one to ten).
-LONGEST_FIRST = ("test_slurm_cluster.py", "test_smoke_exp_10.py", "test_exp_12.py",
-                 "test_run_training.py", "test_smoke_launcher.py", "test_smoke_exp_11_1.py",
-                 "test_outputs_unchanged.py", "test_smoke_exp_10_1.py",
-                 "test_evaluating_jpeg.py", "test_robustness_adversarial.py", "test_cli.py",
-                 "test_run_corruption_test.py")
-MOSTLY_WAITING = ("test_launching_slurm.py", "test_launching_local_pool.py",
-                  "test_launching_run_process.py")
-FILE_ORDER = LONGEST_FIRST[:8] + MOSTLY_WAITING + LONGEST_FIRST[8:]
+FILE_ORDER = (
+    # the eight longest, longest first
+    "test_slurm_cluster.py", "test_smoke_exp_10.py", "test_exp_12.py", "test_run_training.py",
+    "test_smoke_launcher.py", "test_smoke_exp_11_1.py", "test_outputs_unchanged.py",
+    "test_smoke_exp_10_1.py",
+    # mostly waiting
+    "test_launching_slurm.py", "test_launching_local_pool.py", "test_launching_run_process.py",
+    # the next longest
+    "test_evaluating_jpeg.py", "test_robustness_adversarial.py", "test_cli.py",
+    "test_run_corruption_test.py")
 
 
 def pytest_collection_modifyitems(items):
