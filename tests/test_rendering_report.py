@@ -151,3 +151,37 @@ def test_a_full_disk_during_an_evaluation_says_what_is_gone(tmp_path):
     line, = done.stderr.strip().splitlines()
     assert "no space left" in line and "previous version" not in line
     assert "previous files (corruption_results.md" in line and "gone" in line
+
+
+def test_a_figures_pdf_has_the_layout_of_its_png():
+    """figure_bytes solves the constrained layout once, for the PNG, and the PDF keeps it:
+    the axes stand where a PNG saved on its own puts them, and both files have the
+    figure's size."""
+    import io
+
+    from PIL import Image
+
+    def drawn():
+        fig, axes = report.new_figure(ncols=2, note="a smoke note")
+        for ax in axes:
+            ax.plot([1, 2, 3], [10, 30, 20], label="a long legend entry")
+            ax.set_xlabel("JPEG quality")
+            ax.legend()
+        return fig
+
+    alone = drawn()
+    png_only = io.BytesIO()
+    alone.savefig(png_only, format="png", dpi=150)
+    fig = drawn()
+    files = report.figure_bytes(fig)
+    assert files["png"] == png_only.getvalue()
+    # After the PDF too, the axes are where the PNG's layout put them (solved again for
+    # the PDF's renderer, they move by a few thousandths).
+    assert [ax.get_position().bounds for ax in fig.axes] == \
+        [ax.get_position().bounds for ax in alone.axes]
+    width, height = fig.get_size_inches()
+    assert Image.open(io.BytesIO(files["png"])).size == (round(width * 150), round(height * 150))
+    # The PDF's page is the figure, in points.
+    box = [float(v) for v in
+           files["pdf"].split(b"/MediaBox [")[1].split(b"]")[0].split()]
+    assert box == pytest.approx([0, 0, width * 72, height * 72])

@@ -97,7 +97,10 @@ def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.8, note: st
 
 
 def figure_bytes(fig) -> dict:
-    """{'png': bytes, 'pdf': bytes} of a figure, rendered in memory."""
+    """{'png': bytes, 'pdf': bytes} of a figure, rendered in memory. The PDF keeps the
+    layout computed for the PNG: the constrained layout is solved once, not at each save
+    (it was a third of an evaluation's plotting time), and both files are laid out alike.
+    The figure is left without a layout engine."""
     out = {}
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()
@@ -105,6 +108,7 @@ def figure_bytes(fig) -> dict:
         metadata = {"CreationDate": None} if fmt == "pdf" else {}
         fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
         out[fmt] = buffer.getvalue()
+        fig.set_layout_engine("none")   # keep the axes where the PNG's layout put them
     return out
 
 
