@@ -42,9 +42,10 @@ DENSE_EPOCHS = 2
 DENSE_BATCHES = ["--", "--bs", "32", "--epochs", str(DENSE_EPOCHS), "--fixed_steps"]
 # Two runs at a time on the CPU (each takes one thread: conftest.py), as a second GPU would.
 TWO_AT_A_TIME = ["--jobs-per-gpu", "2"]
-# The same on the CPU by --cpu, with which a launcher does not import torch to count the
-# GPUs (2 s of every launch). exp_10's flow launches each script first as the README does,
-# without it, so that every launcher counts the GPUs once; the other launches pass --cpu.
+# The same, asked for by --cpu, with which a launcher never imports torch to count the GPUs
+# (2 s of a launch on a machine with a GPU driver; without one, as on CI, it imports none
+# either way). exp_10's flow launches each script first as the README does, without it, so
+# that every launcher counts the GPUs once; the other launches pass --cpu.
 CPU = ["--cpu"]
 CPU_TWO_AT_A_TIME = [*CPU, *TWO_AT_A_TIME]
 

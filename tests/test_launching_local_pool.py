@@ -226,3 +226,36 @@ def test_device_selection(monkeypatch):
         local_pool.local_slots([0])
     with pytest.raises(UserError, match="--jobs-per-gpu"):
         local_pool.local_slots(jobs_per_gpu=0)
+
+
+COUNT_GPUS = """
+import sys
+from experiments.launching import local_pool
+markers = sys.argv[1:]
+if markers:
+    local_pool.GPU_DRIVER_MARKERS = tuple(markers)
+print(local_pool.gpu_driver_present(), local_pool.visible_gpus(), "torch" in sys.modules)
+"""
+
+
+def test_without_a_gpu_driver_the_launcher_counts_no_gpu_without_importing_torch(tmp_path):
+    """A fresh interpreter, as a launch: where the machine shows no GPU driver (this
+    one, CI), the count is 0 and torch was never imported; where a driver shows (a marker
+    made here), torch is asked, and its answer is the count."""
+    import torch
+
+    def count(*markers):
+        result = subprocess.run([sys.executable, "-c", COUNT_GPUS, *map(str, markers)],
+                                cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        return result.stdout.strip()
+
+    asked = local_pool.child_device_ids(torch.cuda.device_count(),
+                                        os.environ.get("CUDA_VISIBLE_DEVICES"))
+    (tmp_path / "nvidia").mkdir()
+    assert count(tmp_path / "nvidia") == f"True {asked} True"
+    if local_pool.gpu_driver_present():   # a GPU machine: torch is asked there too
+        assert count() == f"True {asked} True"
+    else:
+        assert asked == []                  # torch agrees: no GPU without a driver
+        assert count() == "False [] False"
+        assert count(tmp_path / "absent", tmp_path / "also_absent") == "False [] False"

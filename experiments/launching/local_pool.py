@@ -15,8 +15,25 @@ from experiments.launching.run_process import RunElsewhere, failure_message, run
 from experiments.launching.jobs import describe
 
 
+# What a machine shows when it has a GPU driver PyTorch could use: NVIDIA's kernel module
+# (/proc/driver/nvidia, in containers too), AMD's ROCm (/dev/kfd) or WSL 2's GPU bridge
+# (/dev/dxg). Without any of them on Linux, torch.cuda sees no GPU, and importing torch to
+# be told so (2 s of every launch on a laptop or a CPU-only node) is skipped.
+GPU_DRIVER_MARKERS = ("/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_driver_present() -> bool:
+    """False where no GPU can be visible: Linux without any GPU_DRIVER_MARKERS. Elsewhere
+    (macOS, Windows) torch is asked."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(marker) for marker in GPU_DRIVER_MARKERS)
+
+
 def visible_gpus() -> list:
     """CUDA_VISIBLE_DEVICES values, one per GPU this process may use."""
+    if not gpu_driver_present():
+        return []
     import torch
 
     return child_device_ids(torch.cuda.device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
