@@ -100,7 +100,8 @@ def figure_bytes(fig) -> dict:
     """{'png': bytes, 'pdf': bytes} of a figure, rendered in memory. The PDF keeps the
     layout computed for the PNG: the constrained layout is solved once, not at each save
     (it was a third of an evaluation's plotting time), and both files are laid out alike.
-    The figure is left without a layout engine."""
+    Afterwards the figure's layout engine lays out nothing (matplotlib's placeholder
+    engine): a later save keeps the axes where they are."""
     out = {}
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()
