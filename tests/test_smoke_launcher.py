@@ -12,8 +12,9 @@ from smoke_flows import CPU
 pytestmark = pytest.mark.slow
 
 
-# A few images and one epoch per run: the launcher is under test, not the training.
-TINY = ["--", "--train_subset", "256", "--test_subset", "100", "--epochs", "1", "--fixed_steps"]
+# A few images and one epoch per run (as tests/test_slurm_cluster.py): the launcher is
+# under test, not the training.
+TINY = ["--", "--train_subset", "64", "--test_subset", "50", "--epochs", "1", "--fixed_steps"]
 
 
 def test_training_grid_end_to_end_failure_skip_resume(tmp_path, own_data):
@@ -36,7 +37,7 @@ def test_training_grid_end_to_end_failure_skip_resume(tmp_path, own_data):
     done = base / "exp_data" / "CifarMinFP-LS_s9_N3"
     assert rf.run_state(done) == rf.FINISHED
     opt = json.loads((done / rf.OPT_FILE).read_text())
-    assert (opt["epochs"], opt["fixed_steps"], opt["train_subset"], opt["seed"]) == (1, [], 256, 9)
+    assert (opt["epochs"], opt["fixed_steps"], opt["train_subset"], opt["seed"]) == (1, [], 64, 9)
     assert opt["model_kw"] == "q: 2;k: 3;N: 3;" and opt["device"] == "cpu"
 
     blocked.unlink()
