@@ -33,20 +33,22 @@ from datasets.cifar10 import synthetic_cifar10, write_cifar10_batches  # noqa: E
 # The order of the test files. The longest first, longest to shortest: with two files at a
 # time (pytest.ini), the files that follow fill in beside them, instead of one worker
 # finishing a long file alone at the end. After the eight longest, the files whose tests
-# mostly wait (on stand-in runs that sleep, on submitit's local executor's timeouts), so
-# that CPU-bound files run beside them: last, together, they left a core idle for 15 s
-# (vmstat, 2 December). pytest.ini's --no-loadscope-reorder keeps this order (xdist's
-# default puts the files with the most tests first, and these have one to ten).
+# mostly wait (on stand-in runs that sleep, on submitit's local executor's timeouts), each
+# followed by one of the next longest, CPU-bound files, so that whichever worker is free
+# next takes a file that works beside the waiting one. Side by side, two waiting files
+# left a core idle: for 15 s when they came last (vmstat, 2 December), and half of both
+# cores for 10 s when they came together after the eight longest (7 December).
+# pytest.ini's --no-loadscope-reorder keeps this order (xdist's default puts the files
+# with the most tests first, and these have one to ten).
 FILE_ORDER = (
     # the eight longest, longest first
     "test_slurm_cluster.py", "test_smoke_exp_10.py", "test_exp_12.py", "test_run_training.py",
     "test_smoke_launcher.py", "test_smoke_exp_11_1.py", "test_outputs_unchanged.py",
     "test_smoke_exp_10_1.py",
-    # mostly waiting
-    "test_launching_slurm.py", "test_launching_local_pool.py", "test_launching_run_process.py",
-    # the next longest
-    "test_evaluating_jpeg.py", "test_robustness_adversarial.py", "test_cli.py",
-    "test_run_corruption_test.py")
+    # mostly waiting, each followed by one of the next longest
+    "test_launching_slurm.py", "test_evaluating_jpeg.py",
+    "test_launching_local_pool.py", "test_robustness_adversarial.py",
+    "test_launching_run_process.py", "test_cli.py", "test_run_corruption_test.py")
 
 
 def pytest_collection_modifyitems(items):
