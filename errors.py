@@ -147,8 +147,18 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def run_main(main, argv=None) -> int:
-    """Run `main(argv)`; turn a UserError into one line on stderr and its exit code."""
+def run_main(main, argv=None, preload=()) -> int:
+    """Run `main(argv)`; turn a UserError into one line on stderr and its exit code.
+
+    `preload`: modules `main` imports anyway (the scripts that compute pass torch),
+    imported first with the cyclic garbage collector paused, then frozen (gc.freeze): the
+    collector never walks their objects again, neither at each full collection of the run
+    nor at the interpreter's exit. torch's import leaves about a million such objects;
+    walking them took a third of a process's CPU time when it does little else
+    (benchmarks/bench_startup.py). The scripts pass it; a test that calls `run_main` in
+    its own process does not, and its collector stays as it was."""
+    if preload:
+        freeze_after_import(preload)
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
@@ -162,3 +172,18 @@ def run_main(main, argv=None) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return 130
     return int(code or 0)
+
+
+def freeze_after_import(modules) -> None:
+    """Import `modules` with the cyclic garbage collector paused, then move every object
+    alive into its permanent generation (run_main's `preload`)."""
+    import gc
+    import importlib
+
+    gc.disable()
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    finally:
+        gc.freeze()
+        gc.enable()

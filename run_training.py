@@ -22,4 +22,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(run_main(main, preload=["torch"]))

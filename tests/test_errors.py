@@ -114,3 +114,39 @@ def test_every_script_prints_its_errors_with_one_prefix():
     done = subprocess.run(["bash", str(REPO_ROOT / "tools" / "slurm_cluster.sh"), "bogus"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stderr.startswith("error: unknown command 'bogus'")
+
+
+PRELOAD_PROBE = """
+import gc, json, sys
+sys.path[:0] = [{root!r}, {probes!r}]
+from errors import run_main
+
+def main(argv):
+    import probe
+    print(json.dumps(dict(collector_during_import=probe.ENABLED, enabled=gc.isenabled(),
+                          frozen=gc.get_freeze_count(), argv=argv)))
+    return 3
+
+sys.exit(run_main(main, ["--x"], preload={preload!r}))
+"""
+
+
+@pytest.mark.parametrize("preload", [[], ["probe"]])
+def test_preload_imports_with_the_collector_paused_then_freezes(preload, tmp_path):
+    """run_main's `preload` (the scripts that import torch pass it), in a fresh interpreter:
+    freezing is for a process's own start, not for a test worker's."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import REPO_ROOT
+
+    (tmp_path / "probe.py").write_text("import gc\nENABLED = gc.isenabled()\n")
+    code = PRELOAD_PROBE.format(root=str(REPO_ROOT), probes=str(tmp_path), preload=preload)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 3, done.stderr     # main's own exit code, as without it
+    seen = json.loads(done.stdout)
+    assert seen["argv"] == ["--x"] and seen["enabled"] is True
+    assert seen["collector_during_import"] is not bool(preload)
+    assert (seen["frozen"] > 0) is bool(preload)   # the interpreter's own objects with it
