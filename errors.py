@@ -3,7 +3,8 @@
 Anything a user can cause (a typo in an option, a corrupt file, a missing folder)
 raises `UserError` with a message that names the problem and the fix. Entry points run
 through `run_main`, which prints that message as a single line and exits non-zero;
-`--debug` on the command line shows the full traceback instead.
+`--debug` on the command line shows the full traceback instead. The scripts that compute
+also have `run_main` import torch first, out of the garbage collector's way (`preload`).
 """
 import argparse
 import copy
@@ -155,8 +156,8 @@ def run_main(main, argv=None, preload=()) -> int:
     collector never walks their objects again, neither at each full collection of the run
     nor at the interpreter's exit. torch's import leaves about 275,000 such objects;
     walking them took 29 % of the CPU time of a process that imports torch and ends
-    (benchmarks/bench_startup.py, 7 December 2026). The scripts pass it; a test that calls `run_main` in
-    its own process does not, and its collector stays as it was."""
+    (benchmarks/bench_startup.py, 7 December 2026). The scripts pass it; a test that
+    calls `run_main` in its own process does not, and its collector stays as it was."""
     if preload:
         freeze_after_import(preload)
     argv = sys.argv[1:] if argv is None else list(argv)
