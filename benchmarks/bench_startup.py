@@ -13,7 +13,8 @@ CPU-seconds of each variant and their ratio. Asserts nothing.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
 
 import os  # noqa: E402
 import resource  # noqa: E402
@@ -22,7 +23,6 @@ import tempfile  # noqa: E402
 
 from errors import ArgumentParser, run_main  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PROCESS = """
 import sys
 sys.path.insert(0, {root!r})
